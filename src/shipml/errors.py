@@ -1,0 +1,46 @@
+"""The exception tree. Every message is written for the user: what is wrong, where, and what to do."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ShipmlError",
+    "DataError",
+    "SchemaError",
+    "TargetError",
+    "ModelNotFound",
+    "ArtifactIntegrityError",
+    "RegistryError",
+    "MissingDependency",
+]
+
+
+class ShipmlError(Exception):
+    """Base class: anything shipml raises on purpose. The CLI shows it as one line, exit code 2."""
+
+
+class DataError(ShipmlError):
+    """The input table cannot be read, is empty, or is not what the task needs."""
+
+
+class SchemaError(DataError):
+    """Prediction input does not match the schema the model was trained with."""
+
+
+class TargetError(DataError):
+    """The target column is missing, empty, or has a single value."""
+
+
+class ModelNotFound(ShipmlError):
+    """No model, version or alias under that name in the registry."""
+
+
+class RegistryError(ShipmlError):
+    """The registry cannot do what was asked (e.g. rollback with no history)."""
+
+
+class ArtifactIntegrityError(ShipmlError):
+    """A stored artifact file is missing or its sha256 differs from manifest.json."""
+
+
+class MissingDependency(ShipmlError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""
