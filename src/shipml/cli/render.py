@@ -1,0 +1,54 @@
+"""Console output: tables of metrics and models, error lines."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, *, debug: bool = False, code: int = 2) -> None:
+    if debug:
+        traceback.print_exc()
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+# Metrics shown in the summary, in this order, when present.
+SUMMARY_METRICS = (
+    "roc_auc", "pr_auc", "accuracy", "balanced_accuracy", "f1_macro", "precision_macro",
+    "recall_macro", "log_loss", "brier", "rmse", "mae", "r2", "mape", "rmse_log",
+)  # fmt: skip
+
+
+def metrics_table(metrics: dict, title: str = "metrics") -> Table:
+    table = Table(title=title, title_justify="left", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in SUMMARY_METRICS:
+        if metrics.get(key) is not None:
+            table.add_row(key, fmt(metrics[key]))
+    return table
+
+
+def kv_table(items: dict, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in items.items():
+        if value not in (None, ""):
+            table.add_row(str(key), fmt(value))
+    return table

@@ -1,0 +1,100 @@
+"""`shipml train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipml.cli.options import RegistryUri
+from shipml.cli.render import console, kv_table, metrics_table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="Training table: CSV, TSV, Parquet, Excel, JSONL.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Model name (default: file name).")
+    ] = None,
+    time_budget: Annotated[
+        float, typer.Option("--time-budget", "-b", help="Wall-clock seconds for the whole run.")
+    ] = 60.0,
+    task: Annotated[
+        str | None, typer.Option(help="binary, multiclass or regression (default: inferred).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Metric to optimize (default: roc_auc / log_loss / rmse).")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Validate on the most recent rows by this column.")
+    ] = None,
+    group_column: Annotated[
+        str | None, typer.Option(help="Keep each group (e.g. customer) on one side of a split.")
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option("--drop", help="Column to ignore (repeatable).")
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Force a column's kind, e.g. --kind zip=categorical."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    trials: Annotated[
+        int | None, typer.Option(help="Stop after this many LightGBM trials (reproducible).")
+    ] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report.")] = False,
+    registry_uri: RegistryUri = None,
+) -> None:
+    """Train the best model for TARGET within the time budget, validate it, register it."""
+    import shipml
+    from shipml.errors import ShipmlError
+
+    kinds = {}
+    for item in kind or []:
+        col, sep, value = item.rpartition("=")
+        if not sep or not col:
+            raise ShipmlError(f"--kind takes COLUMN=KIND, got {item!r}")
+        kinds[col] = value
+    model_name = name or _default_name(data)
+    model = shipml.train(
+        data, target, name=model_name, time_budget=time_budget, task=task, metric=metric,
+        time_column=time_column, group_column=group_column, drop=tuple(drop or ()),
+        kinds=kinds or None, seed=seed, n_trials=trials, registry_uri=registry_uri,
+        progress=True, report=not no_report,
+    )  # fmt: skip
+    show_trained(model)
+
+
+def _default_name(path: Path) -> str:
+    import re
+
+    stem = path.name.split(".")[0]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model"
+
+
+def show_trained(model) -> None:
+    m = model.metrics
+    console.print(
+        f"[bold green]registered[/bold green] {model.name}/{model.version}  "
+        f"({model.task}, {model.info['lineage']['rows']:,} rows, "
+        f"{model.info['lineage']['duration_s']:.1f}s)"
+    )
+    console.print(kv_table({
+        "validation": model.info.get("validation"),
+        "ensemble": model.describe()["ensemble"],
+        "threshold": model.threshold,
+        "target transform": None if model.transform == "none" else model.transform,
+    }))  # fmt: skip
+    console.print(metrics_table(m, title=f"validation metrics ({m.get('primary')} optimized)"))
+    top = list(model.info.get("importance", {}).items())[:5]
+    if top:
+        console.print("top columns: " + ", ".join(f"{k} ({v:.3g})" for k, v in top))
+    for note in model.info.get("notes", []):
+        console.print(f"[yellow]note:[/yellow] {note}")
+    if model.report_path:
+        console.print(f"report: {model.report_path}")

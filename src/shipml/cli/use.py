@@ -1,0 +1,126 @@
+"""Using a registered model: `shipml evaluate`, `predict`, `explain`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipml.cli.options import RegistryUri
+from shipml.cli.render import console, fmt, metrics_table
+
+Ref = Annotated[str, typer.Argument(help='Model: "churn" (latest), "churn/3", "churn@production".')]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)
+    app.command("predict")(predict)
+    app.command("explain")(explain)
+
+
+def _load(ref: str, registry_uri: str | None):
+    import shipml
+
+    return shipml.load(ref, registry_uri=registry_uri)
+
+
+def evaluate(
+    ref: Ref,
+    data: Annotated[Path, typer.Option("--data", "-d", help="Labelled table (target included).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Report path (default: shipml-reports/).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    registry_uri: RegistryUri = None,
+) -> None:
+    """Score a model on labelled data: metrics table and an HTML report."""
+    model = _load(ref, registry_uri)
+    path = output or Path("shipml-reports") / f"{model.name}-v{model.version}-evaluation.html"
+    metrics = model.evaluate(data, report=path)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, indent=1, default=str) + "\n")
+        return
+    console.print(metrics_table(metrics, title=f"{model.name}/{model.version} on {data}"))
+    console.print(f"report: {metrics['report_path']}")
+
+
+def predict(
+    ref: Ref,
+    data: Annotated[Path, typer.Argument(help="Table to score.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="CSV to write (default: stdout).")
+    ] = None,
+    proba: Annotated[
+        bool, typer.Option("--proba/--no-proba", help="Add a probability column per class.")
+    ] = True,
+    registry_uri: RegistryUri = None,
+) -> None:
+    """Add predictions (and class probabilities) to a table; writes CSV."""
+    import shipml.model as m
+
+    model = _load(ref, registry_uri)
+    frame = m.as_frame(data)
+    scored = frame.copy()
+    if model.task == "regression":
+        scored["prediction"] = model.predict(frame)
+    else:
+        probabilities = model.predict_proba(frame)
+        scored["prediction"] = model._labels_from_proba(probabilities.to_numpy())
+        if proba:
+            for label in probabilities.columns:
+                scored[f"probability_{label}"] = probabilities[label].round(6)
+    if output is None:
+        scored.to_csv(sys.stdout, index=False)
+        return
+    _atomic_csv(scored, output)
+    console.print(f"wrote {len(scored):,} rows to {output}")
+
+
+def _atomic_csv(frame, path: Path) -> None:
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def explain(
+    ref: Ref,
+    data: Annotated[Path, typer.Option("--data", "-d", help="Rows to explain.")],
+    top: Annotated[int, typer.Option(help="Reasons per row.")] = 5,
+    rows: Annotated[int, typer.Option(help="Rows to show on screen.")] = 10,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write all rows' reasons as CSV.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (all rows).")] = False,
+    registry_uri: RegistryUri = None,
+) -> None:
+    """Per-row top reasons: which columns pushed each prediction up or down, and how much."""
+    from rich.table import Table
+
+    model = _load(ref, registry_uri)
+    records = model.explain_records(data, top=top)
+    if as_json:
+        sys.stdout.write(json.dumps(records, indent=1, default=str) + "\n")
+        return
+    if output is not None:
+        _atomic_csv(model.explain(data, top=top), output)
+        console.print(f"wrote reasons for {len(records):,} rows to {output}")
+    unit = "target units" if model.task == "regression" else "log-odds"
+    for i, item in enumerate(records[:rows]):
+        table = Table(title=f"row {i + 1}: prediction {fmt(item['prediction'])}",
+                      title_justify="left")  # fmt: skip
+        table.add_column("column")
+        table.add_column("value")
+        table.add_column(f"contribution ({unit})", justify="right")
+        for reason in item["reasons"]:
+            c = reason["contribution"]
+            style = "green" if c > 0 else "red"
+            table.add_row(reason["column"], fmt(reason["value"]), f"[{style}]{c:+.4f}[/{style}]")
+        console.print(table)
+    if len(records) > rows:
+        console.print(f"... {len(records) - rows} more rows (use --output or --json for all)")

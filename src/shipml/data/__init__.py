@@ -1,0 +1,1 @@
+"""Reading tables, inferring and enforcing their schema, turning them into features, splitting."""

@@ -1,0 +1,563 @@
+"""Evaluation plots as PNG bytes, ready to embed in the HTML report as data URIs.
+
+matplotlib is imported inside the functions (``shipml --help`` must not import it). Figures are
+built with the object-oriented API (``matplotlib.figure.Figure`` rendered by the Agg canvas) and
+never through ``pyplot``: no window is opened, no global figure list grows in a long-running
+server, and the caller's own pyplot backend (e.g. in a notebook) is left untouched.
+
+Every function draws something even for degenerate input (a single class, an empty dict): a
+short message in the figure instead of an exception, so a report is always complete.
+Text from user data (class labels, column names) is shown literally: ``$`` is escaped so that
+matplotlib does not read it as math, and long names are shortened.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from shipml.errors import DataError
+from shipml.evaluate.metrics import (
+    METRIC_DIRECTIONS,
+    METRIC_NAMES,
+    _calibration,
+    _check_proba,
+    _encode,
+)
+
+__all__ = [
+    "calibration_png",
+    "class_balance_png",
+    "confusion_matrix_png",
+    "importance_png",
+    "pr_curve_png",
+    "residuals_png",
+    "roc_curve_png",
+    "trials_png",
+]
+
+DPI = 110
+#: One palette for every figure (and the report's CSS accents).
+PALETTE = [
+    "#2563eb",  # blue: the model
+    "#f97316",  # orange: best so far / second series
+    "#16a34a",
+    "#dc2626",
+    "#9333ea",
+    "#0891b2",
+    "#ca8a04",
+    "#db2777",
+    "#4b5563",
+    "#65a30d",
+]
+BLUE, ORANGE = PALETTE[0], PALETTE[1]
+GREY = "#9ca3af"
+_MAX_CURVES = 10
+_MAX_BARS = 30
+_MAX_POINTS = 5000
+# Trial states (Optuna's and shipml's own) in plain words.
+_STATE_WORDS = {
+    "pruned": "stopped early",
+    "fail": "failed",
+    "running": "unfinished",
+    "waiting": "unfinished",
+}
+
+_RC = {
+    "font.size": 10,
+    "axes.titlesize": 11.5,
+    "axes.titlelocation": "left",
+    "axes.titlepad": 10,
+    "axes.labelsize": 10,
+    "axes.labelcolor": "#1f2937",
+    "axes.edgecolor": "#9ca3af",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#e5e7eb",
+    "grid.linewidth": 0.8,
+    "xtick.color": "#374151",
+    "ytick.color": "#374151",
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# classification
+
+
+def confusion_matrix_png(matrix: Sequence[Sequence[int]], labels: Sequence[Any]) -> bytes:
+    """Counts and row percentages (share of each actual class); rows = actual, columns = predicted.
+
+    ``matrix`` and ``labels`` are ``metrics["confusion_matrix"]["matrix"]`` and ``["labels"]``.
+    """
+    m = np.asarray(matrix, dtype=float)
+    k = len(labels)
+    if m.shape != (k, k):
+        raise DataError(f"confusion matrix must be {k}x{k} for {k} labels, got {m.shape}")
+    rows = m.sum(axis=1, keepdims=True)
+    share = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+    names = [_text(label, 22) for label in labels]
+    side = min(max(4.8, 0.45 * k + 2.4), 10.5)  # ~1,150 px at most: readable in a 1,000 px page
+    font = max(6.0, min(10.5, 120.0 / k))
+    with _style():
+        fig, ax = _figure(side + 0.6, side)
+        ax.grid(False)
+        ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+        for i in range(k):
+            for j in range(k):
+                if m[i, j] == 0 and k > 8:
+                    continue  # empty cells stay blank: the eye finds the errors faster
+                text = f"{int(m[i, j]):,}\n{share[i, j]:.0%}" if k <= 15 else f"{share[i, j]:.0%}"
+                color = "white" if share[i, j] > 0.55 else "#1f2937"
+                ax.text(j, i, text, ha="center", va="center", fontsize=font, color=color)
+        ax.set_xticks(range(k))
+        ax.set_yticks(range(k))
+        long = k > 8 or max((len(n) for n in names), default=0) > 6
+        ax.set_xticklabels(
+            names,
+            rotation=40 if long else 0,
+            ha="right" if long else "center",
+            rotation_mode="anchor",
+            fontsize=min(10.0, font + 1),
+        )
+        ax.set_yticklabels(names, fontsize=min(10.0, font + 1))
+        for side_name in ("top", "right", "left", "bottom"):
+            ax.spines[side_name].set_visible(False)
+        ax.tick_params(length=0)
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("Actual class")
+        what = "count and % of the actual class" if k <= 15 else "% of the actual class"
+        ax.set_title(f"Confusion matrix ({what})")
+        return _png(fig)
+
+
+def roc_curve_png(
+    y_true: Sequence[Any], proba: Sequence[Sequence[float]], classes: Sequence[Any]
+) -> bytes:
+    """ROC curve of the positive class ``classes[1]``; multiclass: one-vs-rest for the biggest."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    codes, p, names = _prepare(y_true, proba, classes)
+    with _style():
+        fig, ax = _figure(6.0, 4.6)
+        ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="Guessing (AUC 0.5)")
+        shown = _curve_classes(codes, len(names))
+        for n_drawn, j in enumerate(shown):
+            yj = codes == j
+            fpr, tpr, _ = roc_curve(yj, p[:, j])
+            auc = roc_auc_score(yj, p[:, j])
+            name = "Model" if len(names) == 2 else _text(names[j], 24)
+            ax.plot(
+                fpr,
+                tpr,
+                lw=2,
+                color=PALETTE[n_drawn % len(PALETTE)],
+                label=f"{name}: AUC {auc:.3f}",
+            )
+            if len(names) == 2:
+                ax.fill_between(fpr, tpr, step=None, alpha=0.08, color=BLUE)
+        if not shown:
+            _message(ax, "Both outcomes are needed to draw this curve.")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("False positive rate (share of negatives wrongly flagged)")
+        ax.set_ylabel("True positive rate (share of positives found)")
+        ax.set_title(_curve_title("ROC curve", names, shown))
+        ax.legend(loc="lower right")
+        return _png(fig)
+
+
+def pr_curve_png(
+    y_true: Sequence[Any], proba: Sequence[Sequence[float]], classes: Sequence[Any]
+) -> bytes:
+    """Precision-recall curve of ``classes[1]``; multiclass: one-vs-rest for the biggest classes."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    codes, p, names = _prepare(y_true, proba, classes)
+    with _style():
+        fig, ax = _figure(6.0, 4.6)
+        shown = _curve_classes(codes, len(names))
+        for n_drawn, j in enumerate(shown):
+            yj = codes == j
+            precision, recall, _ = precision_recall_curve(yj, p[:, j])
+            ap = average_precision_score(yj, p[:, j])
+            color = PALETTE[n_drawn % len(PALETTE)]
+            name = "Model" if len(names) == 2 else _text(names[j], 24)
+            ax.plot(
+                recall,
+                precision,
+                lw=2,
+                color=color,
+                label=f"{name}: AP {ap:.3f}",
+                drawstyle="steps-post",
+            )
+            if len(names) == 2:
+                rate = yj.mean()
+                ax.axhline(
+                    rate, ls="--", color=GREY, lw=1, label=f"Guessing (positive rate {rate:.2f})"
+                )
+        if not shown:
+            _message(ax, "Both outcomes are needed to draw this curve.")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("Recall (share of positives found)")
+        ax.set_ylabel("Precision (share of flagged rows that are right)")
+        ax.set_title(_curve_title("Precision-recall curve", names, shown))
+        ax.legend(loc="lower left")
+        return _png(fig)
+
+
+def calibration_png(
+    y_true: Sequence[Any], proba: Sequence[Sequence[float]], classes: Sequence[Any]
+) -> bytes:
+    """Reliability diagram (predicted vs observed share of ``classes[1]``) + histogram of proba."""
+    codes, p, names = _prepare(y_true, proba, classes)
+    if len(names) != 2:
+        raise DataError(f"the calibration plot is for 2 classes, got {len(names)}")
+    p1 = p[:, 1]
+    curve = _calibration(codes, p1, None)
+    pos, neg = f"“{_text(names[1], 20)}”", f"“{_text(names[0], 20)}”"
+    with _style():
+        fig, (left, right) = _figure(10.0, 4.2, ncols=2)
+        left.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="Perfectly honest")
+        left.plot(
+            curve["prob_pred"], curve["prob_true"], "-o", color=BLUE, lw=2, ms=5, label="Model"
+        )
+        left.set_xlim(0, 1)
+        left.set_ylim(0, 1)
+        left.set_xlabel(f"Predicted probability of {pos}")
+        left.set_ylabel(f"Observed share of {pos}")
+        left.set_title("Calibration: do the probabilities mean what they say?")
+        left.legend(loc="upper left")
+
+        bins = np.linspace(0, 1, 21)
+        right.hist(
+            [p1[codes == 0], p1[codes == 1]],
+            bins=bins,
+            stacked=True,
+            color=[GREY, BLUE],
+            label=[f"Actual {neg}", f"Actual {pos}"],
+        )
+        right.set_xlim(0, 1)
+        right.set_xlabel(f"Predicted probability of {pos}")
+        right.set_ylabel("Rows")
+        right.set_title("How confident the predictions are")
+        right.legend(loc="upper center")
+        return _png(fig)
+
+
+def class_balance_png(counts: Mapping[Any, int | float]) -> bytes:
+    """Rows per class as horizontal bars with count and share; the 30 biggest classes."""
+    items = sorted(counts.items(), key=lambda kv: -float(kv[1]))
+    total = float(sum(v for _, v in items)) or 1.0
+    if len(items) > _MAX_BARS:
+        rest = items[_MAX_BARS - 1 :]
+        items = items[: _MAX_BARS - 1] + [(f"other ({len(rest)} classes)", sum(v for _, v in rest))]
+    names = [_text(k, 30) for k, _ in items]
+    values = np.array([float(v) for _, v in items])
+    with _style():
+        fig, ax = _figure(6.0, 1.3 + 0.32 * max(len(items), 2))
+        ax.grid(axis="y", visible=False)
+        y = np.arange(len(items))
+        ax.barh(y, values, color=BLUE, height=0.65)
+        ax.set_yticks(y)
+        ax.set_yticklabels(names)
+        ax.invert_yaxis()
+        top = values.max() if len(values) else 1.0
+        for yi, v in zip(y, values, strict=True):
+            ax.text(v + top * 0.01, yi, f"{v:,.0f} ({v / total:.1%})", va="center", fontsize=9)
+        ax.set_xlim(0, top * 1.25 if top > 0 else 1)
+        if not items:
+            _message(ax, "No rows.")
+        ax.set_xlabel("Rows")
+        ax.set_title("Rows per class")
+        return _png(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# regression
+
+
+def residuals_png(
+    y_true: Sequence[float], y_pred: Sequence[float], *, target: str | None = None
+) -> bytes:
+    """Predicted vs actual (with the y = x line) and a histogram of errors (actual - predicted)."""
+    yt = np.asarray(y_true, dtype=float).ravel()
+    yp = np.asarray(y_pred, dtype=float).ravel()
+    if yt.shape != yp.shape:
+        raise DataError(f"y_true has {len(yt)} values but y_pred has {len(yp)}")
+    ok = np.isfinite(yt) & np.isfinite(yp)
+    yt, yp = yt[ok], yp[ok]
+    what = _text(target, 30) if target else "value"
+    with _style():
+        fig, (left, right) = _figure(10.0, 4.3, ncols=2)
+        if len(yt) == 0:
+            _message(left, "No rows to plot.")
+            _message(right, "No rows to plot.")
+            return _png(fig)
+        idx = np.arange(len(yt))
+        if len(idx) > _MAX_POINTS:  # a readable cloud, a small file
+            idx = np.random.default_rng(0).choice(idx, _MAX_POINTS, replace=False)
+        alpha = float(np.clip(300 / len(idx), 0.15, 0.7))
+        left.scatter(yt[idx], yp[idx], s=12, alpha=alpha, color=BLUE, edgecolors="none")
+        lo, hi = float(min(yt.min(), yp.min())), float(max(yt.max(), yp.max()))
+        pad = max((hi - lo) * 0.03, _tiny(lo, hi))
+        left.plot(
+            [lo - pad, hi + pad],
+            [lo - pad, hi + pad],
+            ls="--",
+            color=ORANGE,
+            lw=1.5,
+            label="Perfect prediction",
+        )
+        left.set_xlim(lo - pad, hi + pad)
+        left.set_ylim(lo - pad, hi + pad)
+        left.set_xlabel(f"Actual {what}")
+        left.set_ylabel(f"Predicted {what}")
+        left.set_title("Predicted vs actual")
+        left.legend(loc="upper left")
+
+        err = yt - yp
+        bins: Any = min(40, max(10, int(math.sqrt(len(err)))))
+        e_lo, e_hi = float(err.min()), float(err.max())
+        if e_hi - e_lo < _tiny(e_lo, e_hi):  # (almost) constant error: one visible bar
+            bins = [e_lo - _tiny(e_lo, e_hi), e_hi + _tiny(e_lo, e_hi)]
+        right.hist(err, bins=bins, color=BLUE, alpha=0.85)
+        right.axvline(0, color=ORANGE, ls="--", lw=1.5, label="No error")
+        right.set_xlabel("Error = actual - predicted")
+        right.set_ylabel("Rows")
+        right.set_title("How big the errors are")
+        right.legend(loc="upper right")
+        return _png(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# model and search
+
+
+def importance_png(importance: Mapping[str, float], *, top: int = 20) -> bytes:
+    """Horizontal bars of the ``top`` most important features (by absolute importance)."""
+    items = [(str(k), float(v)) for k, v in importance.items() if v is not None]
+    items = [(k, v) for k, v in items if math.isfinite(v)]
+    items.sort(key=lambda kv: -abs(kv[1]))
+    shown = items[:top]
+    with _style():
+        fig, ax = _figure(6.6, 1.3 + 0.3 * max(len(shown), 2))
+        ax.grid(axis="y", visible=False)
+        if not shown:
+            _message(ax, "No feature importance available.")
+        else:
+            y = np.arange(len(shown))
+            values = np.array([v for _, v in shown])
+            ax.barh(y, values, color=[BLUE if v >= 0 else GREY for v in values], height=0.65)
+            ax.set_yticks(y)
+            ax.set_yticklabels([_text(k, 34) for k, _ in shown])
+            ax.invert_yaxis()
+            ax.axvline(0, color="#6b7280", lw=0.8)
+        more = f" (top {len(shown)} of {len(items)})" if len(items) > len(shown) else ""
+        ax.set_xlabel("Importance (higher = the model relies on it more)")
+        ax.set_title(f"Most important columns{more}")
+        return _png(fig)
+
+
+def trials_png(
+    trials: Sequence[Mapping[str, Any]], metric: str, direction: str | None = None
+) -> bytes:
+    """Search history: each trial's score over time (dots) and the best so far (step line).
+
+    ``trials`` are dicts ``{number, value, elapsed_s, state}``; the state is free text
+    ("complete", "pruned", "fail", "cut by deadline", Optuna's ``TrialState.COMPLETE``...).
+    Complete trials are blue, other scored trials grey; pruned and failed trials never count
+    for the best so far. ``direction`` defaults to the metric's own direction.
+    """
+    direction = direction or METRIC_DIRECTIONS.get(metric, "maximize")
+    maximize = direction == "maximize"
+    rows = []
+    for i, t in enumerate(trials):
+        x = _float(t.get("elapsed_s"))
+        state = str(t.get("state") or "complete").rsplit(".", 1)[-1].strip().lower()
+        rows.append(
+            {
+                "x": x if x is not None else float(i),
+                "value": _float(t.get("value")),
+                "state": _STATE_WORDS.get(state, state),
+            }
+        )
+    rows.sort(key=lambda r: r["x"])
+    scored = [r for r in rows if r["value"] is not None]
+    counted = [r for r in scored if r["state"] not in ("stopped early", "failed")]
+    others: dict[str, list[dict]] = {}
+    for r in scored:
+        if r["state"] != "complete":
+            others.setdefault(r["state"], []).append(r)
+    missing = len(rows) - len(scored)
+    name = METRIC_NAMES.get(metric, _text(metric, 30))
+    better = "higher" if maximize else "lower"
+    with _style():
+        fig, ax = _figure(7.0, 4.0)
+        for n_group, (state, group) in enumerate(sorted(others.items())):
+            ax.scatter(
+                [r["x"] for r in group],
+                [r["value"] for r in group],
+                s=18,
+                color=[GREY, "#c4b5fd", "#fcd34d"][n_group % 3],
+                alpha=0.8,
+                label=f"{_text(state.capitalize(), 24)} ({len(group)})",
+            )
+        done = [r for r in scored if r["state"] == "complete"]
+        if done:
+            ax.scatter(
+                [r["x"] for r in done],
+                [r["value"] for r in done],
+                s=22,
+                color=BLUE,
+                alpha=0.7,
+                label=f"Trial ({len(done)})",
+            )
+        if counted:
+            xs = np.array([r["x"] for r in counted])
+            vs = np.array([r["value"] for r in counted])
+            best = np.maximum.accumulate(vs) if maximize else np.minimum.accumulate(vs)
+            end = max(r["x"] for r in rows)
+            ax.step(
+                np.append(xs, end),
+                np.append(best, best[-1]),
+                where="post",
+                color=ORANGE,
+                lw=2,
+                label=f"Best so far ({best[-1]:.4g})",
+            )
+            hidden = _robust_ylim(ax, np.array([r["value"] for r in scored]), best)
+            if hidden:
+                ax.plot([], [], " ", label=f"{hidden} far-off trial(s) off the chart")
+        else:
+            _message(ax, "No finished trial yet.")
+        if missing:
+            ax.plot([], [], " ", label=f"{missing} without a score (stopped or failed)")
+        ax.set_xlabel("Time since the search started (seconds)")
+        ax.set_ylabel(name)
+        ax.set_title(f"Search history: {name} ({better} is better)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8.5)
+        return _png(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    import matplotlib
+
+    with matplotlib.rc_context(_RC), warnings.catch_warnings():
+        # A label in a script DejaVu Sans lacks still draws (as boxes); the warning is noise.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        yield
+
+
+def _figure(width: float, height: float, ncols: int = 1):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="tight")
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def _png(fig) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)  # render with Agg whatever pyplot backend the caller uses
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.12)
+    return buf.getvalue()
+
+
+def _message(ax, text: str) -> None:
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        color="#6b7280",
+        fontsize=11,
+    )
+
+
+def _text(value: Any, width: int = 30) -> str:
+    """A user string as matplotlib shows it literally: no math mode, not hidden, not too long."""
+    s = " ".join(str(value).split())
+    if len(s) > width:
+        s = s[: width - 1] + "…"
+    s = s.replace("$", r"\$")
+    return " " + s if s.startswith("_") else s  # a leading "_" hides a legend entry
+
+
+def _tiny(lo: float, hi: float) -> float:
+    """A visible margin around a (nearly) zero-width range."""
+    return max(abs(lo), abs(hi), 1.0) * 1e-3
+
+
+def _float(x: Any) -> float | None:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _prepare(y_true, proba, classes) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    classes = list(classes)
+    codes = _encode(y_true, classes)
+    p = _check_proba(proba, len(codes), len(classes))
+    return codes, p, [str(c) for c in classes]
+
+
+def _curve_classes(codes: np.ndarray, k: int) -> list[int]:
+    """Classes that can get a curve (some positives and some negatives), biggest first, <= 10."""
+    if k == 2:
+        return [1] if 0 < (codes == 1).sum() < len(codes) else []
+    support = np.bincount(codes, minlength=k)
+    order = [int(j) for j in np.argsort(-support, kind="stable") if 0 < support[j] < len(codes)]
+    return order[:_MAX_CURVES]
+
+
+def _curve_title(base: str, names: list[str], shown: list[int]) -> str:
+    if len(names) == 2:
+        return f"{base} (positive class: {_text(names[1], 24)})"
+    if len(shown) < len(names):
+        return f"{base}s, each class vs the rest ({len(shown)} largest of {len(names)})"
+    return f"{base}s, each class vs the rest"
+
+
+def _robust_ylim(ax, values: np.ndarray, best: np.ndarray) -> int:
+    """Zoom on the useful range when a few disastrous trials would flatten everything else.
+
+    Returns how many values are left outside the chart.
+    """
+    if len(values) < 5:
+        return 0
+    lo, hi = np.percentile(values, [10, 90])
+    span = hi - lo
+    if span <= 0:
+        return 0
+    lo = min(lo - 0.6 * span, best.min())
+    hi = max(hi + 0.6 * span, best.max())
+    pad = (hi - lo) * 0.05
+    outside = int(((values < lo - pad) | (values > hi + pad)).sum())
+    if outside:
+        ax.set_ylim(lo - pad, hi + pad)
+    return outside

@@ -1,0 +1,707 @@
+"""One self-contained HTML report per model: metrics explained in plain words, plots, data.
+
+The file has no external reference at all (CSS inlined, plots as base64 PNG data URIs, no
+JavaScript), so it can be mailed, attached to a ticket or opened offline years later. Every
+string that comes from the user's data (column names, class labels, notes) is HTML-escaped.
+The file is written atomically: readers see the old report or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import html
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipml.errors import DataError, ShipmlError
+from shipml.evaluate.metrics import METRIC_DIRECTIONS, METRIC_NAMES
+
+__all__ = ["write_report"]
+
+TASKS = ("binary", "multiclass", "regression")
+
+# The key-metrics table, in reading order; unknown numeric keys of `metrics` follow at the end.
+_ORDER = {
+    "binary": [
+        "roc_auc",
+        "pr_auc",
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "precision_macro",
+        "recall_macro",
+        "f1_weighted",
+        "log_loss",
+        "brier",
+    ],
+    "multiclass": [
+        "log_loss",
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+        "precision_macro",
+        "recall_macro",
+        "roc_auc",
+        "pr_auc",
+    ],
+    "regression": ["rmse", "mae", "median_ae", "r2", "mape", "rmse_log"],
+}
+# The three cards next to the primary metric.
+_CARDS = {
+    "binary": ["accuracy", "f1_macro", "pr_auc"],
+    "multiclass": ["accuracy", "balanced_accuracy", "f1_macro"],
+    "regression": ["mae", "r2", "mape"],
+}
+_NOT_SCALAR = {
+    "n_rows",
+    "primary",
+    "positive_class",
+    "per_class",
+    "confusion_matrix",
+    "calibration",
+    "report_path",
+}
+_TASK_NAMES = {
+    "binary": "Binary classification",
+    "multiclass": "Multiclass classification",
+    "regression": "Regression",
+}
+
+
+def write_report(
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    task: str,
+    metrics: Mapping[str, Any],
+    y_true: Sequence[Any] | np.ndarray,
+    y_pred: Sequence[Any] | np.ndarray,
+    proba: Sequence[Sequence[float]] | np.ndarray | None = None,
+    classes: Sequence[Any] | None = None,
+    importance: Mapping[str, float] | None = None,
+    trials: Sequence[Mapping[str, Any]] | None = None,
+    data_summary: Mapping[str, Any] | None = None,
+    validation: str = "",
+    model_info: Mapping[str, Any] | None = None,
+    notes: Sequence[str] | None = None,
+) -> Path:
+    """Write the HTML report to ``path`` (parent folders are created) and return its path.
+
+    ``metrics`` is the dict of :func:`~shipml.evaluate.metrics.classification_metrics` or
+    :func:`~shipml.evaluate.metrics.regression_metrics`. For classification the confusion matrix
+    comes from ``metrics`` when it has one (so that it matches the per-class table), else from
+    ``y_true`` / ``y_pred``; ROC, precision-recall and calibration plots need ``proba`` (columns
+    in the order of ``classes``). The search-history plot scores trials with the trials' own
+    ``"metric"`` key if they have one, else ``metrics["primary"]``. Sections whose input is
+    ``None`` are left out.
+    """
+    if task not in TASKS:
+        raise ShipmlError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    path = Path(path)
+    if path.is_dir():
+        raise ShipmlError(f"{path} is a folder; give a file name such as {path / 'report.html'}")
+    from shipml.evaluate import plots
+
+    ctx = _Context(task, metrics, y_true, classes, data_summary)
+    parts: list[tuple[str, str, str]] = []  # (anchor, heading, body)
+    parts.append(("metrics", "Key metrics", _metrics_table(ctx)))
+    parts.append(("plots", "Plots", _plots(ctx, plots, y_true, y_pred, proba)))
+    if task != "regression" and metrics.get("per_class"):
+        parts.append(("classes", "Results per class", _per_class(ctx)))
+    if importance:
+        parts.append(("importance", "Feature importance", _importance(plots, importance)))
+    if trials:
+        parts.append(("search", "Search history", _search(ctx, plots, trials)))
+    if data_summary:
+        parts.append(("data", "Data summary", _data(ctx, plots, data_summary)))
+    if model_info:
+        parts.append(("model", "Model information", _kv_table(model_info)))
+    if notes:
+        items = "".join(f"<li>{_e(n)}</li>" for n in notes)
+        parts.append(("notes", "Notes", f'<ul class="notes">{items}</ul>'))
+
+    body = _header(ctx, title, validation, [(a, h) for a, h, _ in parts])
+    for anchor, heading, content in parts:
+        body += f'<section id="{anchor}"><h2>{heading}</h2>{content}</section>\n'
+    return _atomic_write(path, _page(title, body))
+
+
+# --------------------------------------------------------------------------------------------
+# context: what every section needs to phrase things for this model
+
+
+class _Context:
+    def __init__(self, task, metrics, y_true, classes, data_summary) -> None:
+        self.task = task
+        self.metrics = dict(metrics)
+        self.primary = self.metrics.get("primary") or _ORDER[task][0]
+        self.n_rows = self.metrics.get("n_rows") or len(y_true)
+        per_class = self.metrics.get("per_class") or {}
+        self.raw_classes = list(classes) if classes is not None else None
+        if classes is not None:
+            self.classes = [str(c) for c in classes]
+        elif self.metrics.get("confusion_matrix"):
+            self.classes = list(self.metrics["confusion_matrix"]["labels"])
+        elif per_class:
+            self.classes = list(per_class)
+        elif task != "regression":
+            self.classes = sorted({str(v) for v in np.asarray(y_true).ravel()})
+        else:
+            self.classes = []
+        self.positive = self.metrics.get("positive_class") or (
+            self.classes[1] if task == "binary" and len(self.classes) == 2 else None
+        )
+        supports = {c: v.get("support", 0) for c, v in per_class.items()}
+        total = sum(supports.values())
+        self.shares = {c: s / total for c, s in supports.items()} if total else {}
+        self.target = (data_summary or {}).get("target")
+
+
+# --------------------------------------------------------------------------------------------
+# sections
+
+
+def _header(ctx: _Context, title: str, validation: str, toc: list[tuple[str, str]]) -> str:
+    task = _TASK_NAMES[ctx.task]
+    if ctx.task == "binary" and ctx.positive is not None:
+        badge = f"positive class: {_e(ctx.positive)}"
+    elif ctx.task == "multiclass":
+        badge = f"{len(ctx.classes)} classes"
+    else:
+        badge = f"target: {_e(ctx.target)}" if ctx.target else ""
+    badge_html = f'<span class="badge">{badge}</span>' if badge else ""
+    cards = [_card(ctx, ctx.primary, primary=True)]
+    cards += [_card(ctx, m) for m in _CARDS[ctx.task] if m != ctx.primary and m in ctx.metrics][:3]
+    rows = f"{ctx.n_rows:,} rows scored" if isinstance(ctx.n_rows, int) else ""
+    how = _e(validation) if validation else "How the score was measured was not recorded."
+    links = "".join(f'<a href="#{a}">{_e(h)}</a>' for a, h in toc)
+    return (
+        '<header class="hero">'
+        f'<div class="eyebrow">shipml model report · {task}{badge_html}</div>'
+        f"<h1>{_e(title)}</h1>"
+        f'<div class="cards">{"".join(cards)}</div>'
+        f'<p class="validation"><strong>How it was measured:</strong> {how}'
+        f"{f' <span class=muted>({rows})</span>' if rows else ''}</p>"
+        f'<nav class="toc">{links}</nav>'
+        "</header>\n"
+    )
+
+
+def _card(ctx: _Context, name: str, primary: bool = False) -> str:
+    value = ctx.metrics.get(name)
+    direction = METRIC_DIRECTIONS.get(name)
+    hint = {"maximize": "higher is better", "minimize": "lower is better"}.get(direction, "")
+    if primary:
+        hint = f"main score · {hint}" if hint else "main score"
+    return (
+        f'<div class="card{" primary" if primary else ""}">'
+        f'<div class="label">{_e(METRIC_NAMES.get(name, name))}</div>'
+        f'<div class="value">{_metric_value(name, value)}</div>'
+        f'<div class="hint">{hint}</div></div>'
+    )
+
+
+def _metrics_table(ctx: _Context) -> str:
+    names = [m for m in _ORDER[ctx.task] if m in ctx.metrics]
+    names += [
+        k
+        for k, v in ctx.metrics.items()
+        if k not in names and k not in _NOT_SCALAR and _is_number(v)
+    ]
+    rows = []
+    for name in names:
+        value = ctx.metrics.get(name)
+        direction = METRIC_DIRECTIONS.get(name)
+        better = {"maximize": "higher is better", "minimize": "lower is better"}.get(direction, "")
+        explain = _explain(ctx, name) if value is not None else _why_missing(ctx, name)
+        cls = ' class="primary"' if name == ctx.primary else ""
+        rows.append(
+            f"<tr{cls}><td class=name>{_e(METRIC_NAMES.get(name, name))}</td>"
+            f"<td class=num>{_metric_value(name, value)}</td>"
+            f"<td class=better>{better}</td><td class=text>{explain}</td></tr>"
+        )
+    intro = (
+        '<p class="intro">The main score is marked ★. Each line says in plain words what the '
+        "number means.</p>"
+    )
+    head = "<tr><th>Metric</th><th class=num>Value</th><th></th><th>What it means</th></tr>"
+    return f"{intro}{_table(head, rows)}"
+
+
+def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
+    if ctx.task == "regression":
+        how = (
+            "Left: each dot is a row; dots on the dashed line are perfect predictions, dots "
+            "above it are over-estimates. Right: how often errors of each size happen; a narrow "
+            "peak centred on 0 is what you want."
+        )
+        png = plots.residuals_png(y_true, y_pred, target=ctx.target)
+        return _figure(png, "Predicted vs actual", how, wide=True)
+
+    matrix, labels = _confusion(ctx, y_true, y_pred)
+    figs: list[str] = []
+    figs.append(
+        _figure(
+            plots.confusion_matrix_png(matrix, labels),
+            "Confusion matrix",
+            "Rows are the real classes, columns what the model predicted. The diagonal holds the "
+            "correct answers; each cell shows how many rows and which share of that real class "
+            "ended there. Dark cells off the diagonal are the mistakes the model makes most.",
+            wide=len(labels) > 10,
+        )
+    )
+    if proba is None:
+        figs.append(
+            '<p class="muted">No predicted probabilities were given, so the ROC, '
+            "precision-recall and calibration plots are left out.</p>"
+        )
+        return "".join(figs)
+
+    classes = _proba_classes(ctx, proba)
+    pos = f"“{_e(ctx.positive)}”" if ctx.positive is not None else "the positive class"
+    if ctx.task == "binary":
+        roc_how = (
+            f"How well the model ranks {pos} rows above the others, at every possible cut-off. "
+            "The closer the curve hugs the top-left corner, the better; the dashed diagonal is "
+            "guessing. The AUC is the area under the curve."
+        )
+        pr_how = (
+            f"If you act on the rows the model flags as {pos}: recall is the share of all {pos} "
+            "rows you catch, precision the share of flagged rows that really are. Moving right "
+            "catches more but with more false alarms. Useful when the class is rare."
+        )
+    else:
+        roc_how = (
+            "One curve per class (the 10 largest at most), that class against all the others. "
+            "Curves near the top-left corner are classes the model separates well; the dashed "
+            "diagonal is guessing."
+        )
+        pr_how = (
+            "One curve per class against all the others: recall is the share of that class the "
+            "model finds, precision the share of its answers for that class that are right."
+        )
+    figs.append(_figure(plots.roc_curve_png(y_true, proba, classes), "ROC curve", roc_how))
+    figs.append(_figure(plots.pr_curve_png(y_true, proba, classes), "Precision-recall", pr_how))
+    if ctx.task == "binary":
+        how = (
+            f"Left: when the model says “30% chance of {pos}”, does it happen about 30% of "
+            "the time? Points on the dashed line mean the probabilities can be taken at face "
+            "value. Right: how many rows got each predicted probability, split by what really "
+            "happened."
+        )
+        png = plots.calibration_png(y_true, proba, classes)
+        figs.append(_figure(png, "Calibration", how, wide=True))
+    return "".join(figs)
+
+
+def _per_class(ctx: _Context) -> str:
+    rows = []
+    for label, m in ctx.metrics["per_class"].items():
+        share = ctx.shares.get(label)
+        rows.append(
+            f"<tr><td class=wrap>{_e(label)}</td><td class=num>{_fmt(m.get('support'))}</td>"
+            f"<td class=num>{_pct(share * 100) if share is not None else '—'}</td>"
+            f"<td class=num>{_fmt(m.get('precision'))}</td>"
+            f"<td class=num>{_fmt(m.get('recall'))}</td>"
+            f"<td class=num>{_fmt(m.get('f1'))}</td></tr>"
+        )
+    intro = (
+        '<p class="intro"><b>Precision</b>: when the model answers this class, how often it is '
+        "right. <b>Recall</b>: of the rows really in this class, the share the model finds. "
+        "<b>F1</b> balances the two. A class with few rows usually scores lower.</p>"
+    )
+    head = (
+        "<tr><th>Class</th><th class=num>Rows</th><th class=num>Share</th>"
+        "<th class=num>Precision</th><th class=num>Recall</th><th class=num>F1</th></tr>"
+    )
+    return f"{intro}{_table(head, rows)}"
+
+
+def _importance(plots, importance: Mapping[str, float]) -> str:
+    return _figure(
+        plots.importance_png(importance),
+        "Feature importance",
+        "How much the model relies on each column to make its predictions. A column can be "
+        "important without causing the outcome (it may only go along with it), and two similar "
+        "columns share their importance.",
+    )
+
+
+def _search(ctx: _Context, plots, trials: Sequence[Mapping[str, Any]]) -> str:
+    metric = next((str(t["metric"]) for t in trials if t.get("metric")), ctx.primary)
+    direction = METRIC_DIRECTIONS.get(metric, "maximize")
+    states = [str(t.get("state") or "complete").rsplit(".", 1)[-1].lower() for t in trials]
+    values = [_num(t.get("value")) for t in trials]
+    scored = [
+        (v, t)
+        for v, t, s in zip(values, trials, states, strict=True)
+        if v is not None and s not in ("pruned", "fail", "failed")
+    ]
+    elapsed = [e for e in (_num(t.get("elapsed_s")) for t in trials) if e is not None]
+    summary = f"{len(trials):,} trial{'s' if len(trials) != 1 else ''}"
+    if elapsed:
+        summary += f" in {_fmt(max(elapsed))} s"
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s] = counts.get(s, 0) + 1
+    summary += " (" + ", ".join(f"{n:,} {_e(s)}" for s, n in sorted(counts.items())) + ")"
+    if scored:
+        pick = max if direction == "maximize" else min
+        best_value, best = pick(scored, key=lambda vt: vt[0])
+        who = f" ({_e(best['name'])})" if best.get("name") else ""
+        when = _num(best.get("elapsed_s"))
+        summary += (
+            f". Best {_e(METRIC_NAMES.get(metric, metric))}: <b>{_fmt(best_value)}</b>, "
+            f"trial {_e(best.get('number', '?'))}{who}"
+            + (f", after {_fmt(when)} s" if when is not None else "")
+        )
+    how = (
+        f"<p>{summary}.</p><p>Each dot is one configuration tried during the automatic search; "
+        "the orange line is the best score found so far. A line that flattens early means more "
+        "search time would probably not help much.</p>"
+    )
+    png = plots.trials_png(trials, metric, direction)
+    return _figure(png, "Search history", how, raw_html=True)
+
+
+def _data(ctx: _Context, plots, summary: Mapping[str, Any]) -> str:
+    out = []
+    facts = []
+    if summary.get("rows") is not None:
+        facts.append(f"<b>{_fmt(summary['rows'])}</b> rows")
+    if summary.get("target"):
+        facts.append(f"target column <b>{_e(summary['target'])}</b>")
+    columns = summary.get("columns") or []
+    if columns:
+        facts.append(f"<b>{len(columns):,}</b> columns used")
+    dropped = summary.get("dropped") or []
+    if dropped:
+        facts.append(f"<b>{len(dropped):,}</b> left out")
+    if facts:
+        out.append(f"<p>{', '.join(facts)}.</p>")
+
+    balance = summary.get("class_balance")
+    if balance:
+        out.append("<h3>Class balance</h3>")
+        out.append(
+            _figure(
+                plots.class_balance_png(balance),
+                "Rows per class",
+                "How many rows of each class the data has. When one class is much rarer, accuracy "
+                "can look good while the rare class is missed: check its recall above.",
+            )
+        )
+    if columns:
+        rows = []
+        for col in columns:
+            missing = _num(col.get("missing_pct"))
+            miss = _pct(missing) if missing is not None else '<span class="na">—</span>'
+            if missing is not None and missing >= 30:
+                miss = f'<span class="warn">{miss}</span>'
+            rows.append(
+                f"<tr><td class=wrap>{_e(col.get('name'))}</td>"
+                f"<td><span class=kind>{_e(col.get('kind') or '—')}</span></td>"
+                f"<td class=num>{miss}</td><td class=text>{_e(col.get('note') or '')}</td></tr>"
+            )
+        head = "<tr><th>Column</th><th>Kind</th><th class=num>Missing</th><th>Note</th></tr>"
+        out.append(f"<h3>Columns</h3>{_table(head, rows)}")
+    if dropped:
+        rows = [
+            f"<tr><td class=wrap>{_e(d.get('name'))}</td>"
+            f"<td class=text>{_e(d.get('reason') or '')}</td></tr>"
+            for d in dropped
+        ]
+        head = "<tr><th>Column</th><th>Why it was left out</th></tr>"
+        out.append(f"<h3>Columns left out</h3>{_table(head, rows)}")
+    return "".join(out) or '<p class="muted">No data summary recorded.</p>'
+
+
+def _kv_table(info: Mapping[str, Any]) -> str:
+    rows = [
+        f"<tr><th>{_e(_humanize(k))}</th><td>{_value(v)}</td></tr>"
+        for k, v in info.items()
+        if v is not None and v != "" and v != [] and v != {}
+    ]
+    return f'<div class="table-wrap"><table class="kv"><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+# --------------------------------------------------------------------------------------------
+# metric explanations
+
+
+def _explain(ctx: _Context, name: str) -> str:
+    k = max(len(ctx.classes), 2)
+    pos = f"“{_e(ctx.positive)}”" if ctx.positive is not None else "the positive class"
+    units = f"the units of <b>{_e(ctx.target)}</b>" if ctx.target else "the target's units"
+    target = f"<b>{_e(ctx.target)}</b>" if ctx.target else "the target"
+    majority = max(ctx.shares.values()) if ctx.shares else None
+    texts: dict[str, Callable[[], str]] = {
+        "accuracy": lambda: (
+            "Share of rows where the predicted class is the right one."
+            + (
+                f" Always answering the most common class would already score {_fmt(majority)}."
+                if majority is not None
+                else ""
+            )
+        ),
+        "balanced_accuracy": lambda: (
+            "Accuracy averaged over the classes, so a rare class counts as much as a common "
+            f"one; guessing scores about {_fmt(1 / k)}, 1 = perfect."
+        ),
+        "precision_macro": lambda: (
+            "When the model answers a class, how often it is right; averaged over the classes."
+        ),
+        "recall_macro": lambda: (
+            "Of the rows really in a class, the share the model finds; averaged over the classes."
+        ),
+        "f1_macro": lambda: (
+            "Balance of precision and recall, averaged over the classes with equal weight; "
+            "1 = perfect."
+        ),
+        "f1_weighted": lambda: (
+            "Like F1 (macro), but each class counts in proportion to its number of rows."
+        ),
+        "roc_auc": lambda: (
+            f"Chance that a random {pos} row gets a higher score than a random other row; "
+            "0.5 = guessing, 1 = perfect."
+            if ctx.task == "binary"
+            else "Chance that a row of a class is ranked above a row of another class, for each "
+            "class against the rest, averaged; 0.5 = guessing, 1 = perfect."
+        ),
+        "pr_auc": lambda: (
+            f"Average precision for {pos}: how clean the list of rows flagged as {pos} is, from "
+            "the most to the least likely; 1 = perfect"
+            + (
+                f", guessing scores the share of {pos} rows ({_fmt(ctx.shares[ctx.positive])})."
+                if ctx.positive in ctx.shares
+                else "."
+            )
+            if ctx.task == "binary"
+            else "Average precision of each class against the rest, averaged over the classes; "
+            "1 = perfect."
+        ),
+        "log_loss": lambda: (
+            "Penalty for confident mistakes in the predicted probabilities; 0 = perfect. "
+            + (
+                "Always saying 50/50 scores 0.693."
+                if k == 2
+                else f"Always giving each of the {k} classes the same chance scores "
+                f"{_fmt(math.log(k))}."
+            )
+        ),
+        "brier": lambda: (
+            f"Average squared gap between the predicted chance of {pos} and what happened "
+            "(0 or 1); 0 = perfect, always saying 50% scores 0.25."
+        ),
+        "mae": lambda: f"Average size of an error, in {units}.",
+        "rmse": lambda: (
+            f"Typical size of an error, in {units}; big errors weigh more than in the MAE."
+        ),
+        "median_ae": lambda: (
+            f"Half of the predictions are closer than this to the real value (in {units})."
+        ),
+        "r2": lambda: (
+            f"Share of the ups and downs of {target} that the model explains; 1 = perfect, "
+            "0 = no better than always predicting the average, below 0 = worse than that."
+        ),
+        "mape": lambda: (
+            "Average error as a percentage of the real value (rows where the real value is 0 "
+            "are left out). Misleading when real values are close to 0."
+        ),
+        "rmse_log": lambda: (
+            "RMSE of log(1 + value): judges errors relative to size, so being 10 off on 100 "
+            "weighs about as much as 100 off on 1,000."
+        ),
+    }
+    return texts[name]() if name in texts else ""
+
+
+def _why_missing(ctx: _Context, name: str) -> str:
+    reasons = {
+        "roc_auc": "Not defined: some class has no row in the scored data.",
+        "pr_auc": f"Not defined: no row of “{_e(ctx.positive)}” in the scored data.",
+        "brier": "Only defined for two classes.",
+        "r2": "Not defined for fewer than two rows.",
+        "mape": "Not defined: every real value is 0.",
+        "rmse_log": "Not defined: some values are -1 or below, so their log cannot be taken.",
+    }
+    return f'<span class="na">{reasons.get(name, "Not available.")}</span>'
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks
+
+
+def _figure(png: bytes, alt: str, how: str, *, wide: bool = False, raw_html: bool = False) -> str:
+    """A plot with its 'how to read it' text (trusted HTML from this module only)."""
+    data = base64.b64encode(png).decode("ascii")
+    text = how if raw_html else f"<p>{how}</p>"
+    return (
+        f'<div class="plot{" wide" if wide else ""}">'
+        f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+        f'<div class="how"><h3>How to read it</h3>{text}</div></div>'
+    )
+
+
+def _table(head: str, rows: list[str]) -> str:
+    return (
+        f'<div class="table-wrap"><table><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _confusion(ctx: _Context, y_true, y_pred) -> tuple[list[list[int]], list[str]]:
+    cm = ctx.metrics.get("confusion_matrix")
+    if cm and cm.get("matrix") is not None:
+        return cm["matrix"], list(cm["labels"])
+    from sklearn.metrics import confusion_matrix
+
+    labels = list(ctx.classes)
+    yt = np.asarray([str(v) for v in np.asarray(y_true).ravel()], dtype=object)
+    yp = np.asarray([str(v) for v in np.asarray(y_pred).ravel()], dtype=object)
+    if len(yt) != len(yp):
+        raise DataError(f"y_true has {len(yt)} values but y_pred has {len(yp)}")
+    extra = sorted((set(yt) | set(yp)) - set(labels))
+    labels += extra
+    return confusion_matrix(yt, yp, labels=labels).tolist(), labels
+
+
+def _proba_classes(ctx: _Context, proba) -> list[Any]:
+    k = np.shape(proba)[1] if np.ndim(proba) == 2 else 2
+    if len(ctx.classes) != k:
+        raise DataError(
+            f"proba has {k} columns but there are {len(ctx.classes)} classes; pass classes= "
+            "in the order of the proba columns"
+        )
+    return ctx.raw_classes if ctx.raw_classes is not None else ctx.classes
+
+
+def _page(title: str, body: str) -> str:
+    css = resources.files("shipml.evaluate").joinpath("report.css").read_text(encoding="utf-8")
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="generator" content="shipml">'
+        f"<title>{_e(title)}</title><style>{css}</style></head>\n"
+        f"<body><main>\n{body}"
+        f"<footer>Made by shipml {_version()} on {when}. This file is self-contained: "
+        "it can be shared as is and opened offline.</footer>\n"
+        "</main></body></html>\n"
+    )
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be read by others
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _version() -> str:
+    try:
+        from shipml import __version__
+
+        return str(__version__)
+    except ImportError:  # pragma: no cover
+        return ""
+
+
+# --------------------------------------------------------------------------------------------
+# formatting
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or x is None:
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _is_number(x: Any) -> bool:
+    return x is None or _num(x) is not None
+
+
+def _fmt(x: Any) -> str:
+    """4 significant digits; thousands separators from 1,000 up; '—' when missing."""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,}"
+    f = _num(x)
+    if f is None:
+        return '<span class="na">—</span>' if x is None or _is_nan(x) else _e(x)
+    if f == 0:
+        return "0"
+    if abs(f) >= 1000:
+        return f"{f:,.0f}"
+    if abs(f) < 1e-4:
+        return f"{f:.3e}"
+    return f"{f:.4g}"
+
+
+def _metric_value(name: str, value: Any) -> str:
+    if name == "mape" and _num(value) is not None:
+        return _pct(float(value) * 100)
+    return _fmt(value)
+
+
+def _pct(x: float) -> str:
+    if x == 0:
+        return "0%"
+    if abs(x) < 0.1:
+        return "&lt;0.1%"
+    return f"{x:.3g}%" if abs(x) < 100 else f"{x:,.0f}%"
+
+
+def _is_nan(x: Any) -> bool:
+    try:
+        return math.isnan(x)
+    except TypeError:
+        return False
+
+
+def _humanize(key: Any) -> str:
+    s = str(key).replace("_", " ").strip()
+    return s[:1].upper() + s[1:]
+
+
+def _value(v: Any) -> str:
+    """A model_info value: numbers formatted, lists joined, dicts as 'key: value' lines."""
+    if isinstance(v, Mapping):
+        return "<br>".join(f"{_e(k)}: {_value(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple, set)):
+        return ", ".join(_value(x) for x in v)
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return str(int(v))  # a seed or a version, not a quantity: no thousands separator
+    if isinstance(v, (bool, float, np.number)):
+        return _fmt(v)
+    return _e(v)

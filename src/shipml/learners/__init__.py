@@ -1,0 +1,1 @@
+"""Learners: one module per kind of data; each implements the contract in `base`."""

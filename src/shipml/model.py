@@ -1,0 +1,316 @@
+"""Model: what users hold. Schema + encoder + an ensemble of fitted learners + what we know
+about it (metrics, lineage, importance). The CLI, the Python API and the server all call these
+methods; nothing is implemented twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shipml.data.features import Encoder
+from shipml.data.io import read_table
+from shipml.data.schema import Schema, _Unknown
+from shipml.errors import DataError, SchemaError
+from shipml.learners.base import to_proba, untransform_target
+
+__all__ = ["Model", "as_frame"]
+
+FORMAT = 1
+
+
+def as_frame(data) -> pd.DataFrame:
+    """A DataFrame from a path, a DataFrame, one record (dict) or a list of records."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, (str, Path)):
+        return read_table(data).frame
+    if isinstance(data, dict):
+        return pd.DataFrame([data])
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        if not data:
+            raise DataError("no records given")
+        return pd.DataFrame(data)
+    raise DataError(
+        f"cannot read input of type {type(data).__name__}: give a file path, a pandas "
+        "DataFrame or a list of records (dicts of column -> value)"
+    )
+
+
+@dataclass
+class Member:
+    fitted: object  # LightGBMFitted | LinearFitted
+    weight: float
+    name: str = ""
+
+
+@dataclass
+class Model:
+    schema: Schema
+    encoder: Encoder
+    members: list[Member]
+    transform: str = "none"  # regression target transform
+    threshold: float | None = None  # binary: positive when P(positive) >= threshold
+    info: dict = field(default_factory=dict)  # metrics, lineage, importance, validation, ...
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return self.schema.task
+
+    @property
+    def classes(self) -> list | None:
+        return self.schema.classes
+
+    @property
+    def name(self) -> str | None:
+        return self.info.get("name")
+
+    @property
+    def version(self) -> int | None:
+        return self.info.get("version")
+
+    @property
+    def metrics(self) -> dict:
+        return self.info.get("metrics", {})
+
+    @property
+    def report_path(self) -> Path | None:
+        path = self.info.get("report_path")
+        return Path(path) if path else None
+
+    def __repr__(self) -> str:
+        who = f"{self.name}/{self.version}" if self.name else "unsaved"
+        primary = self.metrics.get("primary")
+        score = f", {primary}={self.metrics.get(primary):.4g}" if primary in self.metrics else ""
+        return f"<shipml.Model {who} {self.task} on {len(self.schema.features)} columns{score}>"
+
+    # -- core computation --------------------------------------------------------------------
+    def encode(self, data) -> tuple[pd.DataFrame, np.ndarray]:
+        """Validate input against the schema and encode it: (input frame, feature matrix)."""
+        frame = as_frame(data)
+        typed = self.schema.coerce(frame, strict=True)
+        return frame, self.encoder.transform(typed)
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        total = None
+        for m in self.members:
+            part = m.weight * m.fitted.raw(X)
+            total = part if total is None else total + part
+        return total
+
+    def _labels_from_proba(self, proba: np.ndarray) -> np.ndarray:
+        if self.task == "binary" and self.threshold is not None:
+            idx = (proba[:, 1] >= self.threshold).astype(int)
+        else:
+            idx = proba.argmax(axis=1)
+        return np.asarray(self.classes)[idx]
+
+    # -- public API --------------------------------------------------------------------------
+    def predict(self, data) -> np.ndarray:
+        """Labels (classification, the original class values) or numbers (regression)."""
+        _, X = self.encode(data)
+        raw = self.raw(X)
+        if self.task == "regression":
+            return untransform_target(raw, self.transform)
+        return self._labels_from_proba(to_proba(raw, self.task))
+
+    def predict_proba(self, data) -> pd.DataFrame:
+        """One column per class label, rows summing to 1."""
+        if self.task == "regression":
+            raise DataError("predict_proba is for classifiers; this model predicts numbers")
+        frame, X = self.encode(data)
+        proba = to_proba(self.raw(X), self.task)
+        return pd.DataFrame(proba, columns=list(self.classes), index=frame.index)
+
+    def evaluate(self, data, *, report: str | Path | None = None) -> dict:
+        """Metrics on labelled data (the target column must be present); optionally an HTML
+        report. Rows whose target is missing are left out."""
+        from shipml.evaluate.metrics import classification_metrics, regression_metrics
+
+        frame = as_frame(data)
+        y = self.schema.target_values(frame)
+        keep = np.array([v is not None and not _is_nan(v) for v in y])
+        if not keep.any():
+            raise DataError(f"no row has a value in the target column '{self.schema.target}'")
+        frame, y = frame[keep], y[keep]
+        unknown = [v for v in y if isinstance(v, _Unknown)]
+        if unknown:
+            raise SchemaError(
+                f"target column '{self.schema.target}' has {len(unknown)} value(s) the model "
+                f"never saw in training, e.g. {unknown[0]!r}; known classes: {self.classes}"
+            )
+        _, X = self.encode(frame)
+        raw = self.raw(X)
+        if self.task == "regression":
+            pred = untransform_target(raw, self.transform)
+            metrics = regression_metrics(y.astype(float), pred)
+            proba = None
+        else:
+            proba = to_proba(raw, self.task)
+            pred = self._labels_from_proba(proba)
+            metrics = classification_metrics(y, proba, list(self.classes), y_pred=pred)
+        if report is not None:
+            metrics["report_path"] = str(self._write_report(report, frame, y, pred, proba, metrics))
+        return metrics
+
+    def _write_report(self, path, frame, y, pred, proba, metrics) -> Path:
+        from shipml.evaluate.report import write_report
+        from shipml.evaluate.summary import data_summary
+
+        return write_report(
+            Path(path),
+            title=f"{self.name or 'model'} — evaluation on {len(frame):,} rows",
+            task=self.task,
+            metrics=metrics,
+            y_true=y,
+            y_pred=pred,
+            proba=proba,
+            classes=self.classes,
+            importance=self.info.get("importance"),
+            data_summary=data_summary(frame, self.schema),
+            validation=f"scored on {len(frame):,} labelled rows given for evaluation",
+            model_info=self.describe(),
+        )
+
+    def explain(self, data, *, top: int = 5) -> pd.DataFrame:
+        """Top reasons per row: one line per (row, reason) with the column, its value and its
+        contribution (log-odds for classifiers, target units for regression)."""
+        rows = []
+        for i, item in enumerate(self.explain_records(data, top=top)):
+            for rank, reason in enumerate(item["reasons"], 1):
+                rows.append({"row": i, "prediction": item["prediction"], "rank": rank, **reason})
+        return pd.DataFrame(rows, columns=["row", "prediction", "rank", "column", "value",
+                                           "contribution"])  # fmt: skip
+
+    def explain_records(self, data, *, top: int = 5) -> list[dict]:
+        """Per row: prediction, baseline (the average score) and the top reasons."""
+        frame, X = self.encode(data)
+        contrib = None
+        for m in self.members:
+            part = m.weight * m.fitted.contributions(X)
+            contrib = part if contrib is None else contrib + part
+        raw = self.raw(X)
+        if self.task == "regression":
+            predictions = untransform_target(raw, self.transform)
+        else:
+            predictions = self._labels_from_proba(to_proba(raw, self.task))
+        if self.task == "multiclass":  # explain the predicted class
+            idx = np.array([self.classes.index(p) for p in predictions])
+            contrib = contrib[np.arange(len(X)), idx]
+        per_column, columns = self._by_column(contrib[:, :-1])
+        out = []
+        for i in range(len(X)):
+            order = np.argsort(-np.abs(per_column[i]))[:top]
+            reasons = [{
+                "column": columns[j],
+                "value": _plain(frame[columns[j]].iloc[i]),
+                "contribution": round(float(per_column[i, j]), 6),
+            } for j in order if per_column[i, j] != 0]  # fmt: skip
+            out.append({
+                "prediction": _plain(predictions[i]),
+                "baseline": round(float(contrib[i, -1]), 6),
+                "reasons": reasons,
+            })  # fmt: skip
+        return out
+
+    def _by_column(self, contrib: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Sum encoded-feature contributions into the user's original columns."""
+        columns = list(dict.fromkeys(self.encoder.sources))
+        index = {c: k for k, c in enumerate(columns)}
+        mapping = np.zeros((len(self.encoder.sources), len(columns)))
+        for j, source in enumerate(self.encoder.sources):
+            mapping[j, index[source]] = 1.0
+        return contrib @ mapping, columns
+
+    def global_importance(self, X: np.ndarray) -> dict[str, float]:
+        """Mean |contribution| per original column over the rows of X, largest first."""
+        contrib = None
+        for m in self.members:
+            part = m.weight * m.fitted.contributions(X)
+            contrib = part if contrib is None else contrib + part
+        if self.task == "multiclass":
+            contrib = np.abs(contrib).sum(axis=1)
+        per_column, columns = self._by_column(np.abs(contrib[:, :-1]))
+        mean = per_column.mean(axis=0)
+        order = np.argsort(-mean)
+        return {columns[j]: round(float(mean[j]), 6) for j in order}
+
+    def describe(self) -> dict:
+        """Key facts for reports and `models show`."""
+        lineage = self.info.get("lineage", {})
+        return {
+            "name": self.name,
+            "version": self.version,
+            "task": self.task,
+            "target": self.schema.target,
+            "classes": ", ".join(map(str, self.classes)) if self.classes else None,
+            "ensemble": ", ".join(f"{m.name} ×{m.weight:.2f}" for m in self.members),
+            "decision threshold": self.threshold,
+            "target transform": None if self.transform == "none" else self.transform,
+            "validation": self.info.get("validation"),
+            "trained rows": lineage.get("rows"),
+            "training seconds": lineage.get("duration_s"),
+            "seed": lineage.get("seed"),
+            "data sha256": lineage.get("data_sha256"),
+            "libraries": ", ".join(f"{k} {v}" for k, v in lineage.get("libraries", {}).items()),
+        }
+
+    # -- storage -----------------------------------------------------------------------------
+    def write(self, writer) -> None:
+        """Write the model's files (JSON, LightGBM text, .npy) through an ArtifactWriter."""
+        members = []
+        for i, m in enumerate(self.members):
+            meta, files = m.fitted.artifacts(f"member{i}")
+            for fname, content in files.items():
+                writer.write(fname, content)
+            members.append({"name": m.name, "weight": m.weight, "prefix": f"member{i}", **meta})
+        info = {k: v for k, v in self.info.items() if k not in ("name", "version", "report_path")}
+        writer.write_json("model.json", {
+            "format": FORMAT, "members": members, "transform": self.transform,
+            "threshold": self.threshold, "info": info,
+        })  # fmt: skip
+        writer.write_json("schema.json", self.schema.to_dict())
+        writer.write_json("encoder.json", self.encoder.to_dict())
+
+    @classmethod
+    def read(cls, reader, *, name: str | None = None, version: int | None = None) -> Model:
+        from shipml.learners.tabular import LightGBMFitted, LinearFitted
+
+        spec = reader.read_json("model.json")
+        if spec.get("format") != FORMAT:
+            raise DataError(f"model format {spec.get('format')} is not supported by this shipml")
+        schema = Schema.from_dict(reader.read_json("schema.json"))
+        encoder = Encoder.from_dict(reader.read_json("encoder.json"))
+        members = []
+        for m in spec["members"]:
+            if m["kind"] == "lightgbm":
+                fitted = LightGBMFitted.load(m, reader.read_text, schema.task)
+            elif m["kind"] == "linear":
+                fitted = LinearFitted.load(m, reader.read_npy, m["prefix"], schema.task)
+            else:
+                raise DataError(f"unknown learner kind {m['kind']!r} in model.json")
+            members.append(Member(fitted, float(m["weight"]), m.get("name", "")))
+        info = dict(spec.get("info", {}), name=name, version=version)
+        if "report.html" in reader.files:
+            info["report_path"] = str(reader.path / "report.html")
+        return cls(schema, encoder, members, spec["transform"], spec["threshold"], info)
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
+def _plain(value: object) -> object:
+    """JSON-friendly cell value."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value

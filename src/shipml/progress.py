@@ -1,0 +1,37 @@
+"""A rich progress bar for the search: elapsed time against the budget, trials, best score."""
+
+from __future__ import annotations
+
+import math
+import time
+
+
+class SearchProgress:
+    """Callable receiving search events; renders on stderr. Call close() at the end."""
+
+    def __init__(self, budget: float, metric: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.metric = metric
+        self.start = time.monotonic()
+        self.progress = Progress(
+            TextColumn("[bold]searching"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.task = self.progress.add_task("search", total=budget, status="starting")
+        self.progress.start()
+
+    def __call__(self, event: dict) -> None:
+        best = event.get("best")
+        best_txt = f"{best:.4f}" if best is not None and math.isfinite(best) else "-"
+        status = f"trials {event['trial']}  best {self.metric} {best_txt}  last {event['name']}"
+        self.progress.update(self.task, completed=event["elapsed_s"], status=status)
+
+    def close(self) -> None:
+        self.progress.update(self.task, completed=self.progress.tasks[0].total)
+        self.progress.stop()

@@ -1,0 +1,288 @@
+"""Time-budgeted search over LightGBM configurations (Optuna), next to a linear baseline.
+
+Every configuration is scored on the validation plan (out-of-fold raw scores for k-fold, the
+holdout rows otherwise). The first trials are fixed, known-good configurations — LightGBM's own
+defaults first, so the search never ends below them on validation — then Optuna's TPE sampler
+explores, pruning configurations whose first folds already lag. The search stops at its deadline
+(trials in flight stop at the next boosting round) and keeps the best candidates, with their
+out-of-fold scores, for ensembling (see ensemble.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shipml.data.split import ValidationPlan
+from shipml.learners.base import Budget, TrainData, balanced_weights, prior_offset
+from shipml.learners.base import transform_target as _transform
+from shipml.learners.tabular import (
+    LightGBMFitted,
+    LinearFitted,
+    LinearLearner,
+    lgb_dataset,
+    lgb_params,
+    out_of_time,
+    train_booster,
+)
+from shipml.scoring import better, score, worst
+
+__all__ = ["Candidate", "SearchResult", "run_search", "KEEP_TOP"]
+
+log = logging.getLogger(__name__)
+KEEP_TOP = 8  # candidates kept (with out-of-fold scores and models) for ensembling
+_LINEAR_STRENGTHS = (0.05, 0.5, 5.0)
+
+# Fixed first configurations: LightGBM defaults, then two that are strong on small tables.
+_SEED_CONFIGS = [
+    {"learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "feature_fraction": 1.0,
+     "bagging_fraction": 1.0, "lambda_l1": 1e-8, "lambda_l2": 1e-8, "cat_smooth": 10.0,
+     "extra_trees": False, "class_weight": "none"},
+    {"learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20, "feature_fraction": 0.8,
+     "bagging_fraction": 0.8, "lambda_l1": 1e-8, "lambda_l2": 1.0, "cat_smooth": 10.0,
+     "extra_trees": False, "class_weight": "balanced"},
+    {"learning_rate": 0.03, "num_leaves": 7, "min_child_samples": 30, "feature_fraction": 0.6,
+     "bagging_fraction": 0.9, "lambda_l1": 1e-8, "lambda_l2": 5.0, "cat_smooth": 20.0,
+     "extra_trees": True, "class_weight": "balanced"},
+]  # fmt: skip
+
+
+@dataclass
+class Candidate:
+    """A validated configuration: its score, out-of-fold raw scores and the fitted model."""
+
+    name: str
+    params: dict
+    score: float
+    oof: np.ndarray  # raw scores on plan.scored_rows
+    fitted: object  # LightGBMFitted | LinearFitted
+    seconds: float
+    transform: str = "none"
+    complete: bool = True  # False when the deadline cut its training short
+
+
+@dataclass
+class SearchResult:
+    metric: str
+    candidates: list[Candidate]  # best first
+    trials: list[dict] = field(default_factory=list)  # history for the report
+
+    @property
+    def best(self) -> Candidate:
+        return self.candidates[0]
+
+
+class _Pool:
+    """The best candidates so far, ordered by score."""
+
+    def __init__(self, metric: str, keep: int) -> None:
+        self.metric, self.keep, self.items = metric, keep, []
+
+    def add(self, cand: Candidate) -> None:
+        self.items.append(cand)
+        sign = -1.0 if better(self.metric, 1.0, 0.0) else 1.0
+        self.items.sort(key=lambda c: sign * c.score)
+        del self.items[self.keep :]
+
+
+def run_search(
+    data: TrainData,
+    plan: ValidationPlan,
+    *,
+    metric: str,
+    budget: Budget,
+    seed: int = 0,
+    n_trials: int | None = None,
+    progress: Callable[[dict], None] | None = None,
+    lightgbm_params: dict | None = None,
+) -> SearchResult:
+    """Search until `budget` expires or `n_trials` LightGBM trials ran; return the best."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.monotonic()
+    transforms = _target_transforms(data)
+    pool = _Pool(metric, KEEP_TOP)
+    history: list[dict] = []
+    folds = _FoldData(data, plan)
+
+    def emit(name: str, value: float, state: str) -> None:
+        elapsed = time.monotonic() - start
+        history.append({"number": len(history), "name": name, "value": value,
+                        "elapsed_s": round(elapsed, 3), "state": state})  # fmt: skip
+        if progress is not None:
+            best = pool.items[0].score if pool.items else None
+            progress({"trial": len(history), "name": name, "value": value, "best": best,
+                      "elapsed_s": elapsed, "state": state})  # fmt: skip
+
+    # 1. linear baseline: a few strengths, cheap, and a useful ensemble member.
+    for strength in _LINEAR_STRENGTHS:
+        if budget.remaining < 1.0 and pool.items:
+            break
+        t0 = time.monotonic()
+        cand = _linear_candidate(folds, plan, metric, strength, seed, transforms[-1])
+        cand.seconds = time.monotonic() - t0
+        pool.add(cand)
+        emit(cand.name, cand.score, "complete")
+
+    # 2. LightGBM: fixed seeds, then TPE.
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=6, n_warmup_steps=0)
+    direction = "maximize" if better(metric, 1.0, 0.0) else "minimize"
+    study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+    for cfg in _SEED_CONFIGS:
+        study.enqueue_trial({**cfg, "target_transform": transforms[-1]}, skip_if_exists=True)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = _suggest(trial, data.task, transforms)
+        t0 = time.monotonic()
+        cand = _lgb_candidate(folds, plan, metric, params, seed, budget, trial, lightgbm_params)
+        cand.seconds = time.monotonic() - t0
+        cand.name = f"lightgbm#{trial.number}"
+        pool.add(cand)
+        emit(cand.name, cand.score, "complete" if cand.complete else "cut by deadline")
+        return cand.score
+
+    def stop_at_deadline(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            emit(f"lightgbm#{trial.number}", float("nan"), "pruned")
+        if budget.expired:
+            study.stop()
+
+    timeout = max(0.0, budget.remaining)
+    if timeout > 0 or n_trials:
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=None if n_trials else timeout,
+            callbacks=[stop_at_deadline],
+            catch=(),
+        )
+    if not pool.items:
+        raise RuntimeError("the search finished no candidate")  # budget < one linear fit
+    log.info("search: %d trials in %.1fs, best %s=%.5f (%s)", len(history),
+             time.monotonic() - start, metric, pool.items[0].score, pool.items[0].name)  # fmt: skip
+    return SearchResult(metric, pool.items, history)
+
+
+def _target_transforms(data: TrainData) -> list[str]:
+    """Regression on a positive, right-skewed target (prices, amounts) also tries log1p."""
+    if data.task != "regression":
+        return ["none"]
+    y = data.y
+    if np.min(y) > 0:
+        skew = float(np.mean(((y - y.mean()) / (y.std() + 1e-12)) ** 3))
+        if skew > 0.75:
+            return ["none", "log"]
+    return ["none"]
+
+
+def _suggest(trial, task: str, transforms: list[str]) -> dict:
+    p = {
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", 2, 100, log=True),
+        "feature_fraction": trial.suggest_float("feature_fraction", 0.3, 1.0),
+        "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
+        "lambda_l1": trial.suggest_float("lambda_l1", 1e-8, 10.0, log=True),
+        "lambda_l2": trial.suggest_float("lambda_l2", 1e-8, 10.0, log=True),
+        "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
+        "extra_trees": trial.suggest_categorical("extra_trees", [False, True]),
+    }
+    if task != "regression":
+        p["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
+    p["target_transform"] = trial.suggest_categorical("target_transform", transforms)
+    if p["bagging_fraction"] < 1.0:
+        p["bagging_freq"] = 1
+    return p
+
+
+class _FoldData:
+    """LightGBM datasets per (fold, weighting, target transform), built once, reused by every
+    trial (binning the data is a large share of a small trial's time)."""
+
+    def __init__(self, data: TrainData, plan: ValidationPlan) -> None:
+        self.data, self.plan, self._cache = data, plan, {}
+
+    def get(self, fold: int, weighting: str, transform: str):
+        key = (fold, weighting, transform)
+        if key not in self._cache:
+            tr, va = self.plan.folds[fold]
+            data = self.data
+            if transform != "none":
+                data = TrainData(data.X, _transform(data.y, transform), data.task,
+                                 data.n_classes, data.categorical, data.weight)  # fmt: skip
+            train, valid = data.take(tr), data.take(va)
+            wt, wv, offset = self._weights(train, valid, weighting)
+            dtrain = lgb_dataset(train, wt)
+            dvalid = lgb_dataset(valid, wv, reference=dtrain)
+            self._cache[key] = (dtrain, dvalid, offset)
+        return self._cache[key]
+
+    def _weights(self, train: TrainData, valid: TrainData, weighting: str):
+        k = self.data.n_classes
+        if weighting != "balanced" or self.data.task == "regression":
+            zero = np.zeros(k if self.data.task == "multiclass" else 1)
+            return train.weight, valid.weight, zero
+        return balanced_weights(train.y, k), balanced_weights(valid.y, k), prior_offset(train.y, k)
+
+
+def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, extra):
+    import optuna
+
+    data = folds.data
+    params = dict(params)
+    weighting = params.pop("class_weight", "none")
+    transform = params.pop("target_transform", "none")
+    oof = _empty_oof(data, len(data.y))
+    pairs, offsets, fold_scores, complete = [], [], [], True
+    for i, (_, va) in enumerate(plan.folds):
+        dtrain, dvalid, offset = folds.get(i, weighting, transform)
+        lgb = lgb_params(data.task, data.n_classes, seed, **params, **(extra or {}))
+        booster, best = train_booster(lgb, dtrain, dvalid, budget)
+        complete = complete and not out_of_time(booster)
+        raw = booster.predict(data.X[va], raw_score=True, num_iteration=best)
+        oof[va] = raw + (offset if data.task == "multiclass" else offset[0])
+        pairs.append((booster, best))
+        offsets.append(offset)
+        fold_scores.append(score(metric, data.task, data.y[va], oof[va], transform))
+        if len(plan.folds) > 1 and trial is not None:
+            trial.report(float(np.mean(fold_scores)), i)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+    rows = plan.scored_rows
+    value = score(metric, data.task, data.y[rows], oof[rows], transform)
+    if not np.isfinite(value):
+        value = worst(metric)
+    fitted = LightGBMFitted.from_boosters(pairs, np.mean(offsets, axis=0), data.task)
+    full = {**params, "class_weight": weighting, "target_transform": transform,
+            "best_iterations": [b for _, b in pairs]}  # fmt: skip
+    return Candidate("lightgbm", full, value, oof[rows], fitted, 0.0, transform, complete)
+
+
+def _linear_candidate(folds: _FoldData, plan, metric, strength, seed, transform) -> Candidate:
+    """Linear model scored out-of-fold, then refit on all rows (cheap) for prediction."""
+    data = folds.data
+    if data.task == "regression" and transform != "none":
+        data = TrainData(data.X, _transform(data.y, transform), data.task, data.n_classes,
+                         data.categorical, data.weight)  # fmt: skip
+    learner = LinearLearner(strength=strength, seed=seed)
+    oof = _empty_oof(data, len(data.y))
+    forever = Budget(np.inf)
+    for tr, va in plan.folds:
+        fitted = learner.fit(data.take(tr), None, forever)
+        oof[va] = fitted.raw(data.X[va])
+    rows = plan.scored_rows
+    value = score(metric, data.task, folds.data.y[rows], oof[rows], transform)
+    final: LinearFitted = learner.fit(data, None, forever)
+    params = {"strength": strength, "class_weight": "balanced", "target_transform": transform}
+    return Candidate(f"linear(C={strength:g})", params, value, oof[rows], final, 0.0, transform)
+
+
+def _empty_oof(data: TrainData, n: int) -> np.ndarray:
+    shape = (n, data.n_classes) if data.task == "multiclass" else (n,)
+    return np.zeros(shape)

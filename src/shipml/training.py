@@ -1,0 +1,320 @@
+"""`train`: a table in, a validated, explained, registered Model out, within a time budget.
+
+Steps: read -> infer schema -> encode -> plan validation -> search (linear baseline + LightGBM
+under Optuna) -> ensemble selection -> decision threshold -> metrics, importance, report ->
+registry. The wall clock of the whole call stays within the budget: the search gets what is left
+after reading the data, minus a reserve for the steps after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shipml.data.features import Encoder
+from shipml.data.io import read_table
+from shipml.data.schema import Schema, infer_schema
+from shipml.data.split import ValidationPlan, plan_validation
+from shipml.errors import DataError, ShipmlError
+from shipml.learners.base import Budget, TrainData, to_proba, untransform_target
+from shipml.model import Member, Model
+
+__all__ = ["train", "prepare"]
+
+log = logging.getLogger(__name__)
+_IMPORTANCE_ROWS = 300  # rows whose contributions give the global importance
+
+
+def _reserve(budget_s: float, n_rows: int) -> float:
+    """Seconds kept back for ensembling, importance, report and registry after the search."""
+    return min(0.4 * budget_s, 4.0 + 0.08 * budget_s + n_rows / 50_000)
+
+
+def prepare(
+    data,
+    target: str,
+    *,
+    task: str | None = None,
+    time_column: str | None = None,
+    group_column: str | None = None,
+    drop: tuple[str, ...] = (),
+    kinds: dict[str, str] | None = None,
+):
+    """Read and encode a training table: (table, schema, encoder, TrainData, frame)."""
+    table = read_table(data)
+    frame = table.frame
+    schema = infer_schema(frame, target, task=task, time_column=time_column,
+                          group_column=group_column, drop=drop, kinds=kinds)  # fmt: skip
+    frame = frame[frame[target].notna()]
+    typed = schema.coerce(frame, strict=False)
+    encoder = Encoder.fit(schema, typed)
+    X = encoder.transform(typed)
+    labels = schema.target_values(frame)
+    if schema.task == "regression":
+        y = labels.astype(np.float64)
+        keep = ~np.isnan(y)
+        if not keep.all():  # text in a numeric target: not a number -> not a training row
+            schema.notes.append(f"{int((~keep).sum())} rows with a non-numeric target left out")
+            frame, X, y = frame[keep], X[keep], y[keep]
+    else:
+        index = {c: i for i, c in enumerate(schema.classes)}
+        y = np.array([index[v] for v in labels], dtype=np.int64)
+    n_classes = len(schema.classes or [])
+    return (
+        table,
+        schema,
+        encoder,
+        TrainData(X, y, schema.task, n_classes, encoder.categorical),
+        frame,
+    )
+
+
+def train(
+    data,
+    target: str,
+    *,
+    name: str | None = None,
+    time_budget: float = 60.0,
+    task: str | None = None,
+    metric: str | None = None,
+    time_column: str | None = None,
+    group_column: str | None = None,
+    drop: tuple[str, ...] | list[str] = (),
+    kinds: dict[str, str] | None = None,
+    seed: int = 0,
+    n_trials: int | None = None,
+    registry=None,
+    registry_uri: str | None = None,
+    progress: bool | Callable[[dict], None] | None = None,
+    report: bool = True,
+) -> Model:
+    """Train the best model for `target` in `time_budget` seconds; register it under `name`.
+
+    `data` is a file path (CSV/TSV/Parquet/Excel/JSON lines) or a DataFrame. With `name=None`
+    the model is returned but not registered. `n_trials` caps the search for exact
+    reproducibility (with the same `seed`); otherwise the budget decides.
+    """
+    from shipml.ensemble import select_ensemble
+    from shipml.scoring import OPTIMIZE, default_metric
+    from shipml.search import run_search
+
+    started = time.monotonic()
+    _import_heavy()  # counted in the budget, and before the search sets its deadline
+    if time_budget <= 0:
+        raise ShipmlError(f"time budget must be positive seconds, got {time_budget}")
+    if name is not None:
+        from shipml.registry.store import check_name
+
+        check_name(name)
+    table, schema, encoder, tdata, frame = prepare(
+        data, target, task=task, time_column=time_column, group_column=group_column,
+        drop=tuple(drop), kinds=kinds,
+    )  # fmt: skip
+    metric = metric or default_metric(schema.task)
+    if metric not in OPTIMIZE:
+        raise ShipmlError(f"unknown metric {metric!r}; choose one of {', '.join(OPTIMIZE)}")
+    if len(tdata.y) < 10:
+        raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
+    plan = _plan(schema, frame, tdata, seed)
+    deadline = started + time_budget - _reserve(time_budget, len(tdata.y))
+    reporter = _progress(progress, time_budget, metric)
+    try:
+        result = run_search(tdata, plan, metric=metric, budget=Budget(deadline), seed=seed,
+                            n_trials=n_trials, progress=reporter)  # fmt: skip
+    finally:
+        if hasattr(reporter, "close"):
+            reporter.close()
+    rows = plan.scored_rows
+    ens = select_ensemble(result, tdata.y[rows], schema.task)
+    members = [Member(c.fitted, w, c.name) for c, w in zip(ens.members, ens.weights)]
+    oof_raw = ens.raw_oof()
+    threshold = _threshold(schema, tdata.y, oof_raw, rows)
+    model = Model(schema, encoder, members, ens.transform, threshold)
+    metrics = _validation_metrics(model, tdata.y[rows], oof_raw)
+    metrics["search_metric"] = metric
+    metrics["search_score"] = ens.score
+    metrics["single_best_score"] = ens.single_best_score
+    sample = _sample(len(tdata.X), _IMPORTANCE_ROWS, seed)
+    model.info.update({
+        "metrics": metrics,
+        "validation": plan.description,
+        "importance": model.global_importance(tdata.X[sample]),
+        "trials": result.trials,
+        "candidates": [{"name": c.name, "score": c.score, "params": _jsonable(c.params),
+                        "seconds": round(c.seconds, 3)} for c in result.candidates],
+        "notes": list(schema.notes),
+    })  # fmt: skip
+    model.info["lineage"] = _lineage(table, tdata, schema, seed, time_budget, started, n_trials)
+    if name is None:
+        return model
+    return _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report,
+                     started)  # fmt: skip
+
+
+def _import_heavy() -> None:
+    import optuna  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+
+    from shipml._lazy import lightgbm
+
+    lightgbm()
+
+
+def _plan(schema: Schema, frame: pd.DataFrame, tdata: TrainData, seed: int) -> ValidationPlan:
+    times = groups = None
+    if schema.time_column:
+        col = schema.column(schema.time_column)
+        typed = schema.coerce(frame, strict=False) if col.used else None
+        values = typed[col.name] if typed is not None else frame[col.name]
+        times = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        times = np.where(np.isnan(times), np.nanmin(times), times)
+    if schema.group_column:
+        groups = frame[schema.group_column].astype(str).to_numpy()
+    return plan_validation(tdata.y, schema.task, seed=seed, groups=groups, times=times)
+
+
+def _threshold(schema: Schema, y: np.ndarray, oof_raw: np.ndarray, rows: np.ndarray):
+    """Binary decision threshold. Probabilities are calibrated to the real class balance, so
+    with imbalanced classes 0.5 would almost never flag the rare class: pick the threshold that
+    maximizes balanced accuracy on validation instead (classes within 40/60: keep 0.5)."""
+    if schema.task != "binary":
+        return None
+    yv = y[rows]
+    share = float(np.mean(yv))
+    if 0.4 <= share <= 0.6:
+        return 0.5
+    from sklearn.metrics import roc_curve
+
+    p = to_proba(oof_raw, "binary")[:, 1]
+    fpr, tpr, thresholds = roc_curve(yv, p)
+    best = int(np.argmax(tpr - fpr))  # Youden's J = balanced accuracy * 2 - 1
+    return float(np.clip(thresholds[best], 1e-6, 1.0))
+
+
+def _validation_metrics(model: Model, y_enc: np.ndarray, oof_raw: np.ndarray) -> dict:
+    from shipml.evaluate.metrics import classification_metrics, regression_metrics
+
+    if model.task == "regression":
+        return regression_metrics(y_enc, untransform_target(oof_raw, model.transform))
+    labels = np.asarray(model.classes, dtype=object)
+    proba = to_proba(oof_raw, model.task)
+    return classification_metrics(labels[y_enc], proba, list(model.classes),
+                                  y_pred=model._labels_from_proba(proba))  # fmt: skip
+
+
+def _sample(n: int, k: int, seed: int) -> np.ndarray:
+    if n <= k:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+def _lineage(table, tdata, schema, seed, budget, started, n_trials) -> dict:
+    import importlib.metadata as md
+
+    libs = {}
+    for lib in ("shipml", "lightgbm", "scikit-learn", "optuna", "numpy", "pandas"):
+        try:
+            libs[lib] = md.version(lib)
+        except md.PackageNotFoundError:
+            continue
+    return {
+        "data_source": table.source,
+        "data_sha256": table.sha256,
+        "rows": int(len(tdata.y)),
+        "columns": len(schema.columns) + 1,
+        "features": int(tdata.X.shape[1]),
+        "seed": seed,
+        "time_budget_s": budget,
+        "n_trials": n_trials,
+        "duration_s": round(time.monotonic() - started, 2),
+        "python": platform.python_version(),
+        "libraries": libs,
+    }
+
+
+def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started):
+    from shipml.registry.store import Registry
+
+    reg = registry or Registry(registry_uri)
+    writer = reg.writer()
+    try:
+        model.info["lineage"]["duration_s"] = round(time.monotonic() - started, 2)
+        model.write(writer)
+        if report:
+            _training_report(model, name, writer.dir / "report.html", frame, tdata, rows, oof_raw)
+            writer.files.append("report.html")
+        writer.finish()
+        info = reg.register(name, writer, task=model.task, metrics=model.metrics,
+                            lineage=model.info["lineage"], schema=model.schema.to_dict())  # fmt: skip
+    except BaseException:
+        writer.abort()
+        raise
+    model.info.update(name=info.name, version=info.version)
+    if report:
+        model.info["report_path"] = str(info.artifact_dir / "report.html")
+    log.info("registered %s (%.1fs)", info.ref, time.monotonic() - started)
+    return model
+
+
+def _training_report(model, name, path: Path, frame, tdata, rows, oof_raw) -> None:
+    from shipml.evaluate.report import write_report
+    from shipml.evaluate.summary import data_summary
+
+    if model.task == "regression":
+        y_true = tdata.y[rows]
+        y_pred = untransform_target(oof_raw, model.transform)
+        proba = None
+    else:
+        labels = np.asarray(model.classes, dtype=object)
+        y_true = labels[tdata.y[rows]]
+        proba = to_proba(oof_raw, model.task)
+        y_pred = model._labels_from_proba(proba)
+    info = model.describe()
+    info.update(name=name)
+    write_report(
+        path,
+        title=f"{name} — training report",
+        task=model.task,
+        metrics=model.metrics,
+        y_true=y_true,
+        y_pred=y_pred,
+        proba=proba,
+        classes=model.classes,
+        importance=model.info.get("importance"),
+        trials=model.info.get("trials"),
+        data_summary=data_summary(frame, model.schema),
+        validation=model.info.get("validation", ""),
+        model_info=info,
+        notes=model.info.get("notes"),
+    )
+
+
+def _progress(progress, budget: float, metric: str):
+    if callable(progress):
+        return progress
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from shipml.progress import SearchProgress
+
+    return SearchProgress(budget, metric)
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, list):
+            v = [x.item() if isinstance(x, np.generic) else x for x in v]
+        out[k] = v
+    return out
