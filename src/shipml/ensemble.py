@@ -53,11 +53,13 @@ def select_ensemble(result: SearchResult, y_scored: np.ndarray, task: str) -> En
         counts[pick] += 1
         total += pool[pick].oof
     weights = counts / counts.sum()
-    ens_score = score(metric, task, y_scored, sum(w * c.oof for c, w in zip(pool, weights)),
-                      best.transform)  # fmt: skip
+    ens_score = score(
+        metric, task, y_scored, sum(w * c.oof for c, w in zip(pool, weights)), best.transform
+    )
     if not better(metric, ens_score, best.score) or np.count_nonzero(weights) == 1:
         return Ensemble([best], [1.0], best.score, best.score, best.transform)
     keep = weights > 0
     members = [c for c, k in zip(pool, keep) if k]
-    return Ensemble(members, [float(w) for w in weights[keep]], ens_score, best.score,
-                    best.transform)  # fmt: skip
+    return Ensemble(
+        members, [float(w) for w in weights[keep]], ens_score, best.score, best.transform
+    )

@@ -1,4 +1,4 @@
-"""The exception tree. Every message is written for the user: what is wrong, where, and what to do."""
+"""The exception tree. Each message is written for the user: what is wrong, where, what to do."""
 
 from __future__ import annotations
 

@@ -182,8 +182,9 @@ class Model:
         for i, item in enumerate(self.explain_records(data, top=top)):
             for rank, reason in enumerate(item["reasons"], 1):
                 rows.append({"row": i, "prediction": item["prediction"], "rank": rank, **reason})
-        return pd.DataFrame(rows, columns=["row", "prediction", "rank", "column", "value",
-                                           "contribution"])  # fmt: skip
+        return pd.DataFrame(
+            rows, columns=["row", "prediction", "rank", "column", "value", "contribution"]
+        )
 
     def explain_records(self, data, *, top: int = 5) -> list[dict]:
         """Per row: prediction, baseline (the average score) and the top reasons."""
@@ -204,16 +205,22 @@ class Model:
         out = []
         for i in range(len(X)):
             order = np.argsort(-np.abs(per_column[i]))[:top]
-            reasons = [{
-                "column": columns[j],
-                "value": _plain(frame[columns[j]].iloc[i]),
-                "contribution": round(float(per_column[i, j]), 6),
-            } for j in order if per_column[i, j] != 0]  # fmt: skip
-            out.append({
-                "prediction": _plain(predictions[i]),
-                "baseline": round(float(contrib[i, -1]), 6),
-                "reasons": reasons,
-            })  # fmt: skip
+            reasons = [
+                {
+                    "column": columns[j],
+                    "value": _plain(frame[columns[j]].iloc[i]),
+                    "contribution": round(float(per_column[i, j]), 6),
+                }
+                for j in order
+                if per_column[i, j] != 0
+            ]
+            out.append(
+                {
+                    "prediction": _plain(predictions[i]),
+                    "baseline": round(float(contrib[i, -1]), 6),
+                    "reasons": reasons,
+                }
+            )
         return out
 
     def _by_column(self, contrib: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -268,10 +275,16 @@ class Model:
                 writer.write(fname, content)
             members.append({"name": m.name, "weight": m.weight, "prefix": f"member{i}", **meta})
         info = {k: v for k, v in self.info.items() if k not in ("name", "version", "report_path")}
-        writer.write_json("model.json", {
-            "format": FORMAT, "members": members, "transform": self.transform,
-            "threshold": self.threshold, "info": info,
-        })  # fmt: skip
+        writer.write_json(
+            "model.json",
+            {
+                "format": FORMAT,
+                "members": members,
+                "transform": self.transform,
+                "threshold": self.threshold,
+                "info": info,
+            },
+        )
         writer.write_json("schema.json", self.schema.to_dict())
         writer.write_json("encoder.json", self.encoder.to_dict())
 

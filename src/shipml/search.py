@@ -39,16 +39,43 @@ _LINEAR_STRENGTHS = (0.05, 0.5, 5.0)
 
 # Fixed first configurations: LightGBM defaults, then two that are strong on small tables.
 _SEED_CONFIGS = [
-    {"learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "feature_fraction": 1.0,
-     "bagging_fraction": 1.0, "lambda_l1": 1e-8, "lambda_l2": 1e-8, "cat_smooth": 10.0,
-     "extra_trees": False, "class_weight": "none"},
-    {"learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20, "feature_fraction": 0.8,
-     "bagging_fraction": 0.8, "lambda_l1": 1e-8, "lambda_l2": 1.0, "cat_smooth": 10.0,
-     "extra_trees": False, "class_weight": "balanced"},
-    {"learning_rate": 0.03, "num_leaves": 7, "min_child_samples": 30, "feature_fraction": 0.6,
-     "bagging_fraction": 0.9, "lambda_l1": 1e-8, "lambda_l2": 5.0, "cat_smooth": 20.0,
-     "extra_trees": True, "class_weight": "balanced"},
-]  # fmt: skip
+    {
+        "learning_rate": 0.1,
+        "num_leaves": 31,
+        "min_child_samples": 20,
+        "feature_fraction": 1.0,
+        "bagging_fraction": 1.0,
+        "lambda_l1": 1e-8,
+        "lambda_l2": 1e-8,
+        "cat_smooth": 10.0,
+        "extra_trees": False,
+        "class_weight": "none",
+    },
+    {
+        "learning_rate": 0.05,
+        "num_leaves": 15,
+        "min_child_samples": 20,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "lambda_l1": 1e-8,
+        "lambda_l2": 1.0,
+        "cat_smooth": 10.0,
+        "extra_trees": False,
+        "class_weight": "balanced",
+    },
+    {
+        "learning_rate": 0.03,
+        "num_leaves": 7,
+        "min_child_samples": 30,
+        "feature_fraction": 0.6,
+        "bagging_fraction": 0.9,
+        "lambda_l1": 1e-8,
+        "lambda_l2": 5.0,
+        "cat_smooth": 20.0,
+        "extra_trees": True,
+        "class_weight": "balanced",
+    },
+]
 
 
 @dataclass
@@ -112,12 +139,27 @@ def run_search(
 
     def emit(name: str, value: float, state: str) -> None:
         elapsed = time.monotonic() - start
-        history.append({"number": len(history), "name": name, "value": value,
-                        "elapsed_s": round(elapsed, 3), "state": state})  # fmt: skip
+        history.append(
+            {
+                "number": len(history),
+                "name": name,
+                "value": value,
+                "elapsed_s": round(elapsed, 3),
+                "state": state,
+            }
+        )
         if progress is not None:
             best = pool.items[0].score if pool.items else None
-            progress({"trial": len(history), "name": name, "value": value, "best": best,
-                      "elapsed_s": elapsed, "state": state})  # fmt: skip
+            progress(
+                {
+                    "trial": len(history),
+                    "name": name,
+                    "value": value,
+                    "best": best,
+                    "elapsed_s": elapsed,
+                    "state": state,
+                }
+            )
 
     # 1. linear baseline: a few strengths, cheap, and a useful ensemble member.
     for strength in _LINEAR_STRENGTHS:
@@ -164,8 +206,14 @@ def run_search(
         )
     if not pool.items:
         raise RuntimeError("the search finished no candidate")  # budget < one linear fit
-    log.info("search: %d trials in %.1fs, best %s=%.5f (%s)", len(history),
-             time.monotonic() - start, metric, pool.items[0].score, pool.items[0].name)  # fmt: skip
+    log.info(
+        "search: %d trials in %.1fs, best %s=%.5f (%s)",
+        len(history),
+        time.monotonic() - start,
+        metric,
+        pool.items[0].score,
+        pool.items[0].name,
+    )
     return SearchResult(metric, pool.items, history)
 
 
@@ -214,8 +262,14 @@ class _FoldData:
             tr, va = self.plan.folds[fold]
             data = self.data
             if transform != "none":
-                data = TrainData(data.X, _transform(data.y, transform), data.task,
-                                 data.n_classes, data.categorical, data.weight)  # fmt: skip
+                data = TrainData(
+                    data.X,
+                    _transform(data.y, transform),
+                    data.task,
+                    data.n_classes,
+                    data.categorical,
+                    data.weight,
+                )
             train, valid = data.take(tr), data.take(va)
             wt, wv, offset = self._weights(train, valid, weighting)
             dtrain = lgb_dataset(train, wt)
@@ -259,8 +313,12 @@ def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, 
     if not np.isfinite(value):
         value = worst(metric)
     fitted = LightGBMFitted.from_boosters(pairs, np.mean(offsets, axis=0), data.task)
-    full = {**params, "class_weight": weighting, "target_transform": transform,
-            "best_iterations": [b for _, b in pairs]}  # fmt: skip
+    full = {
+        **params,
+        "class_weight": weighting,
+        "target_transform": transform,
+        "best_iterations": [b for _, b in pairs],
+    }
     return Candidate("lightgbm", full, value, oof[rows], fitted, 0.0, transform, complete)
 
 
@@ -268,8 +326,14 @@ def _linear_candidate(folds: _FoldData, plan, metric, strength, seed, transform)
     """Linear model scored out-of-fold, then refit on all rows (cheap) for prediction."""
     data = folds.data
     if data.task == "regression" and transform != "none":
-        data = TrainData(data.X, _transform(data.y, transform), data.task, data.n_classes,
-                         data.categorical, data.weight)  # fmt: skip
+        data = TrainData(
+            data.X,
+            _transform(data.y, transform),
+            data.task,
+            data.n_classes,
+            data.categorical,
+            data.weight,
+        )
     learner = LinearLearner(strength=strength, seed=seed)
     oof = _empty_oof(data, len(data.y))
     forever = Budget(np.inf)

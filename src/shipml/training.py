@@ -49,8 +49,15 @@ def prepare(
     """Read and encode a training table: (table, schema, encoder, TrainData, frame)."""
     table = read_table(data)
     frame = table.frame
-    schema = infer_schema(frame, target, task=task, time_column=time_column,
-                          group_column=group_column, drop=drop, kinds=kinds)  # fmt: skip
+    schema = infer_schema(
+        frame,
+        target,
+        task=task,
+        time_column=time_column,
+        group_column=group_column,
+        drop=drop,
+        kinds=kinds,
+    )
     frame = frame[frame[target].notna()]
     typed = schema.coerce(frame, strict=False)
     encoder = Encoder.fit(schema, typed)
@@ -113,9 +120,14 @@ def train(
 
         check_name(name)
     table, schema, encoder, tdata, frame = prepare(
-        data, target, task=task, time_column=time_column, group_column=group_column,
-        drop=tuple(drop), kinds=kinds,
-    )  # fmt: skip
+        data,
+        target,
+        task=task,
+        time_column=time_column,
+        group_column=group_column,
+        drop=tuple(drop),
+        kinds=kinds,
+    )
     metric = metric or default_metric(schema.task)
     if metric not in OPTIMIZE:
         raise ShipmlError(f"unknown metric {metric!r}; choose one of {', '.join(OPTIMIZE)}")
@@ -125,8 +137,15 @@ def train(
     deadline = started + time_budget - _reserve(time_budget, len(tdata.y))
     reporter = _progress(progress, time_budget, metric)
     try:
-        result = run_search(tdata, plan, metric=metric, budget=Budget(deadline), seed=seed,
-                            n_trials=n_trials, progress=reporter)  # fmt: skip
+        result = run_search(
+            tdata,
+            plan,
+            metric=metric,
+            budget=Budget(deadline),
+            seed=seed,
+            n_trials=n_trials,
+            progress=reporter,
+        )
     finally:
         if hasattr(reporter, "close"):
             reporter.close()
@@ -141,20 +160,30 @@ def train(
     metrics["search_score"] = ens.score
     metrics["single_best_score"] = ens.single_best_score
     sample = _sample(len(tdata.X), _IMPORTANCE_ROWS, seed)
-    model.info.update({
-        "metrics": metrics,
-        "validation": plan.description,
-        "importance": model.global_importance(tdata.X[sample]),
-        "trials": result.trials,
-        "candidates": [{"name": c.name, "score": c.score, "params": _jsonable(c.params),
-                        "seconds": round(c.seconds, 3)} for c in result.candidates],
-        "notes": list(schema.notes),
-    })  # fmt: skip
+    model.info.update(
+        {
+            "metrics": metrics,
+            "validation": plan.description,
+            "importance": model.global_importance(tdata.X[sample]),
+            "trials": result.trials,
+            "candidates": [
+                {
+                    "name": c.name,
+                    "score": c.score,
+                    "params": _jsonable(c.params),
+                    "seconds": round(c.seconds, 3),
+                }
+                for c in result.candidates
+            ],
+            "notes": list(schema.notes),
+        }
+    )
     model.info["lineage"] = _lineage(table, tdata, schema, seed, time_budget, started, n_trials)
     if name is None:
         return model
-    return _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report,
-                     started)  # fmt: skip
+    return _register(
+        model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started
+    )
 
 
 def _import_heavy() -> None:
@@ -204,8 +233,9 @@ def _validation_metrics(model: Model, y_enc: np.ndarray, oof_raw: np.ndarray) ->
         return regression_metrics(y_enc, untransform_target(oof_raw, model.transform))
     labels = np.asarray(model.classes, dtype=object)
     proba = to_proba(oof_raw, model.task)
-    return classification_metrics(labels[y_enc], proba, list(model.classes),
-                                  y_pred=model._labels_from_proba(proba))  # fmt: skip
+    return classification_metrics(
+        labels[y_enc], proba, list(model.classes), y_pred=model._labels_from_proba(proba)
+    )
 
 
 def _sample(n: int, k: int, seed: int) -> np.ndarray:
@@ -250,8 +280,14 @@ def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, 
             _training_report(model, name, writer.dir / "report.html", frame, tdata, rows, oof_raw)
             writer.files.append("report.html")
         writer.finish()
-        info = reg.register(name, writer, task=model.task, metrics=model.metrics,
-                            lineage=model.info["lineage"], schema=model.schema.to_dict())  # fmt: skip
+        info = reg.register(
+            name,
+            writer,
+            task=model.task,
+            metrics=model.metrics,
+            lineage=model.info["lineage"],
+            schema=model.schema.to_dict(),
+        )
     except BaseException:
         writer.abort()
         raise

@@ -28,11 +28,14 @@ def list_models(registry_uri: RegistryUri = None) -> None:
     for r in rows:
         primary = r["metrics"].get("primary")
         table.add_row(
-            r["name"], str(r["latest"]), str(r["versions"]), r["task"],
+            r["name"],
+            str(r["latest"]),
+            str(r["versions"]),
+            r["task"],
             ", ".join(f"{a}→{v}" for a, v in r["aliases"].items()) or "-",
             f"{primary} {fmt(r['metrics'].get(primary))}" if primary else "-",
             r["updated"].strftime("%Y-%m-%d %H:%M"),
-        )  # fmt: skip
+        )
     console.print(table)
 
 
@@ -47,36 +50,51 @@ def show(
     reg = registry(registry_uri)
     info = reg.resolve(ref)
     lineage = info.lineage
-    console.print(f"[bold]{info.name}/{info.version}[/bold]  {info.task}  "
-                  f"aliases: {', '.join(info.aliases) or '-'}")  # fmt: skip
-    console.print(kv_table({
-        "created": info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-        "target": info.schema.get("target"),
-        "classes": ", ".join(map(str, info.schema.get("classes") or [])) or None,
-        "rows": lineage.get("rows"),
-        "data": lineage.get("data_source"),
-        "data sha256": lineage.get("data_sha256"),
-        "seed": lineage.get("seed"),
-        "training seconds": lineage.get("duration_s"),
-        "libraries": ", ".join(f"{k} {v}" for k, v in lineage.get("libraries", {}).items()),
-        "files": str(info.artifact_dir),
-    }))  # fmt: skip
+    console.print(
+        f"[bold]{info.name}/{info.version}[/bold]  {info.task}  "
+        f"aliases: {', '.join(info.aliases) or '-'}"
+    )
+    console.print(
+        kv_table(
+            {
+                "created": info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "target": info.schema.get("target"),
+                "classes": ", ".join(map(str, info.schema.get("classes") or [])) or None,
+                "rows": lineage.get("rows"),
+                "data": lineage.get("data_source"),
+                "data sha256": lineage.get("data_sha256"),
+                "seed": lineage.get("seed"),
+                "training seconds": lineage.get("duration_s"),
+                "libraries": ", ".join(f"{k} {v}" for k, v in lineage.get("libraries", {}).items()),
+                "files": str(info.artifact_dir),
+            }
+        )
+    )
     console.print(metrics_table(info.metrics, title="validation metrics"))
     schema = Table(title="schema", title_justify="left")
     for col in ("column", "kind", "missing %", "note"):
         schema.add_column(col)
     for col in info.schema["columns"]:
         style = "dim" if col["kind"] in ("id", "ignored") else ""
-        schema.add_row(col["name"], col["kind"], fmt(col.get("missing_pct")), col.get("note") or "",
-                       style=style)  # fmt: skip
+        schema.add_row(
+            col["name"],
+            col["kind"],
+            fmt(col.get("missing_pct")),
+            col.get("note") or "",
+            style=style,
+        )
     console.print(schema)
     history = Table(title="versions", title_justify="left")
     for col in ("version", "created", "metric", "aliases"):
         history.add_column(col)
     for v in reg.versions(info.name):
         primary = v.metrics.get("primary")
-        history.add_row(str(v.version), v.created_at.strftime("%Y-%m-%d %H:%M"),
-                        f"{primary} {fmt(v.metrics.get(primary))}", ", ".join(v.aliases) or "-")  # fmt: skip
+        history.add_row(
+            str(v.version),
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+            f"{primary} {fmt(v.metrics.get(primary))}",
+            ", ".join(v.aliases) or "-",
+        )
     console.print(history)
 
 

@@ -29,9 +29,21 @@ def fmt(value: object) -> str:
 
 # Metrics shown in the summary, in this order, when present.
 SUMMARY_METRICS = (
-    "roc_auc", "pr_auc", "accuracy", "balanced_accuracy", "f1_macro", "precision_macro",
-    "recall_macro", "log_loss", "brier", "rmse", "mae", "r2", "mape", "rmse_log",
-)  # fmt: skip
+    "roc_auc",
+    "pr_auc",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+    "log_loss",
+    "brier",
+    "rmse",
+    "mae",
+    "r2",
+    "mape",
+    "rmse_log",
+)
 
 
 def metrics_table(metrics: dict, title: str = "metrics") -> Table:

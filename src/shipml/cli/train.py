@@ -62,11 +62,22 @@ def train(
         kinds[col] = value
     model_name = name or _default_name(data)
     model = shipml.train(
-        data, target, name=model_name, time_budget=time_budget, task=task, metric=metric,
-        time_column=time_column, group_column=group_column, drop=tuple(drop or ()),
-        kinds=kinds or None, seed=seed, n_trials=trials, registry_uri=registry_uri,
-        progress=True, report=not no_report,
-    )  # fmt: skip
+        data,
+        target,
+        name=model_name,
+        time_budget=time_budget,
+        task=task,
+        metric=metric,
+        time_column=time_column,
+        group_column=group_column,
+        drop=tuple(drop or ()),
+        kinds=kinds or None,
+        seed=seed,
+        n_trials=trials,
+        registry_uri=registry_uri,
+        progress=True,
+        report=not no_report,
+    )
     show_trained(model)
 
 
@@ -84,12 +95,16 @@ def show_trained(model) -> None:
         f"({model.task}, {model.info['lineage']['rows']:,} rows, "
         f"{model.info['lineage']['duration_s']:.1f}s)"
     )
-    console.print(kv_table({
-        "validation": model.info.get("validation"),
-        "ensemble": model.describe()["ensemble"],
-        "threshold": model.threshold,
-        "target transform": None if model.transform == "none" else model.transform,
-    }))  # fmt: skip
+    console.print(
+        kv_table(
+            {
+                "validation": model.info.get("validation"),
+                "ensemble": model.describe()["ensemble"],
+                "threshold": model.threshold,
+                "target transform": None if model.transform == "none" else model.transform,
+            }
+        )
+    )
     console.print(metrics_table(m, title=f"validation metrics ({m.get('primary')} optimized)"))
     top = list(model.info.get("importance", {}).items())[:5]
     if top:

@@ -112,8 +112,9 @@ def explain(
         console.print(f"wrote reasons for {len(records):,} rows to {output}")
     unit = "target units" if model.task == "regression" else "log-odds"
     for i, item in enumerate(records[:rows]):
-        table = Table(title=f"row {i + 1}: prediction {fmt(item['prediction'])}",
-                      title_justify="left")  # fmt: skip
+        table = Table(
+            title=f"row {i + 1}: prediction {fmt(item['prediction'])}", title_justify="left"
+        )
         table.add_column("column")
         table.add_column("value")
         table.add_column(f"contribution ({unit})", justify="right")

@@ -263,8 +263,13 @@ class LinearDesign:
     @classmethod
     def from_dict(cls, d: dict) -> LinearDesign:
         arrays = {k: np.asarray(d[k], dtype=np.float64) for k in ("median", "mean", "scale")}
-        return cls(d["numeric"], flagged=d["flagged"], categorical=d["categorical"],
-                   n_codes=d["n_codes"], **arrays)  # fmt: skip
+        return cls(
+            d["numeric"],
+            flagged=d["flagged"],
+            categorical=d["categorical"],
+            n_codes=d["n_codes"],
+            **arrays,
+        )
 
 
 @dataclass

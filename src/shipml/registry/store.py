@@ -109,8 +109,16 @@ class Registry:
         clean_stale_temp(self.artifact_root)
         return ArtifactWriter(self.artifact_root)
 
-    def register(self, name: str, writer: ArtifactWriter, *, task: str, metrics: dict,
-                 lineage: dict, schema: dict) -> VersionInfo:  # fmt: skip
+    def register(
+        self,
+        name: str,
+        writer: ArtifactWriter,
+        *,
+        task: str,
+        metrics: dict,
+        lineage: dict,
+        schema: dict,
+    ) -> VersionInfo:
         """Publish the writer's finished folder and insert the version row (number = last + 1)."""
         check_name(name)
         dest = self.artifact_root / name / writer.id
@@ -136,7 +144,7 @@ class Registry:
                             metrics=metrics,
                             lineage=lineage,
                             schema=schema,
-                        )  # fmt: skip
+                        )
                     )
                 return self.get(name, number)
             except sa.exc.IntegrityError:
@@ -196,14 +204,24 @@ class Registry:
     def get(self, name: str, version: int) -> VersionInfo:
         with self.engine.connect() as conn:
             model_id = self._model_id(conn, name)
-            row = conn.execute(
-                sa.select(t.versions).where(
-                    t.versions.c.model_id == model_id, t.versions.c.version == version
+            row = (
+                conn.execute(
+                    sa.select(t.versions).where(
+                        t.versions.c.model_id == model_id, t.versions.c.version == version
+                    )
                 )
-            ).mappings().first()  # fmt: skip
+                .mappings()
+                .first()
+            )
             if row is None:
-                have = [r[0] for r in conn.execute(sa.select(t.versions.c.version).where(
-                    t.versions.c.model_id == model_id).order_by(t.versions.c.version))]  # fmt: skip
+                have = [
+                    r[0]
+                    for r in conn.execute(
+                        sa.select(t.versions.c.version)
+                        .where(t.versions.c.model_id == model_id)
+                        .order_by(t.versions.c.version)
+                    )
+                ]
                 raise ModelNotFound(
                     f"model {name!r} has no version {version} (versions: "
                     f"{', '.join(map(str, have)) or 'none'})"
@@ -244,28 +262,43 @@ class Registry:
             )
             for model_id, name in list(models):
                 rows = conn.execute(
-                    sa.select(t.versions.c.version, t.versions.c.created_at, t.versions.c.task,
-                              t.versions.c.metrics)
+                    sa.select(
+                        t.versions.c.version,
+                        t.versions.c.created_at,
+                        t.versions.c.task,
+                        t.versions.c.metrics,
+                    )
                     .where(t.versions.c.model_id == model_id)
                     .order_by(t.versions.c.version.desc())
-                ).all()  # fmt: skip
+                ).all()
                 if not rows:
                     continue
-                out.append({
-                    "name": name, "latest": rows[0][0], "versions": len(rows), "task": rows[0][2],
-                    "updated": rows[0][1], "metrics": rows[0][3],
-                    "aliases": dict(self._aliases(conn, model_id)),
-                })  # fmt: skip
+                out.append(
+                    {
+                        "name": name,
+                        "latest": rows[0][0],
+                        "versions": len(rows),
+                        "task": rows[0][2],
+                        "updated": rows[0][1],
+                        "metrics": rows[0][3],
+                        "aliases": dict(self._aliases(conn, model_id)),
+                    }
+                )
         return out
 
     def versions(self, name: str) -> list[VersionInfo]:
         with self.engine.connect() as conn:
             model_id = self._model_id(conn, name)
             aliases = self._aliases(conn, model_id)
-            rows = conn.execute(
-                sa.select(t.versions).where(t.versions.c.model_id == model_id)
-                .order_by(t.versions.c.version)
-            ).mappings().all()  # fmt: skip
+            rows = (
+                conn.execute(
+                    sa.select(t.versions)
+                    .where(t.versions.c.model_id == model_id)
+                    .order_by(t.versions.c.version)
+                )
+                .mappings()
+                .all()
+            )
         return [self._info(name, r, [a for a, v in aliases if v == r["version"]]) for r in rows]
 
     # -- aliases -----------------------------------------------------------------------------
@@ -283,15 +316,25 @@ class Registry:
             where = (t.aliases.c.model_id == model_id) & (t.aliases.c.alias == alias)
             previous = conn.execute(sa.select(t.aliases.c.version).where(where)).scalar()
             if previous is None:
-                conn.execute(t.aliases.insert().values(
-                    model_id=model_id, alias=alias, version=version, updated_at=_now()))  # fmt: skip
+                conn.execute(
+                    t.aliases.insert().values(
+                        model_id=model_id, alias=alias, version=version, updated_at=_now()
+                    )
+                )
             else:
                 conn.execute(
                     t.aliases.update().where(where).values(version=version, updated_at=_now())
                 )
-            conn.execute(t.alias_events.insert().values(
-                model_id=model_id, alias=alias, version=version, previous_version=previous,
-                action=action, at=_now()))  # fmt: skip
+            conn.execute(
+                t.alias_events.insert().values(
+                    model_id=model_id,
+                    alias=alias,
+                    version=version,
+                    previous_version=previous,
+                    action=action,
+                    at=_now(),
+                )
+            )
         return previous
 
     def rollback(self, name: str, alias: str = "production") -> tuple[int, int]:
