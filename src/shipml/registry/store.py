@@ -308,7 +308,7 @@ class Registry:
         """Point `alias` at `version`; returns the version it pointed to before (or None)."""
         if not _ALIAS.match(alias) or alias.isdigit():
             raise RegistryError(
-                f"bad alias {alias!r}: a word of letters, digits, '_' or '-', starting with a letter"
+                f"bad alias {alias!r}: use letters, digits, '_' or '-', starting with a letter"
             )
         self.get(name, version)  # raises if absent
         with self.engine.begin() as conn:
