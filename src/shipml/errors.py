@@ -18,8 +18,10 @@ class ShipmlError(Exception):
     """Base class: anything shipml raises on purpose. The CLI shows it as one line, exit code 2."""
 
 
-class DataError(ShipmlError):
-    """The input table cannot be read, is empty, or is not what the task needs."""
+class DataError(ShipmlError, ValueError):
+    """The input table cannot be read, is empty, or is not what the task needs.
+
+    Also a ValueError, as scikit-learn's conventions expect of bad input."""
 
 
 class SchemaError(DataError):

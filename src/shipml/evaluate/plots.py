@@ -449,7 +449,7 @@ def trials_png(
         ax.set_xlabel("Time since the search started (seconds)")
         ax.set_ylabel(name)
         ax.set_title(f"Search history: {name} ({better} is better)")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8.5)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=9)
         return _png(fig)
 
 
@@ -480,7 +480,7 @@ def _png(fig) -> bytes:
 
     FigureCanvasAgg(fig)  # render with Agg whatever pyplot backend the caller uses
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.12)
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": "shipml"})
     return buf.getvalue()
 
 

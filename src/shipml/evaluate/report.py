@@ -213,6 +213,8 @@ def _card(ctx: _Context, name: str, primary: bool = False) -> str:
 
 def _metrics_table(ctx: _Context) -> str:
     names = [m for m in _ORDER[ctx.task] if m in ctx.metrics]
+    if ctx.task == "multiclass" and ctx.metrics.get("brier") is None:
+        names = [m for m in names if m != "brier"]
     names += [
         k
         for k, v in ctx.metrics.items()
@@ -311,9 +313,9 @@ def _per_class(ctx: _Context) -> str:
         rows.append(
             f"<tr><td class=wrap>{_e(label)}</td><td class=num>{_fmt(m.get('support'))}</td>"
             f"<td class=num>{_pct(share * 100) if share is not None else '—'}</td>"
-            f"<td class=num>{_fmt(m.get('precision'))}</td>"
-            f"<td class=num>{_fmt(m.get('recall'))}</td>"
-            f"<td class=num>{_fmt(m.get('f1'))}</td></tr>"
+            f"<td class=num>{_fmt(m.get('precision'), True)}</td>"
+            f"<td class=num>{_fmt(m.get('recall'), True)}</td>"
+            f"<td class=num>{_fmt(m.get('f1'), True)}</td></tr>"
         )
     intro = (
         '<p class="intro"><b>Precision</b>: when the model answers this class, how often it is '
@@ -456,7 +458,7 @@ def _explain(ctx: _Context, name: str) -> str:
         ),
         "balanced_accuracy": lambda: (
             "Accuracy averaged over the classes, so a rare class counts as much as a common "
-            f"one; guessing scores about {_fmt(1 / k)}, 1 = perfect."
+            f"one; guessing scores about {1 / k:.2g}, 1 = perfect."
         ),
         "precision_macro": lambda: (
             "When the model answers a class, how often it is right; averaged over the classes."
@@ -650,8 +652,11 @@ def _is_number(x: Any) -> bool:
     return x is None or _num(x) is not None
 
 
-def _fmt(x: Any) -> str:
-    """4 significant digits; thousands separators from 1,000 up; '—' when missing."""
+def _fmt(x: Any, keep_zeros: bool = False) -> str:
+    """4 significant digits; thousands separators from 1,000 up; '—' when missing.
+
+    ``keep_zeros`` keeps trailing zeros (0.6830) so that a column of scores lines up.
+    """
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, (int, np.integer)):
@@ -665,13 +670,13 @@ def _fmt(x: Any) -> str:
         return f"{f:,.0f}"
     if abs(f) < 1e-4:
         return f"{f:.3e}"
-    return f"{f:.4g}"
+    return f"{f:#.4g}" if keep_zeros else f"{f:.4g}"
 
 
 def _metric_value(name: str, value: Any) -> str:
     if name == "mape" and _num(value) is not None:
         return _pct(float(value) * 100)
-    return _fmt(value)
+    return _fmt(value, keep_zeros=True)
 
 
 def _pct(x: float) -> str:
