@@ -128,8 +128,12 @@ def _fit_categories(values: pd.Series) -> dict:
     return {"categories": [str(c) for c in frequent], "has_other": bool(has_other)}
 
 
+_DATE_ATTRS = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+
+
 def _date_part(values: pd.Series, part: str) -> np.ndarray:
-    return getattr(values.dt, part).to_numpy(dtype="float64", na_value=np.nan)
+    attr = _DATE_ATTRS.get(part, part)
+    return getattr(values.dt, attr).to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _varies(values: np.ndarray) -> bool:

@@ -137,6 +137,11 @@ def _read_delimited(raw: bytes, path: Path, *, tab: bool) -> pd.DataFrame:
     text, _encoding = _decode(raw, path)
     sample = text[:_SNIFF_BYTES]
     delimiter = "\t" if tab else _sniff_delimiter(sample)
+    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    names = [h.strip() for h in header]
+    dupes = sorted({n for n in names if n and names.count(n) > 1})
+    if dupes:  # pandas would silently rename them "a.1"
+        raise DataError(f"{path}: column names repeat: {', '.join(map(repr, dupes))}")
     return pd.read_csv(
         io.StringIO(text),
         sep=delimiter,

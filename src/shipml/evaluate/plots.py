@@ -169,13 +169,13 @@ def roc_curve_png(
             if len(names) == 2:
                 ax.fill_between(fpr, tpr, step=None, alpha=0.08, color=BLUE)
         if not shown:
-            _message(ax, "Both outcomes are needed to draw this curve.")
+            _message(ax, "Rows of at least two classes are needed for this curve.")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("False positive rate (share of negatives wrongly flagged)")
         ax.set_ylabel("True positive rate (share of positives found)")
         ax.set_title(_curve_title("ROC curve", names, shown))
-        ax.legend(loc="lower right")
+        _legend(ax, loc="lower right")
         return _png(fig)
 
 
@@ -209,13 +209,13 @@ def pr_curve_png(
                     rate, ls="--", color=GREY, lw=1, label=f"Guessing (positive rate {rate:.2f})"
                 )
         if not shown:
-            _message(ax, "Both outcomes are needed to draw this curve.")
+            _message(ax, "Rows of at least two classes are needed for this curve.")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("Recall (share of positives found)")
         ax.set_ylabel("Precision (share of flagged rows that are right)")
         ax.set_title(_curve_title("Precision-recall curve", names, shown))
-        ax.legend(loc="lower left")
+        _legend(ax, loc="lower left")
         return _png(fig)
 
 
@@ -240,7 +240,7 @@ def calibration_png(
         left.set_xlabel(f"Predicted probability of {pos}")
         left.set_ylabel(f"Observed share of {pos}")
         left.set_title("Calibration: do the probabilities mean what they say?")
-        left.legend(loc="upper left")
+        _legend(left, loc="upper left")
 
         bins = np.linspace(0, 1, 21)
         right.hist(
@@ -254,7 +254,7 @@ def calibration_png(
         right.set_xlabel(f"Predicted probability of {pos}")
         right.set_ylabel("Rows")
         right.set_title("How confident the predictions are")
-        right.legend(loc="upper center")
+        _legend(right, loc="upper center")
         return _png(fig)
 
 
@@ -327,7 +327,7 @@ def residuals_png(
         left.set_xlabel(f"Actual {what}")
         left.set_ylabel(f"Predicted {what}")
         left.set_title("Predicted vs actual")
-        left.legend(loc="upper left")
+        _legend(left, loc="upper left")
 
         err = yt - yp
         bins: Any = min(40, max(10, int(math.sqrt(len(err)))))
@@ -339,7 +339,7 @@ def residuals_png(
         right.set_xlabel("Error = actual - predicted")
         right.set_ylabel("Rows")
         right.set_title("How big the errors are")
-        right.legend(loc="upper right")
+        _legend(right, loc="upper right")
         return _png(fig)
 
 
@@ -449,7 +449,7 @@ def trials_png(
         ax.set_xlabel("Time since the search started (seconds)")
         ax.set_ylabel(name)
         ax.set_title(f"Search history: {name} ({better} is better)")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=9)
+        _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=9)
         return _png(fig)
 
 
@@ -482,6 +482,12 @@ def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": "shipml"})
     return buf.getvalue()
+
+
+def _legend(ax, **kwargs: Any) -> None:
+    """A legend only when something is labelled (an empty one is a matplotlib warning)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
 
 
 def _message(ax, text: str) -> None:

@@ -205,7 +205,7 @@ def _card(ctx: _Context, name: str, primary: bool = False) -> str:
         hint = f"main score · {hint}" if hint else "main score"
     return (
         f'<div class="card{" primary" if primary else ""}">'
-        f'<div class="label">{_e(METRIC_NAMES.get(name, name))}</div>'
+        f'<div class="label">{_e(_metric_name(name))}</div>'
         f'<div class="value">{_metric_value(name, value)}</div>'
         f'<div class="hint">{hint}</div></div>'
     )
@@ -213,12 +213,11 @@ def _card(ctx: _Context, name: str, primary: bool = False) -> str:
 
 def _metrics_table(ctx: _Context) -> str:
     names = [m for m in _ORDER[ctx.task] if m in ctx.metrics]
-    if ctx.task == "multiclass" and ctx.metrics.get("brier") is None:
-        names = [m for m in names if m != "brier"]
+    # Other scores someone added (e.g. a business metric), unless they do not apply (None).
     names += [
         k
         for k, v in ctx.metrics.items()
-        if k not in names and k not in _NOT_SCALAR and _is_number(v)
+        if k not in names and k not in _NOT_SCALAR and _num(v) is not None
     ]
     rows = []
     for name in names:
@@ -228,7 +227,7 @@ def _metrics_table(ctx: _Context) -> str:
         explain = _explain(ctx, name) if value is not None else _why_missing(ctx, name)
         cls = ' class="primary"' if name == ctx.primary else ""
         rows.append(
-            f"<tr{cls}><td class=name>{_e(METRIC_NAMES.get(name, name))}</td>"
+            f"<tr{cls}><td class=name>{_e(_metric_name(name))}</td>"
             f"<td class=num>{_metric_value(name, value)}</td>"
             f"<td class=better>{better}</td><td class=text>{explain}</td></tr>"
         )
@@ -363,7 +362,7 @@ def _search(ctx: _Context, plots, trials: Sequence[Mapping[str, Any]]) -> str:
         who = f" ({_e(best['name'])})" if best.get("name") else ""
         when = _num(best.get("elapsed_s"))
         summary += (
-            f". Best {_e(METRIC_NAMES.get(metric, metric))}: <b>{_fmt(best_value)}</b>, "
+            f". Best {_e(_metric_name(metric))}: <b>{_fmt(best_value)}</b>, "
             f"trial {_e(best.get('number', '?'))}{who}"
             + (f", after {_fmt(when)} s" if when is not None else "")
         )
@@ -648,10 +647,6 @@ def _num(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _is_number(x: Any) -> bool:
-    return x is None or _num(x) is not None
-
-
 def _fmt(x: Any, keep_zeros: bool = False) -> str:
     """4 significant digits; thousands separators from 1,000 up; '—' when missing.
 
@@ -692,6 +687,10 @@ def _is_nan(x: Any) -> bool:
         return math.isnan(x)
     except TypeError:
         return False
+
+
+def _metric_name(name: str) -> str:
+    return METRIC_NAMES.get(name) or _humanize(name)
 
 
 def _humanize(key: Any) -> str:

@@ -1,0 +1,54 @@
+"""Shared fixtures: real data slices (tests/data, CC BY 4.0) and small trained models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+DATA = Path(__file__).parent / "data"
+GERMAN = DATA / "german_credit.csv"
+ADULT = DATA / "adult_slice.csv"
+ADULT_TEST = DATA / "adult_test_slice.csv"
+BANK = DATA / "bank_slice.csv"
+AI4I = DATA / "ai4i_slice.csv"
+AI4I_LEAKS = ["TWF", "HDF", "PWF", "OSF", "RNF", "UDI", "Product ID"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Never touch the user's ~/.shipml: every test gets its own default registry."""
+    monkeypatch.setenv("SHIPML_HOME", str(tmp_path_factory.mktemp("shipml-home")))
+    monkeypatch.delenv("SHIPML_REGISTRY_URI", raising=False)
+
+
+@pytest.fixture(scope="session")
+def registry_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("registry")
+
+
+@pytest.fixture(scope="session")
+def german() -> pd.DataFrame:
+    return pd.read_csv(GERMAN)
+
+
+@pytest.fixture(scope="session")
+def credit_model(registry_dir):
+    """German credit, registered as 'credit' version 1 (small, fixed search)."""
+    import shipml
+
+    return shipml.train(GERMAN, target="credit_risk", name="credit", time_budget=60, n_trials=4,
+                        registry_uri=str(registry_dir), progress=False)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def torque_model(tmp_path_factory):
+    """Regression on real sensor data: machine torque from the other readings (unregistered)."""
+    import shipml
+
+    frame = pd.read_csv(AI4I, encoding="utf-8-sig").drop(columns=AI4I_LEAKS + ["Machine_failure"])
+    return shipml.train(frame, target="Torque [Nm]", time_budget=60, n_trials=3, progress=False)
