@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import GERMAN
 
+from conftest import GERMAN
 from shipml.cli import main
 
 SHIPML = [sys.executable, "-m", "shipml"]

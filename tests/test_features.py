@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pandas as pd
-from conftest import ADULT
 
+from conftest import ADULT
 from shipml.data.features import Encoder
 from shipml.data.io import read_table
 from shipml.data.schema import infer_schema

@@ -2,8 +2,8 @@ import gzip
 
 import pandas as pd
 import pytest
-from conftest import ADULT, AI4I, BANK, GERMAN
 
+from conftest import ADULT, AI4I, BANK, GERMAN
 from shipml.data.io import read_table
 from shipml.errors import DataError
 

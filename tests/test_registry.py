@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GERMAN
 
 import shipml
+from conftest import GERMAN
 from shipml.errors import ArtifactIntegrityError, ModelNotFound, RegistryError
 from shipml.registry.store import HEAD_REVISION, Registry
 

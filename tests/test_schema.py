@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ADULT, AI4I, BANK, GERMAN
 
+from conftest import ADULT, AI4I, BANK, GERMAN
 from shipml.data.io import read_table
 from shipml.data.schema import Schema, infer_schema
 from shipml.errors import SchemaError, TargetError

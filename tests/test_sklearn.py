@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import GERMAN
 from sklearn.utils.estimator_checks import check_estimator
 
+from conftest import GERMAN
 from shipml import AutoClassifier, AutoRegressor
 
 

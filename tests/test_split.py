@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
-from conftest import ADULT
 
+from conftest import ADULT
 from shipml.data.split import plan_validation
 
 
