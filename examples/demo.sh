@@ -28,7 +28,7 @@ head -3 .shipml-demo/scored.csv | cut -c1-160
 echo "== shipml explain (2 rows)"
 $BIN/shipml explain credit --data .shipml-demo/new_applicants.csv --rows 2 --top 4
 echo "== shipml models promote / list"
-$BIN/shipml models promote credit 1 --alias production
+$BIN/shipml models promote credit --alias production
 $BIN/shipml models list
 echo
 echo "Training report:   $($BIN/shipml report credit@production)"

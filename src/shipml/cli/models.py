@@ -101,12 +101,17 @@ def show(
 @app.command("promote")
 def promote(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[int, typer.Argument(help="Version number to point the alias at.")],
+    version: Annotated[
+        int | None, typer.Argument(help="Version to point the alias at (default: latest).")
+    ] = None,
     alias: Annotated[str, typer.Option(help="Alias to set.")] = "production",
     registry_uri: RegistryUri = None,
 ) -> None:
-    """Point an alias (default: production) at a version."""
-    previous = registry(registry_uri).set_alias(name, alias, version)
+    """Point an alias (default: production) at a version (default: the latest)."""
+    reg = registry(registry_uri)
+    if version is None:
+        version = reg.resolve(name).version
+    previous = reg.set_alias(name, alias, version)
     was = f" (was {previous})" if previous is not None else ""
     console.print(f"{name}@{alias} → version {version}{was}")
 
