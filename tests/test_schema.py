@@ -129,3 +129,15 @@ def test_schema_json_round_trip():
     assert again == s
     assert np.array_equal(again.target_values(read_table(AI4I).frame),
                           s.target_values(read_table(AI4I).frame))  # fmt: skip
+
+
+def test_blank_cells_in_a_dataframe_are_missing_at_prediction():
+    """Telco-style data: pandas.read_csv keeps " " in a numeric column; that is missing, not an
+    error, exactly as when shipml reads the file itself."""
+    frame = read_table(GERMAN).frame
+    s = infer_schema(frame, "credit_risk")
+    rows = pd.read_csv(GERMAN).head(4).astype({"credit_amount": object})
+    rows.loc[1, "credit_amount"] = " "
+    rows.loc[2, "credit_amount"] = "?"
+    typed = s.coerce(rows)
+    assert typed["credit_amount"].isna().tolist() == [False, True, True, False]

@@ -24,6 +24,7 @@ from shipml.data.parse import (
     parse_datetime,
     parse_numeric,
 )
+from shipml.data.io import NA_VALUES
 from shipml.errors import SchemaError, TargetError
 
 __all__ = ["Column", "Schema", "infer_schema", "FEATURE_KINDS", "TASKS"]
@@ -36,6 +37,7 @@ _PARSE_SHARE = 0.97  # share of non-missing cells that must parse for a kind to 
 _ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)$|^(id|uuid)([^a-z]|$)", re.IGNORECASE)
 _MAX_CLASSES_FROM_NUMBERS = 20
 _TEXT_MIN_WORDS = 4.0
+_NA_TOKENS = frozenset(NA_VALUES)
 
 
 @dataclass
@@ -127,7 +129,18 @@ class Schema:
         return _labels(raw, self.classes or [])
 
 
+def _blank_to_missing(values: pd.Series) -> pd.Series:
+    """Blank cells and missing-value markers ("", " ", "NA", "?") in text are missing, as when
+    read_table reads a file — so a DataFrame from pandas.read_csv behaves the same."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    text = values.astype("string").str.strip()
+    blank = text.isin(_NA_TOKENS).fillna(False).to_numpy(bool)
+    return values.where(~blank, None) if blank.any() else values
+
+
 def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series:
+    values = _blank_to_missing(values)
     present = values.notna().to_numpy()
     if col.kind == "numeric":
         parsed, _ = parse_numeric(values)
