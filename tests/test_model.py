@@ -136,3 +136,22 @@ def test_training_errors(german):
         shipml.train(german, target="Credit_Risk ", progress=False)
     with pytest.raises(DataError, match="at least 10"):
         shipml.train(german.head(6), target="credit_risk", progress=False)
+
+
+def test_pruned_trials_and_infinite_scores_are_stored_as_null(tmp_path, german):
+    """A longer search prunes trials (no score); the model must still save as strict JSON."""
+    model = shipml.train(german.head(300), target="credit_risk", name="pruned", n_trials=14,
+                         registry_uri=str(tmp_path), progress=False, report=False)  # fmt: skip
+    states = {t["state"] for t in model.info["trials"]}
+    loaded = shipml.load("pruned", registry_uri=str(tmp_path))
+    assert len(loaded.info["trials"]) == len(model.info["trials"])
+    if "pruned" in states:
+        assert any(t["value"] is None for t in loaded.info["trials"])
+
+
+def test_json_safe():
+    from shipml.model import json_safe
+
+    assert json_safe({"a": np.float64("nan"), "b": [np.inf, np.int64(3)], 1: (2.5,)}) == {
+        "a": None, "b": [None, 3], "1": [2.5]
+    }  # fmt: skip

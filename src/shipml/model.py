@@ -16,7 +16,7 @@ from shipml.data.schema import Schema, _Unknown
 from shipml.errors import DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
 
-__all__ = ["Model", "as_frame"]
+__all__ = ["Model", "as_frame", "json_safe"]
 
 FORMAT = 1
 
@@ -274,7 +274,9 @@ class Model:
             for fname, content in files.items():
                 writer.write(fname, content)
             members.append({"name": m.name, "weight": m.weight, "prefix": f"member{i}", **meta})
-        info = {k: v for k, v in self.info.items() if k not in ("name", "version", "report_path")}
+        info = json_safe(
+            {k: v for k, v in self.info.items() if k not in ("name", "version", "report_path")}
+        )
         writer.write_json(
             "model.json",
             {
@@ -310,6 +312,21 @@ class Model:
         if "report.html" in reader.files:
             info["report_path"] = str(reader.path / "report.html")
         return cls(schema, encoder, members, spec["transform"], spec["threshold"], info)
+
+
+def json_safe(obj: object) -> object:
+    """Plain JSON values: NumPy scalars unwrapped, NaN and infinities as None."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _is_nan(value: object) -> bool:

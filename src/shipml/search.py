@@ -137,13 +137,14 @@ def run_search(
     history: list[dict] = []
     folds = _FoldData(data, plan)
 
-    def emit(name: str, value: float, state: str) -> None:
+    def emit(name: str, value: float | None, state: str) -> None:
         elapsed = time.monotonic() - start
         history.append(
             {
                 "number": len(history),
                 "name": name,
                 "value": value,
+                "metric": metric,
                 "elapsed_s": round(elapsed, 3),
                 "state": state,
             }
@@ -191,7 +192,7 @@ def run_search(
 
     def stop_at_deadline(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state == optuna.trial.TrialState.PRUNED:
-            emit(f"lightgbm#{trial.number}", float("nan"), "pruned")
+            emit(f"lightgbm#{trial.number}", None, "pruned")
         if budget.expired:
             study.stop()
 

@@ -23,7 +23,7 @@ from shipml.data.schema import Schema, infer_schema
 from shipml.data.split import ValidationPlan, plan_validation
 from shipml.errors import DataError, ShipmlError
 from shipml.learners.base import Budget, TrainData, to_proba, untransform_target
-from shipml.model import Member, Model
+from shipml.model import Member, Model, json_safe
 
 __all__ = ["train", "prepare"]
 
@@ -156,9 +156,6 @@ def train(
     threshold = _threshold(schema, tdata.y, oof_raw, rows)
     model = Model(schema, encoder, members, ens.transform, threshold)
     metrics = _validation_metrics(model, tdata.y[rows], oof_raw)
-    metrics["search_metric"] = metric
-    metrics["search_score"] = ens.score
-    metrics["single_best_score"] = ens.single_best_score
     sample = _sample(len(tdata.X), _IMPORTANCE_ROWS, seed)
     model.info.update(
         {
@@ -170,7 +167,7 @@ def train(
                 {
                     "name": c.name,
                     "score": c.score,
-                    "params": _jsonable(c.params),
+                    "params": json_safe(c.params),
                     "seconds": round(c.seconds, 3),
                 }
                 for c in result.candidates
@@ -183,6 +180,19 @@ def train(
         return model
     return _register(
         model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started
+    )
+
+
+def _ensemble_note(ens, metric: str) -> str:
+    if len(ens.members) == 1:
+        return (
+            f"model: {ens.members[0].name} alone ({metric} {ens.score:.4f}); no ensemble did better"
+        )
+    return (
+        f"ensemble of {len(ens.members)} models: validation {metric} {ens.score:.4f} vs "
+        f"{ens.single_best_score:.4f} for the best single model ({ens.members[0].name}); the "
+        "ensemble's score is measured on the rows its weights were chosen on, so it is slightly "
+        "optimistic"
     )
 
 
@@ -343,14 +353,3 @@ def _progress(progress, budget: float, metric: str):
     from shipml.progress import SearchProgress
 
     return SearchProgress(budget, metric)
-
-
-def _jsonable(params: dict) -> dict:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, list):
-            v = [x.item() if isinstance(x, np.generic) else x for x in v]
-        out[k] = v
-    return out

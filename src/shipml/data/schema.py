@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from shipml.data.io import NA_VALUES
 from shipml.data.parse import (
     FALSE_TOKENS,
     TRUE_TOKENS,
@@ -24,7 +25,6 @@ from shipml.data.parse import (
     parse_datetime,
     parse_numeric,
 )
-from shipml.data.io import NA_VALUES
 from shipml.errors import SchemaError, TargetError
 
 __all__ = ["Column", "Schema", "infer_schema", "FEATURE_KINDS", "TASKS"]
