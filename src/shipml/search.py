@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from shipml.learners.tabular import (
     LightGBMFitted,
     LinearFitted,
     LinearLearner,
+    class_weighting,
     lgb_dataset,
     lgb_params,
     out_of_time,
@@ -31,7 +32,7 @@ from shipml.learners.tabular import (
 )
 from shipml.scoring import better, score, worst
 
-__all__ = ["Candidate", "SearchResult", "run_search", "KEEP_TOP"]
+__all__ = ["Candidate", "SearchResult", "run_search", "refit_all_rows", "KEEP_TOP"]
 
 log = logging.getLogger(__name__)
 KEEP_TOP = 8  # candidates kept (with out-of-fold scores and models) for ensembling
@@ -297,7 +298,7 @@ def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, 
     pairs, offsets, fold_scores, complete = [], [], [], True
     for i, (_, va) in enumerate(plan.folds):
         dtrain, dvalid, offset = folds.get(i, weighting, transform)
-        lgb = lgb_params(data.task, data.n_classes, seed, **params, **(extra or {}))
+        lgb = lgb_params(data.task, data.n_classes, seed, **{**params, **(extra or {})})
         booster, best = train_booster(lgb, dtrain, dvalid, budget)
         complete = complete and not out_of_time(booster)
         raw = booster.predict(data.X[va], raw_score=True, num_iteration=best)
@@ -316,6 +317,7 @@ def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, 
     fitted = LightGBMFitted.from_boosters(pairs, np.mean(offsets, axis=0), data.task)
     full = {
         **params,
+        **(extra or {}),
         "class_weight": weighting,
         "target_transform": transform,
         "best_iterations": [b for _, b in pairs],
@@ -351,3 +353,24 @@ def _linear_candidate(folds: _FoldData, plan, metric, strength, seed, transform)
 def _empty_oof(data: TrainData, n: int) -> np.ndarray:
     shape = (n, data.n_classes) if data.task == "multiclass" else (n,)
     return np.zeros(shape)
+
+
+def refit_all_rows(cand: Candidate, data: TrainData, seed: int, budget: Budget,
+                   growth: float = 1.15) -> Candidate:  # fmt: skip
+    """Retrain a holdout-validated LightGBM candidate on every row, for the number of rounds
+    early stopping chose (grown a little: more data supports more rounds). Returns the
+    candidate unchanged if the budget cuts the refit short."""
+    params = dict(cand.params)
+    weighting = params.pop("class_weight", "none")
+    transform = params.pop("target_transform", "none")
+    rounds = max(1, int(round(params.pop("best_iterations")[0] * growth)))
+    if data.task == "regression" and transform != "none":
+        data = TrainData(data.X, _transform(data.y, transform), data.task, data.n_classes,
+                         data.categorical, data.weight)  # fmt: skip
+    weight, offset = class_weighting(data, weighting)
+    lgb = lgb_params(data.task, data.n_classes, seed, **params, num_boost_round=rounds)
+    booster, best = train_booster(lgb, lgb_dataset(data, weight), None, budget)
+    if out_of_time(booster):
+        return cand
+    fitted = LightGBMFitted.from_boosters([(booster, best)], offset, data.task)
+    return replace(cand, fitted=fitted, name=f"{cand.name}+all-rows")

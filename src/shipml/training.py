@@ -28,12 +28,13 @@ from shipml.model import Member, Model, json_safe
 __all__ = ["train", "prepare"]
 
 log = logging.getLogger(__name__)
+_REFIT_SHARE = 0.15  # of the budget, for retraining holdout-validated models on all rows
 _IMPORTANCE_ROWS = 300  # rows whose contributions give the global importance
 
 
-def _reserve(budget_s: float, n_rows: int) -> float:
+def _reserve(budget_s: float, n_rows: int, report: bool) -> float:
     """Seconds kept back for ensembling, importance, report and registry after the search."""
-    return min(0.4 * budget_s, 4.0 + 0.08 * budget_s + n_rows / 50_000)
+    return min(0.4 * budget_s, 1.5 + 2.5 * report + 0.05 * budget_s + n_rows / 50_000)
 
 
 def prepare(
@@ -134,7 +135,11 @@ def train(
     if len(tdata.y) < 10:
         raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
     plan = _plan(schema, frame, tdata, seed)
-    deadline = started + time_budget - _reserve(time_budget, len(tdata.y))
+    reserve = _reserve(time_budget, len(tdata.y), report and name is not None)
+    # A holdout-validated model trained on 80% of the rows; keep time to retrain the chosen
+    # ones on all rows (k-fold models already saw every row across their folds).
+    refit_share = _REFIT_SHARE if plan.kind == "holdout" else 0.0
+    deadline = started + time_budget - reserve - refit_share * time_budget
     reporter = _progress(progress, time_budget, metric)
     try:
         result = run_search(
@@ -151,8 +156,10 @@ def train(
             reporter.close()
     rows = plan.scored_rows
     ens = select_ensemble(result, tdata.y[rows], schema.task)
-    members = [Member(c.fitted, w, c.name) for c, w in zip(ens.members, ens.weights)]
     oof_raw = ens.raw_oof()
+    if plan.kind == "holdout":
+        _refit(ens, tdata, seed, Budget(started + time_budget - reserve))
+    members = [Member(c.fitted, w, c.name) for c, w in zip(ens.members, ens.weights)]
     threshold = _threshold(schema, tdata.y, oof_raw, rows)
     model = Model(schema, encoder, members, ens.transform, threshold)
     metrics = _validation_metrics(model, tdata.y[rows], oof_raw)
@@ -181,6 +188,18 @@ def train(
     return _register(
         model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started
     )
+
+
+def _refit(ens, tdata: TrainData, seed: int, budget: Budget) -> None:
+    """Retrain the ensemble's LightGBM members on all rows, heaviest first, while time allows."""
+    from shipml.search import refit_all_rows
+
+    order = sorted(range(len(ens.members)), key=lambda i: -ens.weights[i])
+    for i in order:
+        cand = ens.members[i]
+        if cand.fitted.kind != "lightgbm" or budget.remaining < 1.3 * cand.seconds:
+            continue
+        ens.members[i] = refit_all_rows(cand, tdata, seed, budget)
 
 
 def _ensemble_note(ens, metric: str) -> str:

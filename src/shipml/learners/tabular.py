@@ -20,6 +20,7 @@ __all__ = [
     "lgb_params",
     "train_booster",
     "out_of_time",
+    "class_weighting",
 ]
 
 MAX_ROUNDS = 5000
@@ -108,18 +109,19 @@ class LightGBMLearner:
     patience: int = 50
 
     def fit(self, train: TrainData, valid: TrainData | None, budget: Budget) -> LightGBMFitted:
-        weight, offset = _class_weighting(train, self.class_weight)
+        weight, offset = class_weighting(train, self.class_weight)
         dtrain = lgb_dataset(train, weight)
         dvalid = None
         if valid is not None:
-            vweight, _ = _class_weighting(valid, self.class_weight)
+            vweight, _ = class_weighting(valid, self.class_weight)
             dvalid = lgb_dataset(valid, vweight, reference=dtrain)
         params = lgb_params(train.task, train.n_classes, self.seed, **self.params)
         booster, best = train_booster(params, dtrain, dvalid, budget, patience=self.patience)
         return LightGBMFitted.from_boosters([(booster, best)], offset, train.task)
 
 
-def _class_weighting(data: TrainData, mode: str | None) -> tuple[np.ndarray | None, np.ndarray]:
+def class_weighting(data: TrainData, mode: str | None) -> tuple[np.ndarray | None, np.ndarray]:
+    """Row weights for `mode` ("balanced" or None) and the raw-score offset that undoes them."""
     if data.task == "regression" or mode != "balanced":
         zero = np.zeros(1 if data.task != "multiclass" else data.n_classes)
         return data.weight, zero
