@@ -5,9 +5,9 @@ import os
 
 import pytest
 import sqlalchemy as sa
-from conftest import GERMAN
 
 import shipml
+from conftest import GERMAN
 from shipml.registry.store import Registry
 
 URL = os.environ.get("SHIPML_TEST_POSTGRES_URL")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from shipml._lazy import n_threads
 from shipml.data.split import ValidationPlan
 from shipml.learners.base import Budget, TrainData, balanced_weights, prior_offset
 from shipml.learners.base import transform_target as _transform
@@ -24,6 +25,7 @@ from shipml.learners.tabular import (
     LightGBMFitted,
     LinearFitted,
     LinearLearner,
+    booster_raw,
     class_weighting,
     lgb_dataset,
     lgb_params,
@@ -79,6 +81,18 @@ _SEED_CONFIGS = [
 ]
 
 
+# Random forests (LightGBM's rf mode, stored as LightGBM text like any booster): different
+# errors from boosting, which is what an ensemble needs; strong on small, noisy tables.
+_FOREST_CONFIGS = [
+    {"boosting": "rf", "num_leaves": 64, "min_child_samples": 5, "feature_fraction": 0.5,
+     "bagging_fraction": 0.632, "bagging_freq": 1, "num_boost_round": 150,
+     "max_cat_to_onehot": 64, "class_weight": "none"},
+    {"boosting": "rf", "extra_trees": True, "num_leaves": 64, "min_child_samples": 5,
+     "feature_fraction": 0.5, "bagging_fraction": 0.632, "bagging_freq": 1,
+     "num_boost_round": 150, "max_cat_to_onehot": 64, "class_weight": "none"},
+]  # fmt: skip
+
+
 @dataclass
 class Candidate:
     """A validated configuration: its score, out-of-fold raw scores and the fitted model."""
@@ -105,7 +119,9 @@ class SearchResult:
 
 
 class _Pool:
-    """The best candidates so far, ordered by score."""
+    """The best candidates so far, ordered by score: the top `keep` boosting configurations plus
+    the best two of each other family (linear, forest), so ensembling has diverse members to
+    choose from even when one family fills the top of the ranking."""
 
     def __init__(self, metric: str, keep: int) -> None:
         self.metric, self.keep, self.items = metric, keep, []
@@ -114,7 +130,14 @@ class _Pool:
         self.items.append(cand)
         sign = -1.0 if better(self.metric, 1.0, 0.0) else 1.0
         self.items.sort(key=lambda c: sign * c.score)
-        del self.items[self.keep :]
+        kept, per_family = [], {}
+        for c in self.items:
+            family = c.name.split("#")[0].split("(")[0]
+            limit = self.keep if family == "lightgbm" else 2
+            if per_family.get(family, 0) < limit:
+                kept.append(c)
+                per_family[family] = per_family.get(family, 0) + 1
+        self.items = kept
 
 
 def run_search(
@@ -173,7 +196,21 @@ def run_search(
         pool.add(cand)
         emit(cand.name, cand.score, "complete")
 
-    # 2. LightGBM: fixed seeds, then TPE.
+    # 2. forests: two fixed configurations.
+    for k, cfg in enumerate(_FOREST_CONFIGS):
+        if budget.remaining < 1.0:
+            break
+        t0 = time.monotonic()
+        params = {**cfg, "target_transform": transforms[-1]}
+        if data.task == "multiclass":  # one tree per class per round
+            params["num_boost_round"] = max(30, 300 // data.n_classes)
+        cand = _lgb_candidate(folds, plan, metric, params, seed, budget, None, lightgbm_params)
+        cand.seconds = time.monotonic() - t0
+        cand.name = f"forest#{k}"
+        pool.add(cand)
+        emit(cand.name, cand.score, "complete" if cand.complete else "cut by deadline")
+
+    # 3. LightGBM boosting: fixed seeds, then TPE.
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=6, n_warmup_steps=0)
     direction = "maximize" if better(metric, 1.0, 0.0) else "minimize"
@@ -242,6 +279,9 @@ def _suggest(trial, task: str, transforms: list[str]) -> dict:
         "lambda_l2": trial.suggest_float("lambda_l2", 1e-8, 10.0, log=True),
         "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
         "extra_trees": trial.suggest_categorical("extra_trees", [False, True]),
+        # one-vs-rest splits on categories with up to this many values (LightGBM default 4);
+        # many-vs-many splits overfit small tables
+        "max_cat_to_onehot": trial.suggest_categorical("max_cat_to_onehot", [4, 64]),
     }
     if task != "regression":
         p["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
@@ -299,9 +339,11 @@ def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, 
     for i, (_, va) in enumerate(plan.folds):
         dtrain, dvalid, offset = folds.get(i, weighting, transform)
         lgb = lgb_params(data.task, data.n_classes, seed, **{**params, **(extra or {})})
-        booster, best = train_booster(lgb, dtrain, dvalid, budget)
+        # A forest does not overfit as trees are added: no early stopping, all its trees.
+        patience = None if lgb.get("boosting") == "rf" else 50
+        booster, best = train_booster(lgb, dtrain, dvalid, budget, patience=patience)
         complete = complete and not out_of_time(booster)
-        raw = booster.predict(data.X[va], raw_score=True, num_iteration=best)
+        raw = booster_raw(booster, data.X[va], num_iteration=best, threads=n_threads())
         oof[va] = raw + (offset if data.task == "multiclass" else offset[0])
         pairs.append((booster, best))
         offsets.append(offset)
@@ -364,6 +406,7 @@ def refit_all_rows(cand: Candidate, data: TrainData, seed: int, budget: Budget,
     weighting = params.pop("class_weight", "none")
     transform = params.pop("target_transform", "none")
     rounds = max(1, int(round(params.pop("best_iterations")[0] * growth)))
+    params.pop("num_boost_round", None)
     if data.task == "regression" and transform != "none":
         data = TrainData(data.X, _transform(data.y, transform), data.task, data.n_classes,
                          data.categorical, data.weight)  # fmt: skip

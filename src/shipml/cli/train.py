@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shipml.cli.options import RegistryUri
-from shipml.cli.render import console, kv_table, metrics_table
+from shipml.cli.render import console, fmt, metrics_table
 
 
 def register(app: typer.Typer) -> None:
@@ -90,26 +90,31 @@ def _default_name(path: Path) -> str:
 
 def show_trained(model) -> None:
     m = model.metrics
-    console.print(
+    lineage = model.info["lineage"]
+    say = _say
+    say(
         f"[bold green]registered[/bold green] {model.name}/{model.version}  "
-        f"({model.task}, {model.info['lineage']['rows']:,} rows, "
-        f"{model.info['lineage']['duration_s']:.1f}s)"
+        f"({model.task}, {lineage['rows']:,} rows, {lineage['duration_s']:.1f}s)"
     )
-    console.print(
-        kv_table(
-            {
-                "validation": model.info.get("validation"),
-                "ensemble": model.describe()["ensemble"],
-                "threshold": model.threshold,
-                "target transform": None if model.transform == "none" else model.transform,
-            }
-        )
-    )
-    console.print(metrics_table(m, title=f"validation metrics ({m.get('primary')} optimized)"))
+    facts = {
+        "validation": model.info.get("validation"),
+        "ensemble": model.describe()["ensemble"],
+        "decision threshold": model.threshold,
+        "target transform": None if model.transform == "none" else model.transform,
+    }
+    for key, value in facts.items():
+        if value is not None:
+            say(f"[bold]{key}:[/bold] {fmt(value)}")
+    console.print(metrics_table(m, title=f"validation ({m.get('primary')} optimized)"))
     top = list(model.info.get("importance", {}).items())[:5]
     if top:
-        console.print("top columns: " + ", ".join(f"{k} ({v:.3g})" for k, v in top))
+        say("[bold]top columns:[/bold] " + ", ".join(f"{k} ({v:.3g})" for k, v in top))
     for note in model.info.get("notes", []):
-        console.print(f"[yellow]note:[/yellow] {note}")
+        say(f"[yellow]note:[/yellow] {note}")
     if model.report_path:
-        console.print(f"report: {model.report_path}")
+        say(f"report: {model.report_path}")
+
+
+def _say(text: str) -> None:
+    """One line, never cut or wrapped in the middle of a path."""
+    console.print(text, soft_wrap=True, highlight=False)

@@ -44,7 +44,7 @@ def evaluate(
         sys.stdout.write(json.dumps(metrics, indent=1, default=str) + "\n")
         return
     console.print(metrics_table(metrics, title=f"{model.name}/{model.version} on {data}"))
-    console.print(f"report: {metrics['report_path']}")
+    console.print(f"report: {metrics['report_path']}", soft_wrap=True, highlight=False)
 
 
 def predict(

@@ -21,6 +21,7 @@ __all__ = [
     "train_booster",
     "out_of_time",
     "class_weighting",
+    "booster_raw",
 ]
 
 MAX_ROUNDS = 5000
@@ -58,27 +59,48 @@ def lgb_dataset(data: TrainData, weight: np.ndarray | None, reference=None):
     )
 
 
-def train_booster(params: dict, dtrain, dvalid, budget: Budget, *, patience: int = 50):
-    """Train with early stopping on `dvalid` (if given) and stop at the budget's deadline.
+def train_booster(params: dict, dtrain, dvalid, budget: Budget, *, patience: int | None = 50):
+    """Train with early stopping on `dvalid` (if given and `patience` is not None) and stop at
+    the budget's deadline.
 
     Returns (booster, best_iteration). LightGBM keeps the best iteration when stopped early.
     """
     lgb = lightgbm()
     callbacks = [_deadline(budget.deadline)]
     valid_sets = []
-    if dvalid is not None:
+    if dvalid is not None and patience is not None:
         callbacks.append(lgb.early_stopping(patience, first_metric_only=True, verbose=False))
         valid_sets = [dvalid]
-    rounds = (
-        int(params.pop("num_boost_round", MAX_ROUNDS))
-        if "num_boost_round" in params
-        else (MAX_ROUNDS if dvalid is not None else 100)
-    )
+    params = dict(params)
+    rounds = int(params.pop("num_boost_round", MAX_ROUNDS if dvalid is not None else 100))
     booster = lgb.train(
         params, dtrain, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks
     )
     best = booster.best_iteration or booster.current_iteration()
     return booster, max(1, int(best))
+
+
+def booster_raw(booster, X: np.ndarray, *, num_iteration: int | None = None,
+                threads: int = 1, contrib: bool = False) -> np.ndarray:  # fmt: skip
+    """Raw scores (or contributions) of one booster. LightGBM's random-forest mode averages its
+    trees for probabilities but returns their *sum* as the raw score: divide it back, so every
+    booster speaks log-odds and averages with the others."""
+    out = booster.predict(X, num_iteration=num_iteration, raw_score=not contrib,
+                          pred_contrib=contrib, num_threads=threads,
+                          validate_features=False)  # fmt: skip
+    if _is_forest(booster):
+        out = out / (num_iteration or booster.current_iteration())
+    return out
+
+
+def _is_forest(booster) -> bool:
+    flag = getattr(booster, "_shipml_forest", None)
+    if flag is None:
+        flag = booster.params.get("boosting") == "rf" if booster.params else None
+        if flag is None:  # loaded from text: the model header says so
+            flag = "\naverage_output\n" in booster.model_to_string(num_iteration=1)
+        booster._shipml_forest = flag
+    return flag
 
 
 def _deadline(deadline: float):
@@ -157,7 +179,7 @@ class LightGBMFitted:
         threads = 1 if len(X) < _SMALL_BATCH else n_threads()
         total = None
         for booster in self.boosters:
-            out = booster.predict(X, raw_score=True, num_threads=threads, validate_features=False)
+            out = booster_raw(booster, X, threads=threads)
             total = out if total is None else total + out
         raw = total / len(self.boosters)
         return raw + (self.offset if self.task == "multiclass" else self.offset[0])
@@ -166,7 +188,7 @@ class LightGBMFitted:
         threads = 1 if len(X) < _SMALL_BATCH else n_threads()
         total = None
         for booster in self.boosters:
-            out = booster.predict(X, pred_contrib=True, num_threads=threads)
+            out = booster_raw(booster, X, threads=threads, contrib=True)
             total = out if total is None else total + out
         contrib = total / len(self.boosters)
         if self.task == "multiclass":
