@@ -21,11 +21,19 @@ def test_small_data_gets_stratified_kfold_covering_every_row():
 
 
 def test_large_data_gets_a_holdout():
-    y = labels()
+    ages = pd.read_csv(ADULT)["age"]
+    y = (ages > ages.median()).to_numpy().astype(int)  # ~1,500 rows per class
     plan = plan_validation(y, "binary", cv_max_rows=2000)
     assert plan.kind == "holdout" and len(plan.folds) == 1
     train, valid = plan.folds[0]
     assert len(valid) == 600 and len(set(train) & set(valid)) == 0
+
+
+def test_a_rare_class_keeps_cross_validation_on_larger_data():
+    """720 high earners in 3,000 rows: a 600-row holdout would hold ~140 of them, too few for
+    a stable score, so the plan cross-validates even above cv_max_rows."""
+    plan = plan_validation(labels(), "binary", cv_max_rows=2000)
+    assert plan.kind == "kfold" and len(plan.folds) == 5
 
 
 def test_time_column_validates_on_the_latest_rows():

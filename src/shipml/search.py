@@ -20,7 +20,6 @@ import numpy as np
 from shipml._lazy import n_threads
 from shipml.data.split import ValidationPlan
 from shipml.learners.base import Budget, TrainData, balanced_weights, prior_offset
-from shipml.learners.base import transform_target as _transform
 from shipml.learners.tabular import (
     LightGBMFitted,
     LinearFitted,
@@ -302,16 +301,7 @@ class _FoldData:
         key = (fold, weighting, transform)
         if key not in self._cache:
             tr, va = self.plan.folds[fold]
-            data = self.data
-            if transform != "none":
-                data = TrainData(
-                    data.X,
-                    _transform(data.y, transform),
-                    data.task,
-                    data.n_classes,
-                    data.categorical,
-                    data.weight,
-                )
+            data = self.data.transformed(transform)
             train, valid = data.take(tr), data.take(va)
             wt, wv, offset = self._weights(train, valid, weighting)
             dtrain = lgb_dataset(train, wt)
@@ -369,16 +359,7 @@ def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, 
 
 def _linear_candidate(folds: _FoldData, plan, metric, strength, seed, transform) -> Candidate:
     """Linear model scored out-of-fold, then refit on all rows (cheap) for prediction."""
-    data = folds.data
-    if data.task == "regression" and transform != "none":
-        data = TrainData(
-            data.X,
-            _transform(data.y, transform),
-            data.task,
-            data.n_classes,
-            data.categorical,
-            data.weight,
-        )
+    data = folds.data.transformed(transform)
     learner = LinearLearner(strength=strength, seed=seed)
     oof = _empty_oof(data, len(data.y))
     forever = Budget(np.inf)
@@ -407,9 +388,7 @@ def refit_all_rows(cand: Candidate, data: TrainData, seed: int, budget: Budget,
     transform = params.pop("target_transform", "none")
     rounds = max(1, int(round(params.pop("best_iterations")[0] * growth)))
     params.pop("num_boost_round", None)
-    if data.task == "regression" and transform != "none":
-        data = TrainData(data.X, _transform(data.y, transform), data.task, data.n_classes,
-                         data.categorical, data.weight)  # fmt: skip
+    data = data.transformed(transform)
     weight, offset = class_weighting(data, weighting)
     lgb = lgb_params(data.task, data.n_classes, seed, **params, num_boost_round=rounds)
     booster, best = train_booster(lgb, lgb_dataset(data, weight), None, budget)

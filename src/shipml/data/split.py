@@ -13,6 +13,10 @@ import numpy as np
 __all__ = ["ValidationPlan", "plan_validation", "CV_MAX_ROWS"]
 
 CV_MAX_ROWS = 5000
+# A holdout with few rows of the rarest class gives a noisy score that a search overfits:
+# cross-validate instead while that class has fewer rows than this (up to RARE_CV_MAX_ROWS).
+CV_MIN_RARE_CLASS = 1000
+RARE_CV_MAX_ROWS = 50_000
 N_FOLDS = 5
 HOLDOUT_SHARE = 0.2
 
@@ -56,7 +60,8 @@ def plan_validation(
             f"time-ordered holdout: trained on the earliest {cut:,} of {rows}, validated on the "
             f"latest {n - cut:,}",
         )
-    small = n <= cv_max_rows
+    rare = classify and int(np.bincount(y.astype(int)).min()) < CV_MIN_RARE_CLASS
+    small = n <= cv_max_rows or (rare and n <= RARE_CV_MAX_ROWS)
     if groups is not None:
         n_groups = len(np.unique(groups))
         if small and n_groups >= n_folds:

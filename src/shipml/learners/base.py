@@ -42,6 +42,13 @@ class TrainData:
     categorical: list[int] = field(default_factory=list)
     weight: np.ndarray | None = None
 
+    def transformed(self, how: str) -> TrainData:
+        """The same rows with the regression target transformed ("none" returns self)."""
+        if how == "none" or self.task != "regression":
+            return self
+        y = transform_target(self.y, how)
+        return TrainData(self.X, y, self.task, self.n_classes, self.categorical, self.weight)
+
     def take(self, idx: np.ndarray) -> TrainData:
         w = None if self.weight is None else self.weight[idx]
         return TrainData(self.X[idx], self.y[idx], self.task, self.n_classes, self.categorical, w)

@@ -5,6 +5,7 @@ explainable baseline). Both read the Encoder's float matrix; both save as data o
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -217,8 +218,13 @@ class LightGBMFitted:
 # -- linear ------------------------------------------------------------------------------------
 @dataclass
 class LinearDesign:
-    """Encoded matrix -> linear design: impute + standardize numbers (with missing flags),
-    one-hot the category codes. `groups[j]` is the encoded feature design column j came from."""
+    """Encoded matrix -> linear design: impute, clip to the training range and standardize
+    numbers (with missing flags), one-hot the category codes. `groups[j]` is the encoded
+    feature design column j came from.
+
+    Clipping to the 0.5-99.5% quantiles of training keeps one extreme row (a mansion among
+    houses) from dominating the fit, and keeps predictions for values beyond anything seen in
+    training from extrapolating without bound."""
 
     numeric: list[int]
     median: np.ndarray
@@ -227,21 +233,27 @@ class LinearDesign:
     flagged: list[int]  # numeric features that had missing values: add an indicator
     categorical: list[int]
     n_codes: list[int]
+    low: np.ndarray
+    high: np.ndarray
 
     @classmethod
     def fit(cls, X: np.ndarray, categorical: list[int]) -> LinearDesign:
         cats = list(categorical)
         numeric = [j for j in range(X.shape[1]) if j not in set(cats)]
         Xn = X[:, numeric]
-        with np.errstate(all="ignore"):
-            median = np.nan_to_num(np.nanmedian(Xn, axis=0)) if Xn.size else np.zeros(0)
-            filled = np.where(np.isnan(Xn), median, Xn)
-            mean = filled.mean(axis=0) if Xn.size else np.zeros(0)
-            scale = filled.std(axis=0) if Xn.size else np.zeros(0)
+        empty = np.zeros(0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
+            median = np.nan_to_num(np.nanmedian(Xn, axis=0)) if Xn.size else empty
+            low = np.nan_to_num(np.nanquantile(Xn, 0.005, axis=0)) if Xn.size else empty
+            high = np.nan_to_num(np.nanquantile(Xn, 0.995, axis=0)) if Xn.size else empty
+            filled = np.clip(np.where(np.isnan(Xn), median, Xn), low, high)
+            mean = filled.mean(axis=0) if Xn.size else empty
+            scale = filled.std(axis=0) if Xn.size else empty
         scale = np.where(scale > 1e-12, scale, 1.0)
         flagged = [j for k, j in enumerate(numeric) if np.isnan(Xn[:, k]).any()]
         n_codes = [int(np.nanmax(X[:, j])) + 1 if np.any(~np.isnan(X[:, j])) else 0 for j in cats]
-        return cls(numeric, median, mean, scale, flagged, cats, n_codes)
+        return cls(numeric, median, mean, scale, flagged, cats, n_codes, low, high)
 
     @property
     def groups(self) -> np.ndarray:
@@ -262,7 +274,7 @@ class LinearDesign:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         Xn = X[:, self.numeric]
-        filled = np.where(np.isnan(Xn), self.median, Xn)
+        filled = np.clip(np.where(np.isnan(Xn), self.median, Xn), self.low, self.high)
         blocks = [(filled - self.mean) / self.scale]
         blocks += [np.isnan(X[:, self.flagged]).astype(np.float64)]
         for j, n in zip(self.categorical, self.n_codes):
@@ -282,11 +294,14 @@ class LinearDesign:
             "flagged": self.flagged,
             "categorical": self.categorical,
             "n_codes": self.n_codes,
+            "low": self.low.tolist(),
+            "high": self.high.tolist(),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> LinearDesign:
-        arrays = {k: np.asarray(d[k], dtype=np.float64) for k in ("median", "mean", "scale")}
+        names = ("median", "mean", "scale", "low", "high")
+        arrays = {k: np.asarray(d[k], dtype=np.float64) for k in names}
         return cls(
             d["numeric"],
             flagged=d["flagged"],
