@@ -1,0 +1,1 @@
+"""HTTP serving: FastAPI app, Open Inference Protocol v2, API keys, rate limits, metrics."""
