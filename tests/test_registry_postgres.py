@@ -20,7 +20,16 @@ pytestmark = pytest.mark.skipif(
 def empty_postgres():
     engine = sa.create_engine(URL)
     with engine.begin() as conn:
-        for table in ("alias_events", "aliases", "versions", "models", "alembic_version"):
+        for table in (
+            "feedback",
+            "predictions",
+            "api_keys",
+            "alias_events",
+            "aliases",
+            "versions",
+            "models",
+            "alembic_version",
+        ):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
     engine.dispose()
     return URL

@@ -11,6 +11,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "RegistryError",
     "MissingDependency",
+    "AuthError",
 ]
 
 
@@ -46,3 +47,16 @@ class ArtifactIntegrityError(ShipmlError):
 
 class MissingDependency(ShipmlError, ImportError):
     """An optional dependency is not installed; the message says which extra to install."""
+
+
+class AuthError(ShipmlError):
+    """A request has no valid API key (status 401) or its key lacks the scope asked (403).
+
+    The server answers with `status` and `{"error": str(exc)}`; the message never repeats the key.
+    """
+
+    def __init__(self, message: str, *, status: int = 401):
+        if status not in (401, 403):
+            raise ValueError(f"AuthError status must be 401 or 403, not {status}")
+        super().__init__(message)
+        self.status = status

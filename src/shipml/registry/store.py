@@ -23,7 +23,7 @@ from shipml.registry.formats import ArtifactReader
 
 __all__ = ["Registry", "VersionInfo", "parse_ref", "HEAD_REVISION"]
 
-HEAD_REVISION = "0001"  # newest Alembic revision in migrations/versions (a test checks it)
+HEAD_REVISION = "0002"  # newest Alembic revision in migrations/versions (a test checks it)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
 
