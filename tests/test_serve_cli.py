@@ -1,0 +1,80 @@
+"""`shipml keys` and `shipml serve` as users run them: a real uvicorn in a subprocess."""
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pandas as pd
+import pytest
+
+from conftest import GERMAN
+from shipml.cli import main
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exc.value.code or 0, out.out, out.err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_keys_create_list_revoke(registry_dir, credit_model, capsys):
+    reg = ["--registry-uri", registry_dir]
+    code, out, _ = run(["keys", "create", "--name", "cli-app", "--scope", "predict", *reg], capsys)
+    assert code == 0
+    secret = out.strip().splitlines()[-1]
+    assert secret.startswith("shipml_")
+    code, out, _ = run(["keys", "list", *reg], capsys)
+    assert "cli-app" in out and "active" in out and secret not in out
+    assert run(["keys", "revoke", "cli-app", *reg], capsys)[0] == 0
+    code, _, err = run(["keys", "revoke", "cli-app", *reg], capsys)
+    assert code == 2 and "error:" in err
+
+
+@pytest.mark.slow
+def test_serve_two_workers_end_to_end(registry_dir, credit_model, capsys):
+    reg = ["--registry-uri", registry_dir]
+    _, out, _ = run(["keys", "create", "--name", "e2e", "--scope", "predict", *reg], capsys)
+    key = out.strip().splitlines()[-1]
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipml", "serve", "credit", "--port", str(port), "--workers", "2",
+         *map(str, reg)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        records = pd.read_csv(GERMAN).drop(columns="credit_risk").head(3).to_dict("records")
+        res = httpx.post(f"{base}/v1/models/credit/predict", json={"records": records},
+                         headers={"Authorization": f"Bearer {key}"}, timeout=30)  # fmt: skip
+        assert res.status_code == 200, res.text
+        assert len(res.json()["predictions"]) == 3
+        res = httpx.post(f"{base}/v1/models/credit/predict", json={"records": records}, timeout=30)
+        assert res.status_code == 401 and res.json() == {"error": res.json()["error"]}
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert b"Traceback" not in err
+
+
+def test_serve_unknown_model_is_one_line(registry_dir, credit_model):
+    args = [sys.executable, "-m", "shipml", "serve", "nope", "--registry-uri", str(registry_dir)]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "no model named 'nope'" in res.stderr
+    assert "Traceback" not in res.stderr
