@@ -210,7 +210,68 @@ def create_app(
         return {"model": name, "version": version,
                 "explanations": model.explain_records(body.records, top=top)}  # fmt: skip
 
+    _v2_routes(app, pool, need)
     return app
+
+
+def _v2_routes(app, pool: ModelPool, need) -> None:
+    """Open Inference Protocol v2 (KServe / Triton HTTP): the real tritonclient works as is."""
+    from fastapi import Depends, Request
+    from fastapi.responses import Response
+
+    from shipml.serve import v2
+
+    def versions_of(name: str, version: str | None):
+        model, current = pool.get(name)
+        if version is not None and version != str(current):
+            raise ModelNotFound(f"model {name!r} serves version {current} here, not {version!r}")
+        return model, current
+
+    @app.get("/v2")
+    def server_meta() -> dict:
+        return v2.server_metadata(_version())
+
+    @app.get("/v2/models/{name}")
+    @app.get("/v2/models/{name}/versions/{version}")
+    def model_meta(name: str, version: str | None = None, _key=Depends(need("predict"))):
+        model, current = versions_of(name, version)
+        return v2.model_metadata(name, [str(current)], model.schema)
+
+    @app.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    def model_ready(name: str, version: str | None = None, _key=Depends(need("predict"))):
+        versions_of(name, version)
+        return {"name": name, "ready": True}
+
+    @app.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer(name: str, request: Request, version: str | None = None,
+                    _key=Depends(need("predict"))):  # fmt: skip
+        import asyncio
+
+        body = await request.body()
+        encoding = request.headers.get("content-encoding", "").lower()
+        if encoding in ("gzip", "deflate"):
+            body = _decompress(body, encoding)
+        header_length = request.headers.get("inference-header-content-length")
+        model, current = versions_of(name, version)
+
+        def run():
+            parsed = v2.parse_infer_request(body, header_length, model.schema)
+            outputs = v2.compute_outputs(model, parsed)
+            return v2.build_infer_response(name, str(current), parsed, outputs)
+
+        payload, headers = await asyncio.get_running_loop().run_in_executor(None, run)
+        return Response(content=payload, headers=headers)
+
+
+def _decompress(body: bytes, encoding: str) -> bytes:
+    import zlib
+
+    try:
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    except zlib.error as exc:
+        raise DataError(f"request body is not valid {encoding} data") from exc
 
 
 def _check_records(model, records: list[dict]) -> None:
