@@ -52,3 +52,42 @@ def torque_model(tmp_path_factory):
 
     frame = pd.read_csv(AI4I, encoding="utf-8-sig").drop(columns=AI4I_LEAKS + ["Machine_failure"])
     return shipml.train(frame, target="Torque [Nm]", time_budget=60, n_trials=3, progress=False)
+
+
+def run_cli(args, capsys):
+    """Run `shipml ARGS` in-process: (exit code, stdout, stderr)."""
+    from shipml.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exc.value.code or 0, out.out, out.err
+
+
+def start_server(registry_dir, *refs: str, workers: int = 1):
+    """`shipml serve` in a subprocess on a free port, waited on until ready: (process, base URL)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipml", "serve", *refs, "--port", str(port), "--workers",
+         str(workers), "--registry-uri", str(registry_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+    return proc, base

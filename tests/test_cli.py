@@ -9,18 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import GERMAN
-from shipml.cli import main
+from conftest import GERMAN, run_cli
 
 SHIPML = [sys.executable, "-m", "shipml"]
 
 
 def run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code or 0, out.out, out.err
+    return run_cli(args, capsys)
 
 
 @pytest.fixture()

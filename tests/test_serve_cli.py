@@ -1,30 +1,15 @@
 """`shipml keys` and `shipml serve` as users run them: a real uvicorn in a subprocess."""
 
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pandas as pd
 import pytest
 
-from conftest import GERMAN
-from shipml.cli import main
+from conftest import GERMAN, run_cli, start_server
 
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code or 0, out.out, out.err
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+run = run_cli
 
 
 def test_keys_create_list_revoke(registry_dir, credit_model, capsys):
@@ -45,21 +30,8 @@ def test_serve_two_workers_end_to_end(registry_dir, credit_model, capsys):
     reg = ["--registry-uri", registry_dir]
     _, out, _ = run(["keys", "create", "--name", "e2e", "--scope", "predict", *reg], capsys)
     key = out.strip().splitlines()[-1]
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipml", "serve", "credit", "--port", str(port), "--workers", "2",
-         *map(str, reg)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_server(registry_dir, "credit", workers=2)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
         records = pd.read_csv(GERMAN).drop(columns="credit_risk").head(3).to_dict("records")
         res = httpx.post(f"{base}/v1/models/credit/predict", json={"records": records},
                          headers={"Authorization": f"Bearer {key}"}, timeout=30)  # fmt: skip

@@ -1,18 +1,12 @@
 """Open Inference Protocol v2 against a real server, with the real tritonclient, unmodified."""
 
-import socket
-import subprocess
-import sys
-import time
-
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 import tritonclient.http as th
 from tritonclient.utils import InferenceServerException
 
-from conftest import GERMAN
+from conftest import GERMAN, start_server
 from shipml.registry.store import Registry
 from shipml.serve.keys import KeyStore
 
@@ -20,22 +14,11 @@ from shipml.serve.keys import KeyStore
 @pytest.fixture(scope="module")
 def server(credit_model, registry_dir):
     key = KeyStore(Registry(registry_dir).engine).create("triton-test", ["predict"])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipml", "serve", "credit", "--port", str(port),
-         "--registry-uri", str(registry_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    yield th.InferenceServerClient(url=f"127.0.0.1:{port}"), {"Authorization": f"Bearer {key}"}
+    proc, base = start_server(registry_dir, "credit")
+    yield (
+        th.InferenceServerClient(url=base.removeprefix("http://")),
+        {"Authorization": f"Bearer {key}"},
+    )
     proc.terminate()
     _, err = proc.communicate(timeout=30)
     assert b"Traceback" not in err

@@ -101,6 +101,14 @@ class Model:
             total = part if total is None else total + part
         return total
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Ensemble contributions per encoded feature (last column: bias), in raw-score space."""
+        total = None
+        for m in self.members:
+            part = m.weight * m.fitted.contributions(X)
+            total = part if total is None else total + part
+        return total
+
     def _labels_from_proba(self, proba: np.ndarray) -> np.ndarray:
         if self.task == "binary" and self.threshold is not None:
             idx = (proba[:, 1] >= self.threshold).astype(int)
@@ -189,10 +197,7 @@ class Model:
     def explain_records(self, data, *, top: int = 5) -> list[dict]:
         """Per row: prediction, baseline (the average score) and the top reasons."""
         frame, X = self.encode(data)
-        contrib = None
-        for m in self.members:
-            part = m.weight * m.fitted.contributions(X)
-            contrib = part if contrib is None else contrib + part
+        contrib = self.contributions(X)
         raw = self.raw(X)
         if self.task == "regression":
             predictions = untransform_target(raw, self.transform)
@@ -234,10 +239,7 @@ class Model:
 
     def global_importance(self, X: np.ndarray) -> dict[str, float]:
         """Mean |contribution| per original column over the rows of X, largest first."""
-        contrib = None
-        for m in self.members:
-            part = m.weight * m.fitted.contributions(X)
-            contrib = part if contrib is None else contrib + part
+        contrib = self.contributions(X)
         if self.task == "multiclass":
             contrib = np.abs(contrib).sum(axis=1)
         per_column, columns = self._by_column(np.abs(contrib[:, :-1]))

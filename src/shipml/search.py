@@ -19,7 +19,7 @@ import numpy as np
 
 from shipml._lazy import n_threads
 from shipml.data.split import ValidationPlan
-from shipml.learners.base import Budget, TrainData, balanced_weights, prior_offset
+from shipml.learners.base import Budget, TrainData
 from shipml.learners.tabular import (
     LightGBMFitted,
     LinearFitted,
@@ -309,12 +309,11 @@ class _FoldData:
             self._cache[key] = (dtrain, dvalid, offset)
         return self._cache[key]
 
-    def _weights(self, train: TrainData, valid: TrainData, weighting: str):
-        k = self.data.n_classes
-        if weighting != "balanced" or self.data.task == "regression":
-            zero = np.zeros(k if self.data.task == "multiclass" else 1)
-            return train.weight, valid.weight, zero
-        return balanced_weights(train.y, k), balanced_weights(valid.y, k), prior_offset(train.y, k)
+    @staticmethod
+    def _weights(train: TrainData, valid: TrainData, weighting: str):
+        wt, offset = class_weighting(train, weighting)
+        wv, _ = class_weighting(valid, weighting)
+        return wt, wv, offset
 
 
 def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, extra):
