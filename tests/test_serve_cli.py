@@ -1,5 +1,6 @@
 """`shipml keys` and `shipml serve` as users run them: a real uvicorn in a subprocess."""
 
+import json
 import subprocess
 import sys
 
@@ -39,10 +40,25 @@ def test_serve_two_workers_end_to_end(registry_dir, credit_model, capsys):
         assert len(res.json()["predictions"]) == 3
         res = httpx.post(f"{base}/v1/models/credit/predict", json={"records": records}, timeout=30)
         assert res.status_code == 401 and res.json() == {"error": res.json()["error"]}
+        for _ in range(8):  # spread over both workers
+            httpx.post(f"{base}/v1/models/credit/predict", json={"records": records},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=30)  # fmt: skip
+        # any worker answers the scrape with the sum over both processes
+        for _ in range(4):
+            text = httpx.get(f"{base}/metrics", timeout=30).text
+            predicted = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("shipml_predictions_total{") and 'model="credit"' in line
+            )
+            assert predicted == 27
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert b"Traceback" not in err
+    access = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert sum(1 for a in access if a["route"] == "/v1/models/{name}/predict") == 10
+    assert key not in err.decode()
 
 
 def test_serve_unknown_model_is_one_line(registry_dir, credit_model):

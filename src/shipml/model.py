@@ -54,6 +54,7 @@ class Model:
     transform: str = "none"  # regression target transform
     threshold: float | None = None  # binary: positive when P(positive) >= threshold
     info: dict = field(default_factory=dict)  # metrics, lineage, importance, validation, ...
+    _rows: object = field(default=None, init=False, repr=False, compare=False)  # RowEncoder
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -117,21 +118,40 @@ class Model:
         return np.asarray(self.classes)[idx]
 
     # -- public API --------------------------------------------------------------------------
-    def predict(self, data) -> np.ndarray:
-        """Labels (classification, the original class values) or numbers (regression)."""
-        _, X = self.encode(data)
+    def _encoded(self, data) -> tuple[pd.Index, np.ndarray]:
+        """(row index, feature matrix); a few JSON records skip pandas (data/rows.py)."""
+        records = [data] if isinstance(data, dict) else data
+        if isinstance(records, list):
+            if self._rows is None:
+                from shipml.data.rows import RowEncoder
+
+                self._rows = RowEncoder(self.schema, self.encoder)
+            X = self._rows.encode(records)
+            if X is not None:
+                return pd.RangeIndex(len(records)), X
+        frame, X = self.encode(data)
+        return frame.index, X
+
+    def outputs(self, data) -> tuple[np.ndarray, np.ndarray | None]:
+        """(labels or values, class probabilities or None): what the server sends back."""
+        _, X = self._encoded(data)
         raw = self.raw(X)
         if self.task == "regression":
-            return untransform_target(raw, self.transform)
-        return self._labels_from_proba(to_proba(raw, self.task))
+            return untransform_target(raw, self.transform), None
+        proba = to_proba(raw, self.task)
+        return self._labels_from_proba(proba), proba
+
+    def predict(self, data) -> np.ndarray:
+        """Labels (classification, the original class values) or numbers (regression)."""
+        return self.outputs(data)[0]
 
     def predict_proba(self, data) -> pd.DataFrame:
         """One column per class label, rows summing to 1."""
         if self.task == "regression":
             raise DataError("predict_proba is for classifiers; this model predicts numbers")
-        frame, X = self.encode(data)
+        index, X = self._encoded(data)
         proba = to_proba(self.raw(X), self.task)
-        return pd.DataFrame(proba, columns=list(self.classes), index=frame.index)
+        return pd.DataFrame(proba, columns=list(self.classes), index=index)
 
     def evaluate(self, data, *, report: str | Path | None = None) -> dict:
         """Metrics on labelled data (the target column must be present); optionally an HTML

@@ -28,9 +28,24 @@ def serve(
     rate: Annotated[float, typer.Option(help="Requests per second per key.")] = 100.0,
     burst: Annotated[int, typer.Option(help="Burst size per key.")] = 200,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body (MB).")] = 5.0,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not keep the prediction log (no monitoring).")
+    ] = False,
+    pii: Annotated[
+        list[str] | None,
+        typer.Option(help="A column holding personal data: logged only as a keyed hash."),
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="Allow browser calls from this origin (CORS).")
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="One JSON line per request on stderr (no payloads).")
+    ] = True,
     registry_uri: RegistryUri = None,
 ) -> None:
     """Serve models over HTTP: friendly JSON routes and the Open Inference Protocol v2."""
+    import tempfile
+
     import uvicorn
 
     from shipml.errors import ShipmlError
@@ -41,13 +56,18 @@ def serve(
     config = {
         "refs": refs, "registry_uri": registry_uri, "auth": not no_auth, "rate_per_s": rate,
         "burst": burst, "max_body_bytes": int(max_body_mb * 1024 * 1024),
+        "log_predictions": not no_log, "pii_columns": list(pii or ()),
+        "cors_origins": list(cors_origin or ()), "access_log": access_log,
     }  # fmt: skip
     reg = Registry(registry_uri)
     for ref in refs:  # fail here, with one clear line, rather than in every worker
         reg.resolve(ref)
     os.environ[_ENV] = json.dumps(config)
-    uvicorn.run("shipml.cli.serve:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="info", access_log=False)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="shipml-metrics-") as metrics_dir:
+        if workers > 1:  # each worker writes its numbers here; any worker sums them on scrape
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run("shipml.cli.serve:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level="info", access_log=False)  # fmt: skip
 
 
 def app_from_env():
@@ -55,4 +75,22 @@ def app_from_env():
     from shipml.serve.app import create_app
 
     config = json.loads(os.environ[_ENV])
+    _access_log(config.pop("access_log", True))
     return create_app(config.pop("refs"), **config)
+
+
+def _access_log(enabled: bool) -> None:
+    """JSON lines on stderr, exactly as written (no level or time prefix added)."""
+    import logging
+    import sys
+
+    logger = logging.getLogger("shipml.access")
+    logger.propagate = False
+    logger.handlers.clear()
+    if enabled:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    else:
+        logger.setLevel(logging.WARNING)

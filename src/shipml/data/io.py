@@ -16,7 +16,7 @@ import pandas as pd
 
 from shipml.errors import DataError, MissingDependency
 
-__all__ = ["Table", "read_table", "NA_VALUES"]
+__all__ = ["Table", "read_table", "read_csv_bytes", "NA_VALUES"]
 
 # pandas' defaults plus the "?" UCI data uses; "" is always missing.
 NA_VALUES = [
@@ -80,6 +80,22 @@ def read_table(source: str | Path | pd.DataFrame, *, sheet: str | int | None = N
     if frame.shape[0] == 0:
         raise DataError(f"{path} has a header but no data rows")
     return Table(frame=frame, source=str(path), sha256=digest)
+
+
+def read_csv_bytes(raw: bytes, where: str = "the CSV body") -> pd.DataFrame:
+    """A delimited table sent as bytes (an upload), read exactly like a CSV file."""
+    if not raw.strip():
+        raise DataError(f"{where} is empty")
+    try:
+        frame = _read_delimited(_decompress(raw, Path(where)), Path(where), tab=False)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"cannot read {where}: {exc}") from exc
+    frame = _clean_columns(frame, where)
+    if frame.shape[0] == 0:
+        raise DataError(f"{where} has a header but no data rows")
+    return frame
 
 
 def _read_by_kind(path: Path, raw: bytes, kind: str, sheet: str | int | None) -> pd.DataFrame:

@@ -50,6 +50,7 @@ class Column:
     note: str = ""
     date_format: str | None = None
     example: str | None = None
+    pii: bool = False  # personal data: hashed in the prediction log, left out of drift references
 
     @property
     def used(self) -> bool:

@@ -1,83 +1,24 @@
 """The HTTP server: registered models behind API keys (FastAPI).
 
-`create_app(["churn@production"])` serves each reference under its model name. Aliases resolve
-at request time (re-checked at most once a second), so `shipml models promote` takes effect
-without a restart; a request holds the Model object it started with, so in-flight requests finish
-on the old version. Every error is `{"error": "..."}` with a 4xx status; a 500 is a bug.
+`create_app(["churn@production"])` serves each reference under its model name (see pool.py for
+alias hot-swap). Routes: friendly JSON (`/v1/...`, this module), a CSV upload for batch scoring,
+feedback labels, the Open Inference Protocol v2 (oip.py), health and Prometheus `/metrics`
+(metrics.py). Every error is `{"error": "..."}` with a 4xx status; a 500 is a bug and hides its
+details. Predictions are appended to the prediction log (monitor/log.py) with PII columns hashed.
 """
 
 import logging
-import threading
-import time
-import uuid
-from dataclasses import dataclass, field
 
 from shipml.errors import AuthError, DataError, ModelNotFound, SchemaError, ShipmlError
+from shipml.serve.limits import BodyLimit, TooMany
+from shipml.serve.pool import ModelPool
+from shipml.serve.predict import check_records
 
 __all__ = ["create_app", "ModelPool"]
 
 log = logging.getLogger("shipml.serve")
 MAX_RECORDS = 10_000
-_RESOLVE_TTL_S = 1.0
-
-
-@dataclass
-class _Entry:
-    ref: str
-    version: int | None = None
-    model: object = None
-    checked: float = -1e9
-
-
-@dataclass
-class ModelPool:
-    """Served models by name; each resolves its registry reference when stale."""
-
-    registry: object
-    refs: dict[str, str]
-    entries: dict[str, _Entry] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def from_refs(cls, registry, refs: list[str]) -> "ModelPool":
-        from shipml.registry.store import parse_ref
-
-        by_name = {}
-        for ref in refs:
-            name, _, _ = parse_ref(ref)
-            if name in by_name:
-                raise ShipmlError(f"model {name!r} is given twice ({by_name[name]}, {ref})")
-            by_name[name] = ref
-        pool = cls(registry, by_name)
-        for name in by_name:
-            pool.get(name)  # load now: a bad reference fails at start, not on first request
-        return pool
-
-    def get(self, name: str) -> tuple:
-        """(model, version) for a served name, reloading when its alias moved."""
-        if name not in self.refs:
-            known = ", ".join(sorted(self.refs)) or "none"
-            raise ModelNotFound(f"model {name!r} is not served here (served: {known})")
-        now = time.monotonic()
-        entry = self.entries.get(name)
-        if entry is not None and now - entry.checked < _RESOLVE_TTL_S:
-            return entry.model, entry.version
-        with self.lock:
-            entry = self.entries.setdefault(name, _Entry(self.refs[name]))
-            if now - entry.checked >= _RESOLVE_TTL_S:
-                info = self.registry.resolve(entry.ref)
-                if info.version != entry.version:
-                    from shipml.model import Model
-
-                    started = time.perf_counter()
-                    model = Model.read(self.registry.open(info), name=info.name,
-                                       version=info.version)  # fmt: skip
-                    log.info(
-                        "loaded %s in %.0f ms", info.ref, 1000 * (time.perf_counter() - started)
-                    )
-                    entry.model, entry.version = model, info.version
-                entry.checked = now
-            return entry.model, entry.version
+_CSV_TYPES = ("text/csv", "text/plain", "application/csv", "text/tab-separated-values")
 
 
 def create_app(
@@ -89,27 +30,97 @@ def create_app(
     rate_per_s: float = 100.0,
     burst: int = 200,
     max_body_bytes: int = 5 * 1024 * 1024,
+    log_predictions: bool = True,
+    pii_columns: list[str] | tuple[str, ...] = (),
+    cors_origins: list[str] | tuple[str, ...] = (),
 ):
-    """The FastAPI application serving `refs` ("churn", "churn@production", "churn/3")."""
-    from fastapi import Depends, FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    """The FastAPI application serving `refs` ("churn", "churn@production", "churn/3").
+
+    `pii_columns` adds to the columns the model's schema already marks as personal data; their
+    values are stored in the prediction log only as keyed hashes. CORS stays off unless
+    `cors_origins` lists the allowed origins.
+    """
+    from fastapi import FastAPI
 
     from shipml.registry.store import Registry
     from shipml.serve.keys import KeyStore
+    from shipml.serve.metrics import Metrics, ObserveMiddleware
+    from shipml.serve.predict import Predictor
     from shipml.serve.ratelimit import RateLimiter
 
     reg = registry or Registry(registry_uri)
-    pool = ModelPool.from_refs(reg, refs)
+    metrics = Metrics()
+
+    def loaded(name: str, version: int, seconds: float) -> None:
+        metrics.load_seconds.labels(name, str(version)).set(seconds)
+
+    pool = ModelPool.from_refs(reg, refs, on_load=loaded)
     keys = KeyStore(reg.engine)
     limiter = RateLimiter(rate_per_s, burst)
+    predictor = Predictor(metrics, _prediction_log(reg, log_predictions, metrics),
+                          _hashers(pii_columns))  # fmt: skip
     if not auth:
         log.warning("AUTHENTICATION IS OFF (--no-auth): anyone who reaches this port can call it")
 
-    app = FastAPI(title="shipml", version=_version(), docs_url="/docs", redoc_url=None)
-    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if predictor.log is not None:  # write what is queued before the process exits
+            predictor.log.flush(timeout=10.0)
+
+    app = FastAPI(title="shipml", version=_version(), docs_url="/docs", redoc_url=None,
+                  lifespan=lifespan)  # fmt: skip
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
+    app.state.pool, app.state.predictor = pool, predictor
+    _error_handlers(app)
+    need = _auth(auth, keys, limiter)
+    _routes(app, pool, predictor, need, metrics)
+
+    from shipml.serve.oip import add_v2_routes
+
+    add_v2_routes(app, pool, need, predictor, _version())
+    return app
+
+
+def _prediction_log(reg, enabled: bool, metrics):
+    if not enabled:
+        log.warning("the prediction log is off: `shipml monitor` will have nothing to check")
+        return None
+    from shipml.monitor.log import PredictionLog
+
+    return PredictionLog(reg.engine, on_drop=metrics.log_dropped.inc)
+
+
+def _hashers(extra_columns):
+    """model -> PiiHasher for the model's PII columns plus `extra_columns` (cached per model)."""
+    from shipml.serve.pii import PiiHasher, load_secret
+
+    secret = load_secret()
+    cache: dict[int, PiiHasher] = {}
+
+    def hasher_for(model) -> PiiHasher:
+        hasher = cache.get(id(model))
+        if hasher is None:
+            marked = {c.name for c in model.schema.columns if c.pii}
+            hasher = cache[id(model)] = PiiHasher(marked | set(extra_columns), secret)
+        return hasher
+
+    return hasher_for
+
+
+def _error_handlers(app) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -133,35 +144,61 @@ def create_app(
     async def _http(_request, exc: StarletteHTTPException):
         return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _bug(_request, exc: Exception):
-        log.exception("unhandled error (a bug)")
-        return error(500, "internal server error")
-
-    def need(scope: str):
-        def check(request: Request):
-            if not auth:
-                return None
-            header = request.headers.get("authorization", "")
-            token = header[7:].strip() if header[:7].lower() == "bearer " else None
-            key = keys.require(token, scope)
-            wait = limiter.check(key.name)
-            if wait > 0:
-                raise _TooMany(wait)
-            return key
-
-        return check
-
-    @app.exception_handler(_TooMany)
-    async def _too_many(_request, exc: _TooMany):
+    @app.exception_handler(TooMany)
+    async def _too_many(_request, exc: TooMany):
         import math
 
         seconds = exc.args[0]
         return error(429, "rate limit exceeded for this API key",
                      {"Retry-After": str(max(1, math.ceil(seconds)))})  # fmt: skip
 
+    @app.exception_handler(Exception)
+    async def _bug(_request, exc: Exception):
+        log.exception("unhandled error (a bug)")
+        return error(500, "internal server error")
+
+
+def _auth(enabled: bool, keys, limiter):
+    """`Depends(need("predict"))`: the API key of the request, checked for scope and rate."""
+    from fastapi import Request
+
+    def need(scope: str):
+        def check(request: Request):
+            if not enabled:
+                return None
+            header = request.headers.get("authorization", "")
+            token = header[7:].strip() if header[:7].lower() == "bearer " else None
+            key = keys.require(token, scope)
+            request.state.key = key.name
+            wait = limiter.check(key.name)
+            if wait > 0:
+                raise TooMany(wait)
+            return key
+
+        return check
+
+    return need
+
+
+def _routes(app, pool, predictor, need, metrics) -> None:
+    from fastapi import Depends, Request
+    from fastapi.responses import Response
+    from pydantic import BaseModel, Field, StrictStr
+
     class PredictBody(BaseModel):
         records: list[dict] = Field(min_length=1, max_length=MAX_RECORDS)
+
+    class FeedbackBody(BaseModel):
+        prediction_id: StrictStr = Field(min_length=1, max_length=36)
+        label: StrictStr | int | float | bool
+
+    def served(request: Request, name: str):
+        model, version = pool.get(name)
+        request.state.model, request.state.version = name, version
+        return model, version
+
+    def key_name(key) -> str | None:
+        return key.name if key is not None else None
 
     @app.get("/v2/health/live")
     def live() -> dict:
@@ -173,6 +210,11 @@ def create_app(
             pool.get(name)
         return {"ready": True}
 
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        payload, content_type = metrics.exposition()
+        return Response(content=payload, media_type=content_type)
+
     @app.get("/v1/models")
     def list_models(_key=Depends(need("predict"))) -> dict:
         out = []
@@ -183,8 +225,8 @@ def create_app(
         return {"models": out}
 
     @app.get("/v1/models/{name}")
-    def model_info(name: str, _key=Depends(need("predict"))) -> dict:
-        model, version = pool.get(name)
+    def model_info(request: Request, name: str, _key=Depends(need("predict"))) -> dict:
+        model, version = served(request, name)
         schema = model.schema
         return {
             "name": name,
@@ -197,166 +239,123 @@ def create_app(
         }
 
     @app.post("/v1/models/{name}/predict")
-    def predict(name: str, body: PredictBody, _key=Depends(need("predict"))) -> dict:
-        model, version = pool.get(name)
-        return {"model": name, "version": version, "predictions": _predict(model, body.records)}
+    def predict(request: Request, name: str, body: PredictBody, key=Depends(need("predict"))):
+        model, version = served(request, name)
+        request.state.rows = len(body.records)
+        rows = predictor.predict(name, model, version, body.records, key_name(key))
+        return {"model": name, "version": version, "predictions": rows}
+
+    @app.post(
+        "/v1/models/{name}/predict/csv",
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "text/csv": {"schema": {"type": "string"}}}}},
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}}},
+    )  # fmt: skip
+    async def predict_csv(request: Request, name: str, key=Depends(need("predict"))):
+        """Batch scoring: a CSV body in, the same rows out with prediction columns added."""
+        import asyncio
+
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in _CSV_TYPES:
+            raise DataError(f"send the table as text/csv (got content-type {kind or 'none'!r})")
+        raw = await request.body()
+        model, version = served(request, name)
+
+        def run() -> bytes:
+            return _score_csv(raw, name, model, version, predictor, key_name(key), request)
+
+        payload = await asyncio.get_running_loop().run_in_executor(None, run)
+        return Response(content=payload, media_type="text/csv; charset=utf-8")
 
     @app.post("/v1/models/{name}/explain")
-    def explain(name: str, body: PredictBody, top: int = 5, _key=Depends(need("predict"))):
-        model, version = pool.get(name)
+    def explain(request: Request, name: str, body: PredictBody, top: int = 5,
+                _key=Depends(need("predict"))):  # fmt: skip
+        model, version = served(request, name)
         if not 1 <= top <= 50:
             raise DataError("top must be between 1 and 50")
-        _check_records(model, body.records)
+        check_records(model, body.records)
+        request.state.rows = len(body.records)
         return {"model": name, "version": version,
                 "explanations": model.explain_records(body.records, top=top)}  # fmt: skip
 
-    _v2_routes(app, pool, need)
-    return app
+    @app.post("/v1/feedback")
+    def feedback(request: Request, body: FeedbackBody, key=Depends(need("feedback"))) -> dict:
+        """The true label (or value) for a prediction id the server returned."""
+        return _store_feedback(pool, predictor, body.prediction_id, body.label, key_name(key))
 
 
-def _v2_routes(app, pool: ModelPool, need) -> None:
-    """Open Inference Protocol v2 (KServe / Triton HTTP): the real tritonclient works as is."""
-    from fastapi import Depends, Request
-    from fastapi.responses import Response
+def _score_csv(raw: bytes, name, model, version, predictor, key, request) -> bytes:
+    import io
 
-    from shipml.serve import v2
+    from shipml.data.io import read_csv_bytes
 
-    def versions_of(name: str, version: str | None):
-        model, current = pool.get(name)
-        if version is not None and version != str(current):
-            raise ModelNotFound(f"model {name!r} serves version {current} here, not {version!r}")
-        return model, current
-
-    @app.get("/v2")
-    def server_meta() -> dict:
-        return v2.server_metadata(_version())
-
-    @app.get("/v2/models/{name}")
-    @app.get("/v2/models/{name}/versions/{version}")
-    def model_meta(name: str, version: str | None = None, _key=Depends(need("predict"))):
-        model, current = versions_of(name, version)
-        return v2.model_metadata(name, [str(current)], model.schema)
-
-    @app.get("/v2/models/{name}/ready")
-    @app.get("/v2/models/{name}/versions/{version}/ready")
-    def model_ready(name: str, version: str | None = None, _key=Depends(need("predict"))):
-        versions_of(name, version)
-        return {"name": name, "ready": True}
-
-    @app.post("/v2/models/{name}/infer")
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer(name: str, request: Request, version: str | None = None,
-                    _key=Depends(need("predict"))):  # fmt: skip
-        import asyncio
-
-        body = await request.body()
-        encoding = request.headers.get("content-encoding", "").lower()
-        if encoding in ("gzip", "deflate"):
-            body = _decompress(body, encoding)
-        header_length = request.headers.get("inference-header-content-length")
-        model, current = versions_of(name, version)
-
-        def run():
-            parsed = v2.parse_infer_request(body, header_length, model.schema)
-            outputs = v2.compute_outputs(model, parsed)
-            return v2.build_infer_response(name, str(current), parsed, outputs)
-
-        payload, headers = await asyncio.get_running_loop().run_in_executor(None, run)
-        return Response(content=payload, headers=headers)
+    frame = read_csv_bytes(raw, "the CSV body")
+    if len(frame) > MAX_RECORDS * 10:
+        raise DataError(f"the CSV has {len(frame):,} rows; send at most {MAX_RECORDS * 10:,}")
+    records = frame.to_dict(orient="records")
+    request.state.rows = len(records)
+    rows = predictor.predict(name, model, version, records, key)
+    out = frame.copy()
+    out.insert(0, "prediction_id", [r["id"] for r in rows])
+    out["prediction"] = [r.get("label", r.get("value")) for r in rows]
+    for cls in model.classes or []:
+        out[f"probability_{cls}"] = [r["probabilities"][str(cls)] for r in rows]
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False)
+    return buffer.getvalue().encode("utf-8")
 
 
-def _decompress(body: bytes, encoding: str) -> bytes:
-    import zlib
+def _store_feedback(pool, predictor, prediction_id: str, label, key: str | None) -> dict:
+    import time
 
-    try:
-        return zlib.decompress(body, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-    except zlib.error as exc:
-        raise DataError(f"request body is not valid {encoding} data") from exc
+    from shipml.monitor.log import FeedbackError, add_feedback
+
+    if predictor.log is None:
+        raise DataError("this server does not log predictions (--no-log), so it takes no feedback")
+
+    def check(model_name: str, version: int, value):
+        try:
+            model, _ = pool.get(model_name)
+        except ModelNotFound:
+            return value  # served elsewhere: store as sent
+        return _feedback_label(model, value)
+
+    engine = predictor.log.engine
+    for attempt in range(3):
+        try:
+            return add_feedback(engine, prediction_id, label, key_name=key, check=check)
+        except FeedbackError as exc:
+            if exc.status != 404 or attempt == 2:
+                raise
+            predictor.log.flush(timeout=1.0)  # the prediction may still be in the write queue
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
-def _check_records(model, records: list[dict]) -> None:
-    """Every record names every input column (null is a missing value; an absent key is a
-    client bug worth reporting)."""
-    needed = [c.name for c in model.schema.features]
-    for i, record in enumerate(records):
-        absent = [c for c in needed if c not in record]
-        if absent:
-            shown = ", ".join(repr(c) for c in absent[:5])
-            more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
-            raise SchemaError(f"records[{i}] has no {shown}{more} (use null for a missing value)")
+def _feedback_label(model, value):
+    from shipml.data.schema import _as_category
+    from shipml.monitor.log import FeedbackError
 
-
-def _predict(model, records: list[dict]) -> list[dict]:
-    import numpy as np
-
-    _check_records(model, records)
-
-    ids = [str(uuid.uuid4()) for _ in records]
     if model.task == "regression":
-        values = model.predict(records)
-        return [{"id": i, "value": float(v)} for i, v in zip(ids, values)]
-    proba = model.predict_proba(records)
-    labels = model._labels_from_proba(proba.to_numpy())
-    classes = [str(c) for c in proba.columns]
-    rounded = np.round(proba.to_numpy(), 6)
-    return [
-        {"id": i, "label": _plain(lab), "probabilities": dict(zip(classes, map(float, row)))}
-        for i, lab, row in zip(ids, labels, rounded)
-    ]
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
+        if isinstance(value, bool):
+            raise FeedbackError("label must be a number for this regression model", 422)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise FeedbackError(f"label must be a number, got {value!r}", 422) from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise FeedbackError("label must be a finite number", 422)
+        return number
+    by_text = {_as_category(c): c for c in model.classes}
+    match = by_text.get(_as_category(value))
+    if match is None:
+        known = ", ".join(repr(c) for c in model.classes)
+        raise FeedbackError(f"label {value!r} is not one of the model's classes ({known})", 422)
+    return match.item() if hasattr(match, "item") else match
 
 
 def _version() -> str:
     from shipml import __version__
 
     return __version__
-
-
-class _BodyLimit:
-    """ASGI middleware: 413 for bodies over `max_bytes`, by header or while streaming."""
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _reject(send, self.max_bytes)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge()
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await _reject(send, self.max_bytes)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _TooMany(Exception):
-    """Rate limit hit; args[0] = seconds until the key's next token."""
-
-
-async def _reject(send, limit: int) -> None:
-    import json
-
-    body = json.dumps({"error": f"request body over the {limit:,}-byte limit"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})

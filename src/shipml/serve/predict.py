@@ -1,0 +1,106 @@
+"""One prediction request: validate records, score, give each row an id, count and log it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import numpy as np
+
+from shipml.errors import SchemaError
+
+__all__ = ["Predictor", "check_records"]
+
+
+def check_records(model, records: list[dict]) -> None:
+    """Every record names every input column (null is a missing value; an absent key is a
+    client bug worth reporting)."""
+    needed = [c.name for c in model.schema.features]
+    for i, record in enumerate(records):
+        absent = [c for c in needed if c not in record]
+        if absent:
+            shown = ", ".join(repr(c) for c in absent[:5])
+            more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+            raise SchemaError(f"records[{i}] has no {shown}{more} (use null for a missing value)")
+
+
+class Predictor:
+    """Scores records for the routes; counts them in the metrics and appends them to the log.
+
+    `log` is a PredictionLog or None (logging off); `pii` maps a model to its PiiHasher.
+    """
+
+    def __init__(self, metrics, log, hasher_for) -> None:
+        self.metrics, self.log, self.hasher_for = metrics, log, hasher_for
+
+    def predict(self, name: str, model, version: int, records: list[dict], key: str | None):
+        """One dict per record: id, label + probabilities (classification) or value."""
+        started = time.perf_counter()
+        check_records(model, records)
+        labels, proba = model.outputs(records)
+        ids = [str(uuid.uuid4()) for _ in records]
+        if proba is None:
+            rows = [{"id": i, "value": float(v)} for i, v in zip(ids, labels)]
+            self.metrics.count_predictions(name, version, values=labels)
+        else:
+            classes = [str(c) for c in model.classes]
+            rounded = np.round(proba, 6).tolist()
+            rows = [
+                {"id": i, "label": _plain(lab), "probabilities": dict(zip(classes, row))}
+                for i, lab, row in zip(ids, labels, rounded)
+            ]
+            self.metrics.count_predictions(name, version, labels=labels)
+        self._log(name, model, version, records, rows, key, time.perf_counter() - started)
+        return rows
+
+    def log_frame(self, name: str, model, version: int, frame, outputs: dict, key) -> None:
+        """Count and log what an Open Inference Protocol request computed (`outputs` as made by
+        v2.compute_outputs: label array, probabilities DataFrame, prediction array)."""
+        started = time.perf_counter()
+        n = len(frame)
+        rows: list[dict] = [{"id": str(uuid.uuid4())} for _ in range(n)]
+        if "prediction" in outputs:
+            values = np.asarray(outputs["prediction"], dtype=float)
+            self.metrics.count_predictions(name, version, values=values)
+            for row, value in zip(rows, values):
+                row["value"] = float(value)
+        proba = outputs.get("probabilities")
+        proba = None if proba is None else np.asarray(proba, dtype=float)
+        labels = outputs.get("label")
+        if labels is None and proba is not None:
+            labels = model._labels_from_proba(proba)
+        if labels is not None:
+            self.metrics.count_predictions(name, version, labels=labels)
+            for row, label in zip(rows, labels):
+                row["label"] = _plain(label)
+        if proba is not None:
+            classes = [str(c) for c in model.classes]
+            for row, p in zip(rows, np.round(proba, 6).tolist()):
+                row["probabilities"] = dict(zip(classes, p))
+        records = frame.to_dict(orient="records")
+        self._log(name, model, version, records, rows, key, time.perf_counter() - started)
+
+    def _log(self, name, model, version, records, rows, key, seconds) -> None:
+        if self.log is None:
+            return
+        from shipml.model import json_safe
+
+        hasher = self.hasher_for(model)
+        columns = [c.name for c in model.schema.features]
+        now = dt.datetime.now(dt.timezone.utc)
+        latency_ms = 1000 * seconds / max(1, len(rows))
+        entries = []
+        for record, row in zip(records, rows):
+            inputs = hasher.scrub({c: record.get(c) for c in columns})
+            outputs = {k: v for k, v in row.items() if k != "id"}
+            entries.append({
+                "id": row["id"], "model": name, "version": version, "created_at": now,
+                "inputs": json_safe(inputs), "outputs": outputs, "latency_ms": latency_ms,
+                "key_name": key,
+            })  # fmt: skip
+        self.log.append(entries)
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
