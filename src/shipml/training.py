@@ -46,6 +46,7 @@ def prepare(
     group_column: str | None = None,
     drop: tuple[str, ...] = (),
     kinds: dict[str, str] | None = None,
+    pii: tuple[str, ...] = (),
 ):
     """Read and encode a training table: (table, schema, encoder, TrainData, frame)."""
     table = read_table(data)
@@ -58,6 +59,7 @@ def prepare(
         group_column=group_column,
         drop=drop,
         kinds=kinds,
+        pii=pii,
     )
     frame = frame[frame[target].notna()]
     typed = schema.coerce(frame, strict=False)
@@ -95,6 +97,7 @@ def train(
     group_column: str | None = None,
     drop: tuple[str, ...] | list[str] = (),
     kinds: dict[str, str] | None = None,
+    pii: tuple[str, ...] | list[str] = (),
     seed: int = 0,
     n_trials: int | None = None,
     registry=None,
@@ -106,7 +109,8 @@ def train(
 
     `data` is a file path (CSV/TSV/Parquet/Excel/JSON lines) or a DataFrame. With `name=None`
     the model is returned but not registered. `n_trials` caps the search for exact
-    reproducibility (with the same `seed`); otherwise the budget decides.
+    reproducibility (with the same `seed`); otherwise the budget decides. `pii` marks columns
+    holding personal data (besides those detected): the server logs them only as keyed hashes.
     """
     from shipml.ensemble import select_ensemble
     from shipml.scoring import OPTIMIZE, default_metric
@@ -128,6 +132,7 @@ def train(
         group_column=group_column,
         drop=tuple(drop),
         kinds=kinds,
+        pii=tuple(pii),
     )
     metric = metric or default_metric(schema.task)
     if metric not in OPTIMIZE:
@@ -183,6 +188,7 @@ def train(
         }
     )
     model.info["lineage"] = _lineage(table, tdata, schema, seed, time_budget, started, n_trials)
+    model.info["lineage"]["metric"] = metric
     if name is None:
         return model
     return _register(
@@ -305,6 +311,7 @@ def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, 
     try:
         model.info["lineage"]["duration_s"] = round(time.monotonic() - started, 2)
         model.write(writer)
+        _write_drift_reference(writer, model, frame, oof_raw)
         if report:
             _training_report(model, name, writer.dir / "report.html", frame, tdata, rows, oof_raw)
             writer.files.append("report.html")
@@ -327,19 +334,36 @@ def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, 
     return model
 
 
+def _oof_predictions(model, oof_raw) -> tuple[np.ndarray, np.ndarray | None]:
+    """What the model answered for its validation rows: (labels or values, proba or None)."""
+    if model.task == "regression":
+        return untransform_target(oof_raw, model.transform), None
+    proba = to_proba(oof_raw, model.task)
+    return model._labels_from_proba(proba), proba
+
+
+def _write_drift_reference(writer, model, frame, oof_raw) -> None:
+    """The training reference `shipml monitor` compares live inputs and predictions with:
+    a sample of the training rows (PII columns left out) and the out-of-fold predictions."""
+    from shipml.monitor.reference import ARTIFACT, build_reference, prediction_reference
+
+    seed = model.info["lineage"]["seed"]
+    reference = build_reference(model.schema.coerce(frame, strict=False), model.schema, seed=seed)
+    predictions, _ = _oof_predictions(model, oof_raw)
+    reference["prediction"] = prediction_reference(list(predictions), model.task, seed=seed)
+    reference["task"] = model.task
+    writer.write_json(ARTIFACT, reference)
+
+
 def _training_report(model, name, path: Path, frame, tdata, rows, oof_raw) -> None:
     from shipml.evaluate.report import write_report
     from shipml.evaluate.summary import data_summary
 
+    y_pred, proba = _oof_predictions(model, oof_raw)
     if model.task == "regression":
         y_true = tdata.y[rows]
-        y_pred = untransform_target(oof_raw, model.transform)
-        proba = None
     else:
-        labels = np.asarray(model.classes, dtype=object)
-        y_true = labels[tdata.y[rows]]
-        proba = to_proba(oof_raw, model.task)
-        y_pred = model._labels_from_proba(proba)
+        y_true = np.asarray(model.classes, dtype=object)[tdata.y[rows]]
     info = model.describe()
     info.update(name=name)
     write_report(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shipml.cli import keys, models, serve, train, use
+from shipml.cli import bundle, keys, models, monitor, retrain, serve, train, use
 
 app = typer.Typer(
     name="shipml",
@@ -33,6 +33,9 @@ def _root(
 train.register(app)
 use.register(app)
 serve.register(app)
+bundle.register(app)
+monitor.register(app)
+retrain.register(app)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 models.register_report(app)

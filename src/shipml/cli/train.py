@@ -43,6 +43,10 @@ def train(
         list[str] | None,
         typer.Option("--kind", help="Force a column's kind, e.g. --kind zip=categorical."),
     ] = None,
+    pii: Annotated[
+        list[str] | None,
+        typer.Option("--pii", help="Column with personal data: logged only hashed (repeatable)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     trials: Annotated[
         int | None, typer.Option(help="Stop after this many LightGBM trials (reproducible).")
@@ -72,6 +76,7 @@ def train(
         group_column=group_column,
         drop=tuple(drop or ()),
         kinds=kinds or None,
+        pii=tuple(pii or ()),
         seed=seed,
         n_trials=trials,
         registry_uri=registry_uri,
@@ -111,6 +116,9 @@ def show_trained(model) -> None:
         say("[bold]top columns:[/bold] " + ", ".join(f"{k} ({v:.3g})" for k, v in top))
     for note in model.info.get("notes", []):
         say(f"[yellow]note:[/yellow] {note}")
+    personal = [c.name for c in model.schema.columns if c.pii]
+    if personal:
+        say(f"[bold]personal data[/bold] (hashed in the prediction log): {', '.join(personal)}")
     if model.report_path:
         say(f"report: {model.report_path}")
 

@@ -220,10 +220,13 @@ def infer_schema(
     group_column: str | None = None,
     drop: tuple[str, ...] | list[str] = (),
     kinds: dict[str, str] | None = None,
+    pii: tuple[str, ...] | list[str] = (),
 ) -> Schema:
     """Infer column kinds and the task from a training table.
 
     `kinds` forces a kind per column (e.g. {"zip": "categorical"}); `drop` ignores columns.
+    `pii` marks columns as personal data, in addition to those detected by name or by their
+    values (e-mail addresses, phone numbers): see data/pii.py.
     """
     columns = list(frame.columns)
     if target not in columns:
@@ -231,7 +234,7 @@ def infer_schema(
     for name, what in ((time_column, "time column"), (group_column, "group column")):
         if name and name not in columns:
             raise TargetError(_missing_target_message(name, columns).replace("target", what, 1))
-    unknown = [c for c in [*drop, *(kinds or {})] if c not in columns]
+    unknown = [c for c in [*drop, *(kinds or {}), *pii] if c not in columns]
     if unknown:
         raise TargetError(_missing_target_message(unknown[0], columns).replace("target", "", 1))
     task, classes, notes = _infer_task(frame[target], target, task)
@@ -250,6 +253,7 @@ def infer_schema(
             col = _infer_column(series, name)
         col.missing_pct = round(100.0 * float(series.isna().mean()), 2)
         cols.append(col)
+    _mark_personal(cols, frame, pii)
     if time_column and frame[time_column].notna().any():
         col = next(c for c in cols if c.name == time_column)
         if col.kind not in ("datetime", "numeric"):
@@ -261,6 +265,18 @@ def infer_schema(
         reasons = "; ".join(f"'{c.name}': {c.note}" for c in cols[:10])
         raise TargetError(f"no usable feature columns besides the target ({reasons})")
     return Schema(cols, target, task, classes, time_column, group_column, notes)
+
+
+def _mark_personal(cols: list[Column], frame: pd.DataFrame, given) -> None:
+    from shipml.data.pii import looks_personal
+
+    for col in cols:
+        reason = "marked by user" if col.name in given else looks_personal(col, frame[col.name])
+        if reason:
+            col.pii = True
+            col.example = None  # never keep a person's value in the saved schema
+            note = f"personal data ({reason}): hashed in the prediction log"
+            col.note = f"{col.note}; {note}" if col.note else note
 
 
 def _forced_column(series: pd.Series, name: str, kind: str) -> Column:

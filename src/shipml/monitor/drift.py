@@ -125,8 +125,9 @@ def column_drift(reference_col: dict, current: pd.Series, kind: str) -> dict:
 def dataset_drift(
     reference: dict, current_typed: pd.DataFrame, schema, *, share: float = DRIFT_SHARE
 ) -> dict:
-    """Drift of every feature column of ``schema``, and of the dataset: it drifts when the share
-    of drifted columns is at least ``share``.
+    """Drift of every feature column of ``schema`` (except PII columns, listed in
+    ``"pii_excluded"``), and of the dataset: it drifts when the share of drifted columns is at
+    least ``share``.
 
     ``reference`` comes from ``build_reference``; ``current_typed`` is
     ``schema.coerce(recent_inputs, strict=False)``.
@@ -136,6 +137,8 @@ def dataset_drift(
     summaries = reference.get("columns", {})
     results = []
     for col in schema.features:
+        if col.pii:  # personal data has no reference and is not compared
+            continue
         if col.name not in summaries:
             raise DataError(
                 f"the drift reference has no summary of column '{col.name}'; "
@@ -155,6 +158,7 @@ def dataset_drift(
         "dataset_drift": bool(results) and share_drifted >= share,
         "n_reference": int(reference.get("n_rows", 0)),
         "n_current": len(current_typed),
+        "pii_excluded": [c.name for c in schema.features if c.pii],
     }
 
 

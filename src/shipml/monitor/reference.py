@@ -8,7 +8,9 @@ random sample of up to ``max_rows`` training rows, from which every column is su
   longer be joined back into rows.
 - categorical: value counts in the sample, the 200 most frequent categories plus ``"__other__"``.
 - text: never the text itself, only character lengths (a sorted sample, mean and quantiles).
-- id and ignored columns: nothing at all.
+- id and ignored columns, and columns marked PII (``Column.pii``): nothing at all, so that no
+  personal data is ever stored in a model's artifacts (their names are listed in
+  ``"pii_excluded"``).
 
 The missing share of each column is measured on all training rows. Everything is plain JSON
 (``json.dumps(reference, allow_nan=False)`` works), so the reference is an artifact like any
@@ -25,9 +27,10 @@ import pandas as pd
 from shipml.data.schema import _as_category
 from shipml.errors import DataError
 
-__all__ = ["build_reference", "prediction_reference", "OTHER", "FORMAT"]
+__all__ = ["build_reference", "prediction_reference", "OTHER", "FORMAT", "ARTIFACT"]
 
 FORMAT = "shipml.drift-reference"
+ARTIFACT = "drift_reference.json"  # saved with every registered model (training.py)
 VERSION = 1
 OTHER = "__other__"
 _TOP_CATEGORIES = 200
@@ -42,6 +45,7 @@ def build_reference(typed: pd.DataFrame, schema, *, max_rows: int = 5000, seed: 
     ``typed`` is ``schema.coerce(training_frame, strict=False)``. The reference holds, per feature
     column, its kind, missing share and a summary of a uniform random sample of up to
     ``max_rows`` rows (the same rows for every column); ``n_rows`` is the training row count.
+    Columns marked PII are left out.
 
     >>> from shipml.data.schema import infer_schema
     >>> frame = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "y": ["a", "b", "a", "a"]})
@@ -56,6 +60,8 @@ def build_reference(typed: pd.DataFrame, schema, *, max_rows: int = 5000, seed: 
     rows = _sample_rows(n, int(max_rows), seed)
     columns = {}
     for col in schema.features:
+        if col.pii:
+            continue
         if col.name not in typed.columns:
             raise DataError(
                 f"column '{col.name}' ({col.kind}) is missing from the table the reference is "
@@ -71,6 +77,7 @@ def build_reference(typed: pd.DataFrame, schema, *, max_rows: int = 5000, seed: 
         "max_rows": int(max_rows),
         "seed": seed,
         "columns": columns,
+        "pii_excluded": [c.name for c in schema.features if c.pii],
     }
 
 

@@ -181,7 +181,7 @@ def _auth(enabled: bool, keys, limiter):
 
 
 def _routes(app, pool, predictor, need, metrics) -> None:
-    from fastapi import Depends, Request
+    from fastapi import Depends, Query, Request
     from fastapi.responses import Response
     from pydantic import BaseModel, Field, StrictStr
 
@@ -269,11 +269,10 @@ def _routes(app, pool, predictor, need, metrics) -> None:
         return Response(content=payload, media_type="text/csv; charset=utf-8")
 
     @app.post("/v1/models/{name}/explain")
-    def explain(request: Request, name: str, body: PredictBody, top: int = 5,
+    def explain(request: Request, name: str, body: PredictBody,
+                top: int = Query(5, ge=1, le=50, description="Reasons per row."),
                 _key=Depends(need("predict"))):  # fmt: skip
         model, version = served(request, name)
-        if not 1 <= top <= 50:
-            raise DataError("top must be between 1 and 50")
         check_records(model, body.records)
         request.state.rows = len(body.records)
         return {"model": name, "version": version,
