@@ -206,6 +206,16 @@ class KeyStore:
                         self._cache.popitem(last=False)
         return key
 
+    def cached(self, presented: str | None) -> bool:
+        """Whether `presented` was verified recently: `require` then answers without the
+        database or scrypt (the server checks it on the event loop)."""
+        if not isinstance(presented, str):
+            return False
+        digest = hashlib.sha256(presented.strip().encode()).digest()
+        with self._lock:
+            hit = self._cache.get(digest)
+            return hit is not None and hit[0] > self._clock()
+
     def require(self, presented: str | None, scope: str) -> ApiKey:
         """The key, if valid and allowed `scope`; else AuthError with status 401 or 403."""
         if scope not in SCOPES:

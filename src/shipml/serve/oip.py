@@ -1,6 +1,6 @@
 """Open Inference Protocol v2 routes (KServe / Triton HTTP): the real tritonclient works as is.
 
-The wire format (JSON and binary tensors) is in v2.py; these are the routes around it.
+The wire format (JSON and binary tensors) is in the v2 package; these are the routes around it.
 """
 
 from shipml.errors import DataError, ModelNotFound

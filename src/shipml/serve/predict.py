@@ -12,6 +12,8 @@ from shipml.errors import SchemaError
 
 __all__ = ["Predictor", "check_records"]
 
+QUICK_ROWS = 16
+
 
 def check_records(model, records: list[dict]) -> None:
     """Every record names every input column (null is a missing value; an absent key is a
@@ -33,6 +35,17 @@ class Predictor:
 
     def __init__(self, metrics, log, hasher_for) -> None:
         self.metrics, self.log, self.hasher_for = metrics, log, hasher_for
+
+    def quick(self, model, n_rows: int) -> bool:
+        """Whether scoring `n_rows` takes about a millisecond (a few rows of a tabular model on
+        the pandas-free path): then the server runs it on the event loop, in arrival order,
+        instead of queueing it behind other requests in the thread pool."""
+        rows = model._rows
+        return (
+            n_rows <= QUICK_ROWS
+            and (rows is None or rows.usable)
+            and all(c.kind in ("numeric", "boolean", "categorical") for c in model.schema.features)
+        )
 
     def predict(self, name: str, model, version: int, records: list[dict], key: str | None):
         """One dict per record: id, label + probabilities (classification) or value."""

@@ -1,0 +1,58 @@
+"""V2Error, the one exception of the codec, and the helpers that word its messages."""
+
+from __future__ import annotations
+
+from shipml.errors import ShipmlError
+
+
+class V2Error(ShipmlError):
+    """A v2 request the server cannot accept. ``status`` is the HTTP status to answer with,
+    ``to_dict()`` the protocol's error body, ``field`` the input/output/field at fault."""
+
+    def __init__(self, message: str, *, status: int = 400, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field = field
+
+    def to_dict(self) -> dict:
+        return {"error": self.message}
+
+
+def json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {short(value)}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def short(value, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def name_list(features) -> str:
+    names = list(features)
+    shown = ", ".join(names[:40]) + (f" ... ({len(names)} in all)" if len(names) > 40 else "")
+    return shown
+
+
+def check_parameters(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise V2Error(f"{where} must be a JSON object, got {json_type(value)}", field="parameters")
+    return value
+
+
+def input_error(name: str, text: str) -> V2Error:
+    return V2Error(f"input '{name}'{text}", field=name)
