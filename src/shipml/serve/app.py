@@ -257,7 +257,8 @@ def _routes(app, pool, predictor, need, metrics) -> None:
             rows = predictor.predict(*args)
         else:
             rows = await run_in_threadpool(predictor.predict, *args)
-        return {"model": name, "version": version, "predictions": rows}
+        # plain JSON values already: skip FastAPI's generic encoder (10x slower on 100 rows)
+        return _json({"model": name, "version": version, "predictions": rows})
 
     @app.post(
         "/v1/models/{name}/predict/csv",
@@ -296,6 +297,20 @@ def _routes(app, pool, predictor, need, metrics) -> None:
     def feedback(request: Request, body: FeedbackBody, key=Depends(need("feedback"))) -> dict:
         """The true label (or value) for a prediction id the server returned."""
         return _store_feedback(pool, predictor, body.prediction_id, body.label, key_name(key))
+
+
+def _json(content: dict):
+    import json
+
+    from fastapi.responses import Response
+
+    try:
+        body = json.dumps(content, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a non-finite number: null, as everywhere else
+        from shipml.model import json_safe
+
+        body = json.dumps(json_safe(content), separators=(",", ":"))
+    return Response(content=body.encode("utf-8"), media_type="application/json")
 
 
 def _score_csv(raw: bytes, name, model, version, predictor, key, request) -> bytes:

@@ -97,22 +97,32 @@ class Predictor:
     def _log(self, name, model, version, records, rows, key, seconds) -> None:
         if self.log is None:
             return
-        from shipml.model import json_safe
-
         hasher = self.hasher_for(model)
         columns = [c.name for c in model.schema.features]
         now = dt.datetime.now(dt.timezone.utc)
         latency_ms = 1000 * seconds / max(1, len(rows))
         entries = []
         for record, row in zip(records, rows):
-            inputs = hasher.scrub({c: record.get(c) for c in columns})
+            inputs = hasher.scrub({c: _plain_json(record.get(c)) for c in columns})
             outputs = {k: v for k, v in row.items() if k != "id"}
             entries.append({
                 "id": row["id"], "model": name, "version": version, "created_at": now,
-                "inputs": json_safe(inputs), "outputs": outputs, "latency_ms": latency_ms,
+                "inputs": inputs, "outputs": outputs, "latency_ms": latency_ms,
                 "key_name": key,
             })  # fmt: skip
         self.log.append(entries)
+
+
+def _plain_json(value):
+    """A cell as JSON stores it: NaN and infinities (Python's json accepts them) become null,
+    NumPy scalars (records from a DataFrame) plain numbers; anything else is already JSON."""
+    if isinstance(value, (str, int)) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if value - value == 0 else None
+    from shipml.model import json_safe
+
+    return json_safe(value)
 
 
 def _plain(value):
