@@ -49,6 +49,7 @@ class PredictionLog:
         from shipml.registry import tables
 
         self.engine = engine
+        self._writer = _writer_engine(engine)
         self.on_drop = on_drop  # called with the number of rows dropped
         self.table = tables.predictions
         self.dropped = 0
@@ -90,7 +91,7 @@ class PredictionLog:
 
     def _write(self, batch: list[dict]) -> None:
         try:
-            with self.engine.begin() as conn:
+            with self._writer.begin() as conn:
                 conn.execute(self.table.insert(), batch)
         except Exception:  # the database is down: count, log once per batch, keep serving
             self._dropped(len(batch))
@@ -100,6 +101,24 @@ class PredictionLog:
         self.dropped += n
         if self.on_drop is not None:
             self.on_drop(n)
+
+
+def _writer_engine(engine: sa.Engine) -> sa.Engine:
+    """The log's own connection. On SQLite (in WAL mode) it commits with synchronous=NORMAL:
+    no fsync per batch, still never corrupt; a power cut can lose the last moments of the log,
+    not the registry (whose own connection keeps full sync)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    writer = sa.create_engine(engine.url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(writer, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return writer
 
 
 def add_feedback(
