@@ -32,5 +32,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tabular.py
 	$(BIN)/python benchmarks/cli_and_predict.py
 
+.PHONY: bench-serving
+bench-serving: $(STAMP)  # needs wrk (apt-get install -y wrk); makes benchmarks/.venv-mlflow once
+	$(BIN)/python benchmarks/serving.py
+
 clean:
 	rm -rf $(VENV) .shipml-demo build *.egg-info src/*.egg-info
