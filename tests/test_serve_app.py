@@ -73,6 +73,9 @@ def test_bad_input_names_the_field(served):
     assert res.status_code == 404 and "not served here" in res.json()["error"]
     res = client.post("/v1/models/credit/predict", content=b"{not json", headers=bearer(key))
     assert res.status_code == 422
+    form = {**bearer(key), "Content-Type": "application/x-www-form-urlencoded"}  # curl -d
+    res = client.post("/v1/models/credit/predict", content=b'{"records": []}', headers=form)
+    assert res.status_code == 415 and "Content-Type: application/json" in res.json()["error"]
 
 
 def test_body_limit_and_explain(served):

@@ -135,9 +135,16 @@ def _error_handlers(app) -> None:
         return error(status, str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request, exc: RequestValidationError):
+    async def _invalid(request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if where == "body" and kind != "application/json":
+            return error(
+                415 if kind else 422,
+                "send the body as JSON with the header "
+                f"Content-Type: application/json (got {kind or 'no content type'})",
+            )
         return error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(StarletteHTTPException)
