@@ -5,7 +5,7 @@ import sys
 
 import shipml
 
-HEAVY = ["lightgbm", "sklearn", "matplotlib", "optuna", "pandas", "scipy", "torch"]
+HEAVY = ["lightgbm", "sklearn", "matplotlib", "optuna", "pandas", "scipy", "torch", "transformers"]
 
 
 def test_help_imports_no_machine_learning_library():
@@ -28,7 +28,8 @@ def test_import_shipml_is_lazy():
 
 def test_public_api():
     assert set(shipml.__all__) == {
-        "train", "load", "Model", "Registry", "AutoClassifier", "AutoRegressor", "ShipmlError",
+        "train", "load", "Model", "Registry", "AutoClassifier", "AutoRegressor", "zero_shot",
+        "ShipmlError",
         "DataError", "SchemaError", "TargetError", "ModelNotFound", "RegistryError",
         "ArtifactIntegrityError", "MissingDependency", "__version__",
     }  # fmt: skip

@@ -4,6 +4,7 @@
     model = shipml.train("customers.csv", target="churn", time_budget=60, name="churn")
     model.predict(df); model.predict_proba(df); model.evaluate(df); model.explain(df)
     model = shipml.load("churn@production")
+    shipml.zero_shot("texts.csv", labels="refund,card lost")   # no training rows needed
 
 Imports are lazy: `import shipml` loads no machine-learning library.
 """
@@ -33,6 +34,7 @@ __all__ = [
     "Registry",
     "AutoClassifier",
     "AutoRegressor",
+    "zero_shot",
     "ShipmlError",
     "DataError",
     "SchemaError",
@@ -51,10 +53,12 @@ _LAZY = {
     "Registry": ("shipml.registry.store", "Registry"),
     "AutoClassifier": ("shipml.sklearn", "AutoClassifier"),
     "AutoRegressor": ("shipml.sklearn", "AutoRegressor"),
+    "zero_shot": ("shipml.learners.zeroshot", "zero_shot"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from shipml.api import load
+    from shipml.learners.zeroshot import zero_shot
     from shipml.model import Model
     from shipml.registry.store import Registry
     from shipml.sklearn import AutoClassifier, AutoRegressor

@@ -19,6 +19,7 @@ from shipml.learners.base import to_proba, untransform_target
 __all__ = ["Model", "as_frame", "json_safe"]
 
 FORMAT = 1
+TEXT_ENCODER = "text_encoder"  # file name prefix of a stored sentence encoder
 
 
 def as_frame(data) -> pd.DataFrame:
@@ -277,6 +278,7 @@ class Model:
             "target": self.schema.target,
             "classes": ", ".join(map(str, self.classes)) if self.classes else None,
             "ensemble": ", ".join(f"{m.name} ×{m.weight:.2f}" for m in self.members),
+            "text features": self.info.get("text_features"),
             "decision threshold": self.threshold,
             "target transform": None if self.transform == "none" else self.transform,
             "validation": self.info.get("validation"),
@@ -289,7 +291,8 @@ class Model:
 
     # -- storage -----------------------------------------------------------------------------
     def write(self, writer) -> None:
-        """Write the model's files (JSON, LightGBM text, .npy) through an ArtifactWriter."""
+        """Write the model's files (JSON, LightGBM text, .npy; a sentence encoder as safetensors
+        + tokenizer JSON) through an ArtifactWriter."""
         members = []
         for i, m in enumerate(self.members):
             meta, files = m.fitted.artifacts(f"member{i}")
@@ -310,7 +313,13 @@ class Model:
             },
         )
         writer.write_json("schema.json", self.schema.to_dict())
-        writer.write_json("encoder.json", self.encoder.to_dict())
+        encoder = self.encoder.to_dict()
+        if self.encoder.text_encoder is not None:  # the sentence encoder travels with the model
+            meta, files = self.encoder.text_encoder.artifacts(TEXT_ENCODER)
+            for fname, content in files.items():
+                writer.write(fname, content)
+            encoder["text_encoder"] = meta
+        writer.write_json("encoder.json", encoder)
 
     @classmethod
     def read(cls, reader, *, name: str | None = None, version: int | None = None) -> Model:
@@ -320,7 +329,12 @@ class Model:
         if spec.get("format") != FORMAT:
             raise DataError(f"model format {spec.get('format')} is not supported by this shipml")
         schema = Schema.from_dict(reader.read_json("schema.json"))
-        encoder = Encoder.from_dict(reader.read_json("encoder.json"))
+        encoder_spec = reader.read_json("encoder.json")
+        encoder = Encoder.from_dict(encoder_spec)
+        if "text_encoder" in encoder_spec:  # loaded on first prediction (torch is heavy)
+            from shipml.encoders import from_artifacts
+
+            encoder.text_encoder = from_artifacts(encoder_spec["text_encoder"], reader.read_bytes)
         members = []
         for m in spec["members"]:
             if m["kind"] == "lightgbm":

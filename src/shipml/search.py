@@ -33,9 +33,10 @@ from shipml.learners.tabular import (
 )
 from shipml.scoring import better, score, worst
 
-__all__ = ["Candidate", "SearchResult", "run_search", "refit_all_rows", "KEEP_TOP"]
+__all__ = ["Candidate", "SearchResult", "run_search", "refit_all_rows", "KEEP_TOP", "FAMILIES"]
 
 log = logging.getLogger(__name__)
+FAMILIES = ("linear", "forest", "lightgbm")
 KEEP_TOP = 8  # candidates kept (with out-of-fold scores and models) for ensembling
 _LINEAR_STRENGTHS = (0.05, 0.5, 5.0)
 
@@ -149,8 +150,10 @@ def run_search(
     n_trials: int | None = None,
     progress: Callable[[dict], None] | None = None,
     lightgbm_params: dict | None = None,
+    families: tuple[str, ...] = FAMILIES,
 ) -> SearchResult:
-    """Search until `budget` expires or `n_trials` LightGBM trials ran; return the best."""
+    """Search until `budget` expires or `n_trials` LightGBM trials ran; return the best.
+    `families` limits the model families tried (e.g. ("linear",) for a quick baseline)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -185,18 +188,20 @@ def run_search(
                 }
             )
 
-    # 1. linear baseline: a few strengths, cheap, and a useful ensemble member.
-    for strength in _LINEAR_STRENGTHS:
-        if budget.remaining < 1.0 and pool.items:
+    # 1. linear baseline: a few strengths, cheap, and a useful ensemble member. Another
+    # strength only if it can end in time (it takes about as long as the last one).
+    last = 0.0
+    for strength in _LINEAR_STRENGTHS if "linear" in families else ():
+        if budget.remaining < max(1.0, last) and pool.items:
             break
         t0 = time.monotonic()
         cand = _linear_candidate(folds, plan, metric, strength, seed, transforms[-1])
-        cand.seconds = time.monotonic() - t0
+        cand.seconds = last = time.monotonic() - t0
         pool.add(cand)
         emit(cand.name, cand.score, "complete")
 
     # 2. forests: two fixed configurations.
-    for k, cfg in enumerate(_FOREST_CONFIGS):
+    for k, cfg in enumerate(_FOREST_CONFIGS if "forest" in families else ()):
         if budget.remaining < 1.0:
             break
         t0 = time.monotonic()
@@ -234,7 +239,7 @@ def run_search(
             study.stop()
 
     timeout = max(0.0, budget.remaining)
-    if timeout > 0 or n_trials:
+    if "lightgbm" in families and (timeout > 0 or n_trials):
         study.optimize(
             objective,
             n_trials=n_trials,
@@ -324,8 +329,11 @@ def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, 
     weighting = params.pop("class_weight", "none")
     transform = params.pop("target_transform", "none")
     oof = _empty_oof(data, len(data.y))
-    pairs, offsets, fold_scores, complete = [], [], [], True
+    pairs, offsets, fold_scores, complete, cut = [], [], [], True, False
     for i, (_, va) in enumerate(plan.folds):
+        if i > 0 and budget.expired:  # each further fold costs at least one round: stop
+            complete, cut = False, True
+            break
         dtrain, dvalid, offset = folds.get(i, weighting, transform)
         lgb = lgb_params(data.task, data.n_classes, seed, **{**params, **(extra or {})})
         # A forest does not overfit as trees are added: no early stopping, all its trees.
@@ -343,7 +351,7 @@ def _lgb_candidate(folds: _FoldData, plan, metric, params, seed, budget, trial, 
                 raise optuna.TrialPruned()
     rows = plan.scored_rows
     value = score(metric, data.task, data.y[rows], oof[rows], transform)
-    if not np.isfinite(value):
+    if cut or not np.isfinite(value):  # folds left unscored: not a usable candidate
         value = worst(metric)
     fitted = LightGBMFitted.from_boosters(pairs, np.mean(offsets, axis=0), data.task)
     full = {

@@ -4,6 +4,10 @@ Steps: read -> infer schema -> encode -> plan validation -> search (linear basel
 under Optuna) -> ensemble selection -> decision threshold -> metrics, importance, report ->
 registry. The wall clock of the whole call stays within the budget: the search gets what is left
 after reading the data, minus a reserve for the steps after it.
+
+Text columns (learners/text.py): in the `embed` mode they become sentence embeddings; the search
+runs on those, a TF-IDF + linear baseline runs on the same validation plan, and the better of the
+two on validation becomes the model.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from shipml.data.schema import Schema, infer_schema
 from shipml.data.split import ValidationPlan, plan_validation
 from shipml.errors import DataError, ShipmlError
 from shipml.learners.base import Budget, TrainData, to_proba, untransform_target
+from shipml.learners.text import MODES as TEXT_MODES
 from shipml.model import Member, Model, json_safe
 
 __all__ = ["train", "prepare"]
@@ -30,6 +35,7 @@ __all__ = ["train", "prepare"]
 log = logging.getLogger(__name__)
 _REFIT_SHARE = 0.15  # of the budget, for retraining holdout-validated models on all rows
 _IMPORTANCE_ROWS = 300  # rows whose contributions give the global importance
+_BASELINE_SHARE = 0.25  # of the search time, for the TF-IDF baseline next to sentence embeddings
 
 
 def _reserve(budget_s: float, n_rows: int, report: bool) -> float:
@@ -104,6 +110,9 @@ def train(
     registry_uri: str | None = None,
     progress: bool | Callable[[dict], None] | None = None,
     report: bool = True,
+    mode: str = "auto",
+    encoder: str | None = None,
+    text_column: str | None = None,
 ) -> Model:
     """Train the best model for `target` in `time_budget` seconds; register it under `name`.
 
@@ -111,20 +120,29 @@ def train(
     the model is returned but not registered. `n_trials` caps the search for exact
     reproducibility (with the same `seed`); otherwise the budget decides. `pii` marks columns
     holding personal data (besides those detected): the server logs them only as keyed hashes.
+
+    Text columns: `mode` is "auto" (sentence embeddings when the text extra is installed and
+    they fit the budget, else TF-IDF), "embed" or "tfidf"; `encoder` is a folder or hub id of a
+    sentence encoder (default: the packaged all-MiniLM-L6-v2); `text_column` marks a column as
+    text when detection would not.
     """
     from shipml.ensemble import select_ensemble
-    from shipml.scoring import OPTIMIZE, default_metric
+    from shipml.scoring import OPTIMIZE, better, default_metric
     from shipml.search import run_search
 
     started = time.monotonic()
     _import_heavy()  # counted in the budget, and before the search sets its deadline
     if time_budget <= 0:
         raise ShipmlError(f"time budget must be positive seconds, got {time_budget}")
+    if mode not in TEXT_MODES:
+        raise ShipmlError(f"--mode must be one of {', '.join(TEXT_MODES)}; got {mode!r}")
     if name is not None:
         from shipml.registry.store import check_name
 
         check_name(name)
-    table, schema, encoder, tdata, frame = prepare(
+    if text_column is not None:
+        kinds = {**(kinds or {}), text_column: "text"}
+    table, schema, features, tdata, frame = prepare(
         data,
         target,
         task=task,
@@ -145,8 +163,23 @@ def train(
     # ones on all rows (k-fold models already saw every row across their folds).
     refit_share = _REFIT_SHARE if plan.kind == "holdout" else 0.0
     deadline = started + time_budget - reserve - refit_share * time_budget
+    text = _text_features(schema, frame, features, tdata, mode, encoder, deadline)
+    rows = plan.scored_rows
     reporter = _progress(progress, time_budget, metric)
     try:
+        if text is not None:  # TF-IDF + linear baseline first, on a share of the time
+            now = time.monotonic()
+            baseline = run_search(
+                tdata,
+                plan,
+                metric=metric,
+                budget=Budget(min(deadline, now + _BASELINE_SHARE * (deadline - now))),
+                seed=seed,
+                progress=reporter,
+                families=("linear",),
+            )
+            base_ens = select_ensemble(baseline, tdata.y[rows], schema.task)
+            features, tdata = text["encoder"], text["data"]
         result = run_search(
             tdata,
             plan,
@@ -159,14 +192,22 @@ def train(
     finally:
         if hasattr(reporter, "close"):
             reporter.close()
-    rows = plan.scored_rows
     ens = select_ensemble(result, tdata.y[rows], schema.task)
+    trials, candidates = result.trials, result.candidates
+    if text is not None:
+        text["note"] = _text_note(text, ens, base_ens, metric)
+        for c in baseline.candidates:
+            c.name = f"tfidf+{c.name}"
+        trials = _tagged(baseline.trials, "tfidf+") + trials
+        candidates = candidates + baseline.candidates
+        if better(metric, base_ens.score, ens.score):  # TF-IDF won: keep it
+            features, tdata, ens = text["tfidf"], text["tfidf_data"], base_ens
     oof_raw = ens.raw_oof()
     if plan.kind == "holdout":
         _refit(ens, tdata, seed, Budget(started + time_budget - reserve))
     members = [Member(c.fitted, w, c.name) for c, w in zip(ens.members, ens.weights)]
     threshold = _threshold(schema, tdata.y, oof_raw, rows)
-    model = Model(schema, encoder, members, ens.transform, threshold)
+    model = Model(schema, features, members, ens.transform, threshold)
     metrics = _validation_metrics(model, tdata.y[rows], oof_raw)
     sample = _sample(len(tdata.X), _IMPORTANCE_ROWS, seed)
     model.info.update(
@@ -174,7 +215,7 @@ def train(
             "metrics": metrics,
             "validation": plan.description,
             "importance": model.global_importance(tdata.X[sample]),
-            "trials": result.trials,
+            "trials": trials,
             "candidates": [
                 {
                     "name": c.name,
@@ -182,18 +223,61 @@ def train(
                     "params": json_safe(c.params),
                     "seconds": round(c.seconds, 3),
                 }
-                for c in result.candidates
+                for c in candidates
             ],
             "notes": list(schema.notes),
         }
     )
+    if text is not None:
+        model.info["text_features"] = text["note"]
+        model.info["notes"] = model.info["notes"] + text["notes"]
     model.info["lineage"] = _lineage(table, tdata, schema, seed, time_budget, started, n_trials)
     model.info["lineage"]["metric"] = metric
+    if features.embeds_text:
+        model.info["lineage"]["libraries"].update(_versions("torch", "transformers"))
+        model.info["lineage"]["text_encoder"] = text["source"]
     if name is None:
         return model
     return _register(
         model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started
     )
+
+
+def _text_features(schema, frame, tfidf, tdata, mode, encoder_spec, deadline) -> dict | None:
+    """Sentence-embedding features when the text mode says so, else None (TF-IDF only)."""
+    from shipml.learners.text import choose_text_mode, embed_features
+
+    choice = choose_text_mode(mode, encoder_spec, schema, frame, deadline - time.monotonic())
+    schema.notes.extend(choice.notes)
+    if choice.mode != "embed":
+        return None
+    typed = schema.coerce(frame, strict=False)
+    features, X, notes = embed_features(schema, typed, choice.encoder)
+    data = TrainData(X, tdata.y, tdata.task, tdata.n_classes, features.categorical, tdata.weight)
+    return {
+        "encoder": features,
+        "data": data,
+        "tfidf": tfidf,
+        "tfidf_data": tdata,
+        "notes": notes,
+        "source": choice.encoder.source,
+    }
+
+
+def _text_note(text: dict, ens, base_ens, metric: str) -> str:
+    from shipml.scoring import better
+
+    embed_won = not better(metric, base_ens.score, ens.score)
+    kept = "sentence embeddings" if embed_won else "TF-IDF"
+    return (
+        f"{kept} kept — validation {metric} {ens.score:.4f} with sentence "
+        f"embeddings ({text['source']}) vs {base_ens.score:.4f} with the TF-IDF + linear "
+        "baseline"
+    )
+
+
+def _tagged(trials: list[dict], prefix: str) -> list[dict]:
+    return [{**t, "name": prefix + t["name"]} for t in trials]
 
 
 def _refit(ens, tdata: TrainData, seed: int, budget: Budget) -> None:
@@ -280,14 +364,7 @@ def _sample(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def _lineage(table, tdata, schema, seed, budget, started, n_trials) -> dict:
-    import importlib.metadata as md
-
-    libs = {}
-    for lib in ("shipml", "lightgbm", "scikit-learn", "optuna", "numpy", "pandas"):
-        try:
-            libs[lib] = md.version(lib)
-        except md.PackageNotFoundError:
-            continue
+    libs = _versions("shipml", "lightgbm", "scikit-learn", "optuna", "numpy", "pandas")
     return {
         "data_source": table.source,
         "data_sha256": table.sha256,
@@ -301,6 +378,18 @@ def _lineage(table, tdata, schema, seed, budget, started, n_trials) -> dict:
         "python": platform.python_version(),
         "libraries": libs,
     }
+
+
+def _versions(*names: str) -> dict[str, str]:
+    import importlib.metadata as md
+
+    libs = {}
+    for lib in names:
+        try:
+            libs[lib] = md.version(lib)
+        except md.PackageNotFoundError:
+            continue
+    return libs
 
 
 def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started):

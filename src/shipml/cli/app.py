@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shipml.cli import bundle, keys, models, monitor, retrain, serve, train, use
+from shipml.cli import bundle, keys, models, monitor, retrain, serve, train, use, zeroshot
 
 app = typer.Typer(
     name="shipml",
@@ -36,6 +36,7 @@ serve.register(app)
 bundle.register(app)
 monitor.register(app)
 retrain.register(app)
+zeroshot.register(app)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 models.register_report(app)

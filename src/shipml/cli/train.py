@@ -52,6 +52,23 @@ def train(
         int | None, typer.Option(help="Stop after this many LightGBM trials (reproducible).")
     ] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report.")] = False,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="Text columns: auto (sentence embeddings if they fit the budget, else TF-IDF), "
+            "embed or tfidf."
+        ),
+    ] = "auto",
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="Sentence encoder for text: a model folder or hub id "
+            "(default: packaged all-MiniLM-L6-v2)."
+        ),
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="Treat this column as free text (default: detected).")
+    ] = None,
     registry_uri: RegistryUri = None,
 ) -> None:
     """Train the best model for TARGET within the time budget, validate it, register it."""
@@ -82,6 +99,9 @@ def train(
         registry_uri=registry_uri,
         progress=True,
         report=not no_report,
+        mode=mode,
+        encoder=encoder,
+        text_column=text_column,
     )
     show_trained(model)
 
@@ -104,6 +124,7 @@ def show_trained(model) -> None:
     facts = {
         "validation": model.info.get("validation"),
         "ensemble": model.describe()["ensemble"],
+        "text features": model.info.get("text_features"),
         "decision threshold": model.threshold,
         "target transform": None if model.transform == "none" else model.transform,
     }

@@ -3,10 +3,13 @@
 Numeric and boolean columns pass through (NaN = missing). Categorical columns become integer
 codes, most frequent first, with rare and unseen values in one "other" code; learners that need
 one-hot (linear) expand the codes themselves. Datetimes become calendar parts plus a day count.
-Free text becomes TF-IDF word and bigram weights. Every output feature records its source
-column, so explanations map back to what the user knows.
+Free text becomes TF-IDF word and bigram weights, or — when a sentence encoder is given
+(shipml.encoders, the `embed` text mode) — the encoder's normalized sentence embedding, one
+feature per dimension. Every output feature records its source column, so explanations map back
+to what the user knows.
 
-The fitted encoder is plain JSON (no pickle): category lists, TF-IDF vocabulary and idf.
+The fitted encoder is plain JSON (no pickle): category lists, TF-IDF vocabulary and idf. A
+sentence encoder is stored by the Model beside it (safetensors + tokenizer JSON, model.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from shipml.data.schema import Schema
+from shipml.errors import DataError
 
 __all__ = ["Encoder"]
 
@@ -34,11 +38,15 @@ class Encoder:
     names: list[str] = field(default_factory=list)  # one per output feature
     sources: list[str] = field(default_factory=list)  # source column per output feature
     categorical: list[int] = field(default_factory=list)  # output indices holding codes
+    # SentenceEncoder for text columns encoded by "embed" (not JSON: the Model stores its files)
+    text_encoder: object | None = field(default=None, repr=False, compare=False)
 
     # -- fit ---------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, schema: Schema, typed: pd.DataFrame) -> Encoder:
-        enc = cls()
+    def fit(cls, schema: Schema, typed: pd.DataFrame, *, text_encoder=None) -> Encoder:
+        """Fit on a typed training frame. With `text_encoder` (a SentenceEncoder), text columns
+        become sentence embeddings instead of TF-IDF weights."""
+        enc = cls(text_encoder=text_encoder)
         for col in schema.features:
             values = typed[col.name]
             spec: dict = {"name": col.name, "kind": col.kind}
@@ -49,6 +57,9 @@ class Encoder:
                 parts = [p for p in _DATE_PARTS if _varies(_date_part(values, p))]
                 spec["parts"] = parts
                 enc._add(col.name, [f"{col.name}.{p}" for p in parts] + [f"{col.name}.days"])
+            elif col.kind == "text" and text_encoder is not None:
+                spec.update(method="embed", dim=text_encoder.dim)
+                enc._add(col.name, [f"{col.name}~e{i}" for i in range(text_encoder.dim)])
             elif col.kind == "text":
                 spec.update(_fit_tfidf(values))
                 enc._add(col.name, [f"{col.name}~{w}" for w in spec["vocabulary"]])
@@ -64,7 +75,9 @@ class Encoder:
         self.sources.extend([source] * len(names))
 
     # -- transform ---------------------------------------------------------------------------
-    def transform(self, typed: pd.DataFrame) -> np.ndarray:
+    def transform(self, typed: pd.DataFrame, *, reports: dict | None = None) -> np.ndarray:
+        """The feature matrix. `reports` (column -> EncodeReport) collects what sentence
+        encoding did per text column (truncated, empty, cached texts)."""
         blocks = []
         for spec in self.columns:
             values = typed[spec["name"]]
@@ -75,6 +88,8 @@ class Encoder:
                 parts = [_date_part(values, p) for p in spec["parts"]]
                 days = (values - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
                 blocks.append(np.column_stack([*parts, days.to_numpy(dtype="float64")]))
+            elif kind == "text" and spec.get("method") == "embed":
+                blocks.append(self._embed(spec, values, reports))
             elif kind == "text":
                 blocks.append(_tfidf(spec).transform(values.fillna("")).toarray())
             else:
@@ -82,6 +97,23 @@ class Encoder:
         if not blocks:
             return np.empty((len(typed), 0))
         return np.ascontiguousarray(np.column_stack(blocks), dtype=np.float64)
+
+    def _embed(self, spec: dict, values: pd.Series, reports: dict | None) -> np.ndarray:
+        if self.text_encoder is None:
+            raise DataError(
+                f"text column '{spec['name']}' is encoded by a sentence encoder that was not "
+                "loaded with this model"
+            )
+        report = None
+        if reports is not None:
+            from shipml.encoders import EncodeReport
+
+            report = reports.setdefault(spec["name"], EncodeReport())
+        return self.text_encoder.encode(values.tolist(), report=report).astype(np.float64)
+
+    @property
+    def embeds_text(self) -> bool:
+        return any(s.get("method") == "embed" for s in self.columns)
 
     def _codes(self, spec: dict, values: pd.Series) -> np.ndarray:
         lookup = spec.get("_lookup")

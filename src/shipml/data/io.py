@@ -194,7 +194,10 @@ def _clean_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         frame = frame.drop(columns=unnamed[0]) if _is_row_index(frame[unnamed[0]]) else frame
     for col in frame.columns:
         if frame[col].dtype == object or str(frame[col].dtype) in ("str", "string"):
-            stripped = frame[col].str.strip()
+            values = frame[col]
+            stripped = values.str.strip()
+            if values.dtype == object:  # numbers mixed into a text column: keep them (.str: NaN)
+                stripped = stripped.where(values.map(lambda v: isinstance(v, str)), values)
             frame[col] = stripped.where(stripped != "", None)
     return frame.dropna(how="all")
 

@@ -1,0 +1,329 @@
+"""SentenceEncoder: texts in, one L2-normalized float32 vector per text out.
+
+A pretrained transformer (any `transformers` AutoModel) runs on the CPU; its token vectors are
+mean-pooled over the real tokens (or the [CLS] vector is taken, if the model says so) and
+normalized, so a dot product is a cosine similarity. Texts longer than the model's window are
+truncated and counted; empty and missing texts get the zero vector (no information) without
+running the model.
+
+Speed on a small CPU comes from three things: texts are sorted by length so a batch carries
+almost no padding, each distinct text is encoded once, and an on-disk cache (cache.py) remembers
+vectors of earlier calls by the encoder's id and the text's sha256.
+
+The encoder saves itself as data (`artifacts()`): safetensors weights, the fast tokenizer's JSON,
+the model config as JSON; `loading.from_artifacts` rebuilds it. The torch model is loaded on
+first use only, so reading a registered model stays cheap until it predicts. Fine-tuning and
+other runtimes (ONNX) plug in by replacing `module` (or `_forward`) and re-saving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shipml.encoders import _deps
+from shipml.encoders.cache import EmbeddingCache, text_key
+
+__all__ = ["SentenceEncoder", "EncodeReport", "encoder_id", "weights_id"]
+
+log = logging.getLogger(__name__)
+_BATCH = 64  # texts per forward pass
+_BATCH_TOKENS = 8192  # and at most this many tokens (long texts: smaller batches)
+CACHE_MIN_TEXTS = 32  # smaller calls (a server's single rows) skip the disk cache
+
+
+@dataclass
+class EncodeReport:
+    """What one or more `encode` calls did: counts for notes and tests."""
+
+    texts: int = 0
+    empty: int = 0  # missing, blank or non-text values: zero vector
+    truncated: int = 0  # distinct texts longer than the window, cut to `max_length` tokens
+    cached: int = 0  # distinct texts found in the cache
+    computed: int = 0  # distinct texts run through the model
+    seconds: float = 0.0
+
+    def notes(self, column: str, max_length: int) -> list[str]:
+        out = []
+        if self.truncated:
+            out.append(
+                f"column '{column}': {self.truncated} text(s) longer than the encoder's window "
+                f"of {max_length} tokens were truncated"
+            )
+        if self.empty:
+            out.append(f"column '{column}': {self.empty} empty or missing text(s) left blank")
+        return out
+
+
+def encoder_id(weights_sha: str, tokenizer_sha: str, settings: dict) -> str:
+    """What identifies an encoder's output: its weights, tokenizer and pooling settings."""
+    canon = json.dumps(settings, sort_keys=True)
+    return hashlib.sha256(f"{weights_sha}:{tokenizer_sha}:{canon}".encode()).hexdigest()
+
+
+def weights_id(module, tokenizer, settings: dict) -> str:
+    """`encoder_id` of a torch module and a `tokenizers.Tokenizer` (as configured for use)."""
+    weights = _deps.safetensors_torch().save(_state_dict(module))
+    return encoder_id(_sha(weights), _sha(tokenizer.to_str().encode()), settings)
+
+
+class SentenceEncoder:
+    """Encodes texts with a transformer. Build one with `shipml.encoders.load_encoder`.
+
+    `settings`: pooling ("mean" or "cls"), max_length (tokens, [CLS]/[SEP] included), dim,
+    pad_id. `loader()` returns (torch module, tokenizers.Tokenizer) on first use.
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[], tuple[object, object]],
+        *,
+        settings: dict,
+        id: str,
+        source: str,
+        use_cache: bool = True,
+    ) -> None:
+        self._loader = loader
+        self.settings = dict(settings)
+        self.id = id
+        self.source = source
+        self.use_cache = use_cache
+        self._module = None
+        self._tokenizer = None
+        self._cache: EmbeddingCache | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<SentenceEncoder {self.source} dim={self.dim} max_length={self.max_length}>"
+
+    # -- facts -------------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return int(self.settings["dim"])
+
+    @property
+    def max_length(self) -> int:
+        return int(self.settings["max_length"])
+
+    @property
+    def pooling(self) -> str:
+        return self.settings.get("pooling", "mean")
+
+    # -- lazy parts --------------------------------------------------------------------------
+    def _ensure_loaded(self) -> None:
+        if self._module is not None:
+            return
+        with self._lock:  # a server's first requests may arrive together: load once
+            if self._module is None:
+                module, tokenizer = self._loader()
+                tokenizer.no_padding()
+                tokenizer.enable_truncation(self.max_length)
+                self._tokenizer, self._module = tokenizer, module.eval()
+
+    @property
+    def module(self):
+        """The torch module (loaded on first access)."""
+        self._ensure_loaded()
+        return self._module
+
+    @property
+    def tokenizer(self):
+        """The `tokenizers.Tokenizer`, truncating at `max_length` (loaded on first access)."""
+        self._ensure_loaded()
+        return self._tokenizer
+
+    @property
+    def cache(self) -> EmbeddingCache | None:
+        if self.use_cache and self._cache is None:
+            self._cache = EmbeddingCache.for_encoder(self.id, self.dim)
+        return self._cache if self.use_cache else None
+
+    # -- encoding ----------------------------------------------------------------------------
+    def encode(
+        self,
+        texts: Sequence[object],
+        *,
+        batch_size: int = _BATCH,
+        report: EncodeReport | None = None,
+    ) -> np.ndarray:
+        """(n, dim) float32, rows of unit length (zero rows for empty or missing texts)."""
+        started = time.monotonic()
+        report = report if report is not None else EncodeReport()
+        cleaned = [_as_text(t) for t in texts]
+        out = np.zeros((len(cleaned), self.dim), dtype=np.float32)
+        rows: dict[str, list[int]] = {}
+        for i, text in enumerate(cleaned):
+            if text:
+                rows.setdefault(text, []).append(i)
+        report.texts += len(cleaned)
+        report.empty += len(cleaned) - sum(len(r) for r in rows.values())
+        unique = list(rows)
+        vectors: dict[str, np.ndarray] = {}
+        cache = self.cache if len(unique) >= CACHE_MIN_TEXTS else None
+        keys = {}
+        if cache is not None:
+            keys = {t: text_key(t) for t in unique}
+            found = cache.get(list(keys.values()))
+            for t in unique:
+                if keys[t] in found:
+                    vectors[t], cut = found[keys[t]]
+                    report.truncated += cut
+            report.cached += len(vectors)
+        todo = [t for t in unique if t not in vectors]
+        if todo:
+            computed, cut = self._compute(todo, batch_size)
+            report.computed += len(todo)
+            report.truncated += int(cut.sum())
+            vectors.update(zip(todo, computed))
+            if cache is not None:
+                cache.put([keys[t] for t in todo], computed, cut)
+        for text, idx in rows.items():
+            out[idx] = vectors[text]
+        report.seconds += time.monotonic() - started
+        return out
+
+    def tokenize(self, texts: list[str]) -> list:
+        """`tokenizers.Encoding` per text, truncated to the window."""
+        return self.tokenizer.encode_batch(texts)
+
+    def _compute(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, truncated flags) of distinct non-empty texts."""
+        encodings = self.tokenize(texts)
+        truncated = np.array([bool(e.overflowing) for e in encodings], dtype=bool)
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths, kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for batch in _batches(order, lengths, batch_size):
+            out[batch] = self._forward([encodings[i] for i in batch])
+        return out, truncated
+
+    def _forward(self, encodings: list) -> np.ndarray:
+        """One padded batch through the model: pooled, normalized vectors."""
+        torch = _deps.torch()
+        width = max(len(e.ids) for e in encodings)
+        pad = int(self.settings.get("pad_id", 0))
+        ids = np.full((len(encodings), width), pad, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for i, e in enumerate(encodings):
+            ids[i, : len(e.ids)] = e.ids
+            mask[i, : len(e.ids)] = 1
+        ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
+        with torch.inference_mode():
+            hidden = self.module(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                m = mask_t.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+            pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
+        return pooled.numpy()
+
+    def estimate_seconds(self, texts: Sequence[object], *, sample: int = 64) -> float:
+        """Projected seconds to encode the distinct texts of `texts` that the cache lacks.
+
+        Measured on a random sample: seconds per token the model actually ran (padding
+        included), times the texts' tokens estimated from their characters. The real run pads
+        almost nothing (texts sorted by length), so per padded token is the honest rate."""
+        unique = list(dict.fromkeys(t for t in (_as_text(x) for x in texts) if t))
+        cache = self.cache if len(unique) >= CACHE_MIN_TEXTS else None
+        if cache is not None:
+            keys = [text_key(t) for t in unique]
+            found = cache.get(keys)
+            unique = [t for t, k in zip(unique, keys) if k not in found]
+        if not unique:
+            return 0.0
+        rng = np.random.default_rng(0)
+        picked = [unique[i] for i in rng.choice(len(unique), min(sample, len(unique)), False)]
+        self._forward(self.tokenize(picked[:2]))  # the first call pays one-off setup
+        encodings = self.tokenize(picked)
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths, kind="stable")
+        padded = sum(len(b) * int(lengths[b].max()) for b in _batches(order, lengths, 32))
+        t0 = time.monotonic()
+        self._compute(picked, 32)
+        per_token = (time.monotonic() - t0) / padded
+        cap = 8 * self.max_length  # characters beyond the window cost nothing: truncated
+        tokens_per_char = lengths.sum() / sum(min(len(t), cap) for t in picked)
+        return per_token * tokens_per_char * sum(min(len(t), cap) for t in unique)
+
+    def with_weights(self, module, *, source: str) -> SentenceEncoder:
+        """The same tokenizer and settings with other weights (e.g. fine-tuned): a new id, so
+        cached embeddings of the old weights are never mistaken for the new ones."""
+        tokenizer = self.tokenizer
+        ident = weights_id(module, tokenizer, self.settings)
+        return SentenceEncoder(
+            lambda: (module, tokenizer),
+            settings=self.settings,
+            id=ident,
+            source=source,
+            use_cache=self.use_cache,
+        )
+
+    # -- storage -----------------------------------------------------------------------------
+    def artifacts(self, prefix: str) -> tuple[dict, dict]:
+        """(meta JSON, {file name: bytes | str}): weights as safetensors, the tokenizer as its
+        JSON, the model config as JSON. Nothing executable."""
+        st = _deps.safetensors_torch()
+        files = {
+            f"{prefix}.safetensors": st.save(_state_dict(self.module)),
+            f"{prefix}.tokenizer.json": self.tokenizer.to_str(),
+            f"{prefix}.config.json": json.dumps(self.module.config.to_dict(), sort_keys=True),
+        }
+        meta = {
+            "id": self.id,
+            "source": self.source,
+            "settings": self.settings,
+            "weights": f"{prefix}.safetensors",
+            "tokenizer": f"{prefix}.tokenizer.json",
+            "config": f"{prefix}.config.json",
+        }
+        return meta, files
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _state_dict(module) -> dict:
+    return {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+
+
+def _as_text(value: object) -> str:
+    """A cell as text: missing (None, NaN, pd.NA) -> ""; numbers and others via str()."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return ""
+    except ImportError:  # pragma: no cover - pandas is a core dependency
+        pass
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    return str(value).strip()
+
+
+def _batches(order: np.ndarray, lengths: np.ndarray, batch_size: int):
+    """Consecutive slices of `order` (sorted by length) within the text and token limits."""
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size:
+            if (end - start + 1) * lengths[order[end]] > _BATCH_TOKENS:
+                break
+            end += 1
+        yield order[start:end]
+        start = end
