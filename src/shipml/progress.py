@@ -27,6 +27,13 @@ class SearchProgress:
         self.progress.start()
 
     def __call__(self, event: dict) -> None:
+        if event.get("event") == "tune":  # a text encoder being fine-tuned
+            status = (
+                f"{event['mode']} step {event['step']}/{event['steps']}  "
+                f"{event['steps_per_s']:.2f} steps/s  valid {event['valid']:.4f}"
+            )
+            self.progress.update(self.task, completed=time.monotonic() - self.start, status=status)
+            return
         best = event.get("best")
         best_txt = f"{best:.4f}" if best is not None and math.isfinite(best) else "-"
         status = f"trials {event['trial']}  best {self.metric} {best_txt}  last {event['name']}"

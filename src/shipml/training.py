@@ -28,6 +28,7 @@ from shipml.data.split import ValidationPlan, plan_validation
 from shipml.errors import DataError, ShipmlError
 from shipml.learners.base import Budget, TrainData, to_proba, untransform_target
 from shipml.learners.text import MODES as TEXT_MODES
+from shipml.learners.text import TUNED
 from shipml.model import Member, Model, json_safe
 
 __all__ = ["train", "prepare"]
@@ -157,23 +158,27 @@ def train(
         raise ShipmlError(f"unknown metric {metric!r}; choose one of {', '.join(OPTIMIZE)}")
     if len(tdata.y) < 10:
         raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
-    plan = _plan(schema, frame, tdata, seed)
     reserve = _reserve(time_budget, len(tdata.y), report and name is not None)
+    choice = _text_choice(schema, frame, tdata, mode, encoder, started + time_budget - reserve)
+    tuned = choice is not None and choice.mode in TUNED
+    plan = _plan(schema, frame, tdata, seed, holdout=tuned)
     # A holdout-validated model trained on 80% of the rows; keep time to retrain the chosen
-    # ones on all rows (k-fold models already saw every row across their folds).
-    refit_share = _REFIT_SHARE if plan.kind == "holdout" else 0.0
+    # ones on all rows (k-fold models already saw every row across their folds). A tuned text
+    # encoder learned from the training rows only, so its heads are not refitted.
+    refit_share = _REFIT_SHARE if plan.kind == "holdout" and not tuned else 0.0
     deadline = started + time_budget - reserve - refit_share * time_budget
-    text = _text_features(schema, frame, features, tdata, mode, encoder, deadline)
-    rows = plan.scored_rows
     reporter = _progress(progress, time_budget, metric)
+    text = _text_features(schema, frame, features, tdata, choice, plan, deadline, seed, reporter)
+    rows = plan.scored_rows
     try:
         if text is not None:  # TF-IDF + linear baseline first, on a share of the time
             now = time.monotonic()
+            share = _BASELINE_SHARE / 2 if tuned else _BASELINE_SHARE
             baseline = run_search(
                 tdata,
                 plan,
                 metric=metric,
-                budget=Budget(min(deadline, now + _BASELINE_SHARE * (deadline - now))),
+                budget=Budget(min(deadline, now + share * (deadline - now))),
                 seed=seed,
                 progress=reporter,
                 families=("linear",),
@@ -231,6 +236,8 @@ def train(
     if text is not None:
         model.info["text_features"] = text["note"]
         model.info["notes"] = model.info["notes"] + text["notes"]
+        if text.get("tuning"):
+            model.info["text_tuning"] = text["tuning"]
     model.info["lineage"] = _lineage(table, tdata, schema, seed, time_budget, started, n_trials)
     model.info["lineage"]["metric"] = metric
     if features.embeds_text:
@@ -243,24 +250,43 @@ def train(
     )
 
 
-def _text_features(schema, frame, tfidf, tdata, mode, encoder_spec, deadline) -> dict | None:
-    """Sentence-embedding features when the text mode says so, else None (TF-IDF only)."""
-    from shipml.learners.text import choose_text_mode, embed_features
+def _text_choice(schema, frame, tdata, mode, encoder_spec, deadline):
+    """The text mode for this table and budget (None: no text column, TF-IDF as usual)."""
+    from shipml.learners.text import choose_text_mode
 
-    choice = choose_text_mode(mode, encoder_spec, schema, frame, deadline - time.monotonic())
+    y = tdata.y if schema.task != "regression" else None
+    choice = choose_text_mode(mode, encoder_spec, schema, frame, deadline - time.monotonic(), y)
     schema.notes.extend(choice.notes)
-    if choice.mode != "embed":
+    return None if choice.mode == "tfidf" else choice
+
+
+def _text_features(schema, frame, tfidf, tdata, choice, plan, deadline, seed, progress):
+    """Sentence-embedding features when the text mode says so, else None (TF-IDF only). The
+    tuned modes first train the encoder on the holdout's training rows."""
+    from shipml.learners.text import embed_features, tune_encoder
+
+    if choice is None:
         return None
+    notes, tuning, encoder = [], None, choice.encoder
+    if choice.mode in TUNED:
+        left = deadline - time.monotonic()
+        until = time.monotonic() + 0.8 * max(0.0, left - 1.3 * choice.embed_seconds)
+        result, encoder, notes = tune_encoder(
+            choice, schema, frame, tdata.y, plan.folds[0], deadline=until, seed=seed,
+            progress=progress,
+        )  # fmt: skip
+        tuning = result.summary()
     typed = schema.coerce(frame, strict=False)
-    features, X, notes = embed_features(schema, typed, choice.encoder)
+    features, X, embed_notes = embed_features(schema, typed, encoder)
     data = TrainData(X, tdata.y, tdata.task, tdata.n_classes, features.categorical, tdata.weight)
     return {
         "encoder": features,
         "data": data,
         "tfidf": tfidf,
         "tfidf_data": tdata,
-        "notes": notes,
-        "source": choice.encoder.source,
+        "notes": notes + embed_notes,
+        "source": encoder.source,
+        "tuning": tuning,
     }
 
 
@@ -314,7 +340,9 @@ def _import_heavy() -> None:
     lightgbm()
 
 
-def _plan(schema: Schema, frame: pd.DataFrame, tdata: TrainData, seed: int) -> ValidationPlan:
+def _plan(
+    schema: Schema, frame: pd.DataFrame, tdata: TrainData, seed: int, *, holdout: bool = False
+) -> ValidationPlan:
     times = groups = None
     if schema.time_column:
         col = schema.column(schema.time_column)
@@ -324,7 +352,9 @@ def _plan(schema: Schema, frame: pd.DataFrame, tdata: TrainData, seed: int) -> V
         times = np.where(np.isnan(times), np.nanmin(times), times)
     if schema.group_column:
         groups = frame[schema.group_column].astype(str).to_numpy()
-    return plan_validation(tdata.y, schema.task, seed=seed, groups=groups, times=times)
+    return plan_validation(
+        tdata.y, schema.task, seed=seed, groups=groups, times=times, holdout=holdout
+    )
 
 
 def _threshold(schema: Schema, y: np.ndarray, oof_raw: np.ndarray, rows: np.ndarray):

@@ -55,8 +55,9 @@ def train(
     mode: Annotated[
         str,
         typer.Option(
-            help="Text columns: auto (sentence embeddings if they fit the budget, else TF-IDF), "
-            "embed or tfidf."
+            help="Text columns: auto (picked from data size and budget), embed (frozen "
+            "sentence embeddings), finetune (train the encoder), fewshot (contrastive, for "
+            "a few examples per class) or tfidf."
         ),
     ] = "auto",
     encoder: Annotated[

@@ -44,8 +44,11 @@ def plan_validation(
     times: np.ndarray | None = None,
     cv_max_rows: int = CV_MAX_ROWS,
     n_folds: int = N_FOLDS,
+    holdout: bool = False,
 ) -> ValidationPlan:
-    """Pick and build the validation folds for `y` (encoded target: class index or float)."""
+    """Pick and build the validation folds for `y` (encoded target: class index or float).
+    `holdout=True`: one holdout whatever the size (a text encoder tuned on the training rows
+    must never see the validation rows)."""
     from sklearn import model_selection as ms
 
     n = len(y)
@@ -61,7 +64,7 @@ def plan_validation(
             f"latest {n - cut:,}",
         )
     rare = classify and int(np.bincount(y.astype(int)).min()) < CV_MIN_RARE_CLASS
-    small = n <= cv_max_rows or (rare and n <= RARE_CV_MAX_ROWS)
+    small = not holdout and (n <= cv_max_rows or (rare and n <= RARE_CV_MAX_ROWS))
     if groups is not None:
         n_groups = len(np.unique(groups))
         if small and n_groups >= n_folds:

@@ -226,14 +226,17 @@ class SentenceEncoder:
             pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
         return pooled.numpy()
 
-    def estimate_seconds(self, texts: Sequence[object], *, sample: int = 64) -> float:
+    def estimate_seconds(
+        self, texts: Sequence[object], *, sample: int = 64, cached: bool = True
+    ) -> float:
         """Projected seconds to encode the distinct texts of `texts` that the cache lacks.
 
         Measured on a random sample: seconds per token the model actually ran (padding
         included), times the texts' tokens estimated from their characters. The real run pads
-        almost nothing (texts sorted by length), so per padded token is the honest rate."""
+        almost nothing (texts sorted by length), so per padded token is the honest rate.
+        `cached=False`: as if nothing were cached (weights about to change)."""
         unique = list(dict.fromkeys(t for t in (_as_text(x) for x in texts) if t))
-        cache = self.cache if len(unique) >= CACHE_MIN_TEXTS else None
+        cache = self.cache if cached and len(unique) >= CACHE_MIN_TEXTS else None
         if cache is not None:
             keys = [text_key(t) for t in unique]
             found = cache.get(keys)

@@ -6,12 +6,16 @@ Modes (`train(mode=...)`, `shipml train --mode`):
   (shipml.encoders; all-MiniLM-L6-v2 by default). The usual heads (logistic regression,
   LightGBM) are tuned on those features plus any tabular columns, and a TF-IDF + linear
   baseline is scored on the same validation plan; the better of the two is kept.
+- ``finetune``: the encoder itself is trained with a classification (or regression) head on
+  the training rows of a holdout, early-stopped on its validation rows (finetune.py); then
+  as ``embed`` with the tuned encoder.
+- ``fewshot``: contrastive tuning on pairs of texts (SetFit-style, fewshot.py) for a handful
+  of examples per class; then as ``embed``.
 - ``tfidf``: TF-IDF word and bigram weights only (fast, no PyTorch).
-- ``auto`` (default): ``embed`` when the text extra is installed and embedding the texts fits
-  in the time budget (measured on a sample), otherwise ``tfidf``, saying why in the notes.
-
-Fine-tuning and few-shot modes plug in here later: they produce a SentenceEncoder (new weights,
-same artifacts) and reuse the same features and comparison.
+- ``auto`` (default): with the text extra installed, ``fewshot`` when the median class has at
+  most 20 examples, ``finetune`` when at least three epochs of it fit the budget, else
+  ``embed`` when embedding the texts fits, else ``tfidf`` — each measured on a sample of the
+  texts, and the choice said in the notes.
 """
 
 from __future__ import annotations
@@ -26,17 +30,30 @@ from shipml.data.features import Encoder
 from shipml.data.schema import Schema
 from shipml.errors import DataError, MissingDependency
 
-__all__ = ["MODES", "TextChoice", "choose_text_mode", "embed_features", "text_columns"]
+__all__ = [
+    "MODES",
+    "TUNED",
+    "TextChoice",
+    "choose_text_mode",
+    "embed_features",
+    "text_columns",
+    "tune_encoder",
+]
 
 log = logging.getLogger(__name__)
-MODES = ("auto", "embed", "tfidf")
+MODES = ("auto", "embed", "finetune", "fewshot", "tfidf")
+TUNED = ("finetune", "fewshot")  # modes that train the encoder on a holdout's training rows
 _EMBED_SHARE = 0.8  # auto: embed when encoding the texts takes at most this share of the budget
+_TRAIN_COST = 4.0  # a training pass costs about this many forward passes (backward included)
+_FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
+_FEWSHOT_EPOCHS = 5
 
 
 @dataclass
 class TextChoice:
-    mode: str  # "embed" or "tfidf"
-    encoder: object | None = None  # SentenceEncoder when mode == "embed"
+    mode: str  # "embed", "finetune", "fewshot" or "tfidf"
+    encoder: object | None = None  # SentenceEncoder unless mode == "tfidf"
+    embed_seconds: float = 0.0  # projected seconds to embed every text once
     notes: list[str] = field(default_factory=list)
 
 
@@ -45,20 +62,31 @@ def text_columns(schema: Schema) -> list[str]:
 
 
 def choose_text_mode(
-    mode: str, encoder_spec, schema: Schema, frame: pd.DataFrame, seconds_left: float
+    mode: str,
+    encoder_spec,
+    schema: Schema,
+    frame: pd.DataFrame,
+    seconds_left: float,
+    y: np.ndarray | None = None,
 ) -> TextChoice:
-    """Resolve `mode` for this table and budget; load the sentence encoder if it is used."""
+    """Resolve `mode` for this table and budget; load the sentence encoder if it is used.
+    `y`: encoded target (class indices), for the few-shot rule."""
     if mode not in MODES:
         raise DataError(f"text mode must be one of {', '.join(MODES)}; got {mode!r}")
     columns = text_columns(schema)
     if not columns:
-        if mode == "embed" or encoder_spec is not None:
+        if mode not in ("auto", "tfidf") or encoder_spec is not None:
             kinds = ", ".join(f"'{c.name}' ({c.kind})" for c in schema.features[:10])
             raise DataError(
-                "--mode embed / --encoder need a text column, and none was found among the "
+                f"--mode {mode} / --encoder need a text column, and none was found among the "
                 f"features: {kinds}; name one with --text-column"
             )
         return TextChoice("tfidf")
+    if mode == "fewshot" and schema.task == "regression":
+        raise DataError(
+            "--mode fewshot learns from pairs of texts of the same class, so it needs a class "
+            f"target; '{schema.target}' is numeric: use --mode finetune or --mode embed"
+        )
     if mode == "tfidf":
         return TextChoice("tfidf")
     from shipml.encoders import load_encoder
@@ -66,22 +94,102 @@ def choose_text_mode(
     try:
         encoder = load_encoder(encoder_spec)
     except MissingDependency as exc:
-        if mode == "embed" or encoder_spec is not None:
+        if mode != "auto" or encoder_spec is not None:
             raise
         return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
-    if mode == "embed":
-        return TextChoice("embed", encoder)
     texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
-    projected = encoder.estimate_seconds(texts)
-    if projected > _EMBED_SHARE * seconds_left:
+    if mode != "auto":
+        seconds = encoder.estimate_seconds(texts, cached=mode == "embed")
+        return TextChoice(mode, encoder, embed_seconds=seconds)
+    embed_s = encoder.estimate_seconds(texts)
+    fresh_s = encoder.estimate_seconds(texts, cached=False)  # the tuned encoder has no cache
+    median = _median_class_size(y, schema)
+    from shipml.learners.fewshot import FEWSHOT_MAX_PER_CLASS
+
+    if median is not None and median <= FEWSHOT_MAX_PER_CLASS:
+        kind, epochs, why = "fewshot", _FEWSHOT_EPOCHS, f"the median class has {median:.0f} rows"
+    else:
+        kind, epochs, why = "finetune", _FINETUNE_EPOCHS, f"{len(frame):,} labelled texts"
+    need = (epochs * _TRAIN_COST * 0.8 + 2.0) * fresh_s  # 80% of rows train, then embed
+    if need <= 0.7 * seconds_left:
+        note = (
+            f"text columns: {kind} ({why}; {epochs} epochs of tuning and embedding take "
+            f"about {need:.0f}s of the {seconds_left:.0f}s left)"
+        )
+        log.info(note)
+        return TextChoice(kind, encoder, embed_seconds=fresh_s, notes=[note])
+    if embed_s > _EMBED_SHARE * seconds_left:
         note = (
             f"text columns: TF-IDF, as sentence embeddings of {len(texts):,} texts would take "
-            f"about {projected:.0f}s of the {seconds_left:.0f}s left; give a larger "
+            f"about {embed_s:.0f}s of the {seconds_left:.0f}s left; give a larger "
             "--time-budget or --mode embed"
         )
         log.info(note)
         return TextChoice("tfidf", notes=[note])
-    return TextChoice("embed", encoder)
+    return TextChoice("embed", encoder, embed_seconds=embed_s)
+
+
+def _median_class_size(y: np.ndarray | None, schema: Schema) -> float | None:
+    if y is None or schema.task == "regression" or len(y) == 0:
+        return None
+    counts = np.bincount(np.asarray(y, dtype=np.int64))
+    return float(np.median(counts[counts > 0]))
+
+
+def tune_encoder(
+    choice: TextChoice,
+    schema: Schema,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    rows: tuple[np.ndarray, np.ndarray],
+    *,
+    deadline: float,
+    seed: int,
+    progress=None,
+):
+    """Fine-tune (or few-shot tune) the chosen encoder on the texts of the training rows,
+    early-stopped on the validation rows: (TuneResult, encoder to use, notes)."""
+    from shipml.learners.fewshot import fewshot_encoder
+    from shipml.learners.finetune import finetune_encoder
+
+    columns = text_columns(schema)
+    column = max(columns, key=lambda c: frame[c].astype("string").str.len().mean() or 0)
+    texts = [_plain_text(v) for v in frame[column].tolist()]
+    train_rows, valid_rows = rows
+    if choice.mode == "fewshot":
+        result = fewshot_encoder(
+            choice.encoder, texts, y, train_rows, valid_rows,
+            deadline=deadline, seed=seed, progress=progress,
+        )  # fmt: skip
+    else:
+        result = finetune_encoder(
+            choice.encoder, texts, y, train_rows, valid_rows,
+            task=schema.task, n_classes=len(schema.classes or []),
+            deadline=deadline, seed=seed, progress=progress,
+        )  # fmt: skip
+    what = "fine-tuned" if choice.mode == "finetune" else "contrastively tuned (few-shot)"
+    if result.best_step == 0:
+        note = (
+            f"text encoder: {choice.mode} tuning did not beat the pretrained encoder on "
+            f"validation ({result.steps} steps tried), so the pretrained weights are used"
+        )
+        return result, choice.encoder, [note]
+    others = [c for c in columns if c != column]
+    note = (
+        f"text encoder {what} on column '{column}' ({len(train_rows):,} training rows): "
+        f"{result.steps} steps, {result.epochs:.1f} epochs in {result.seconds:.0f}s "
+        f"({result.stopped}); best validation score {result.best_score} at step "
+        f"{result.best_step}"
+        + (f"; columns {', '.join(others)} use the tuned encoder too" if others else "")
+    )
+    log.info(note)
+    return result, result.encoder, [note]
+
+
+def _plain_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    return str(value).strip()
 
 
 def embed_features(

@@ -1,0 +1,326 @@
+"""What fine-tuning a sentence encoder needs whatever the objective (finetune.py, fewshot.py):
+tokenized texts as padded tensors, pooled embeddings with gradients, AdamW with warmup and
+linear decay, a step plan that fits the time budget, and progress events.
+
+The encoder being tuned is a copy: the SentenceEncoder it came from (and its embedding cache)
+is left as it was. The tuned weights become a new SentenceEncoder (`with_weights`), so the rest
+of training (features, heads, storage, ONNX) treats it like any pretrained encoder.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shipml.encoders import _deps
+
+__all__ = ["TuneResult", "Texts", "Trainer", "plan_steps", "fit_loop"]
+
+log = logging.getLogger(__name__)
+_WARMUP_SHARE = 0.06
+_MAX_GRAD_NORM = 1.0
+
+
+@dataclass
+class TuneResult:
+    """A tuned encoder and how it got there (for notes, the report and tests)."""
+
+    encoder: object  # SentenceEncoder with the tuned weights
+    mode: str  # "finetune" or "fewshot"
+    steps: int
+    planned_steps: int
+    epochs: float
+    seconds: float
+    best_score: float | None
+    best_step: int
+    stopped: str  # "planned steps done", "early stopping", "time budget"
+    history: list[dict] = field(default_factory=list)  # step, loss, valid score
+
+    def summary(self) -> dict:
+        return {
+            "mode": self.mode,
+            "steps": self.steps,
+            "planned_steps": self.planned_steps,
+            "epochs": round(self.epochs, 2),
+            "seconds": round(self.seconds, 1),
+            "best_valid_score": self.best_score,
+            "best_step": self.best_step,
+            "stopped": self.stopped,
+            "history": self.history,
+        }
+
+
+class Texts:
+    """Texts tokenized once: padded (ids, mask) int64 tensors for any subset of rows."""
+
+    def __init__(self, encoder, texts: list[str]) -> None:
+        self.encodings = encoder.tokenize([t if t else " " for t in texts])
+        self.lengths = np.array([len(e.ids) for e in self.encodings])
+        self.pad = int(encoder.settings.get("pad_id", 0))
+
+    def __len__(self) -> int:
+        return len(self.encodings)
+
+    def tensors(self, rows: np.ndarray):
+        torch = _deps.torch()
+        width = int(self.lengths[rows].max())
+        ids = np.full((len(rows), width), self.pad, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, r in enumerate(rows):
+            n = self.lengths[r]
+            ids[i, :n] = self.encodings[r].ids
+            mask[i, :n] = 1
+        return torch.from_numpy(ids), torch.from_numpy(mask)
+
+    def batches(self, rows: np.ndarray, size: int, rng: np.random.Generator | None = None):
+        """Batches of `rows`; with `rng`, shuffled, then sorted by length within pools of 50
+        batches so a batch carries little padding while the order stays random."""
+        rows = np.asarray(rows)
+        if rng is None:
+            order = rows[np.argsort(self.lengths[rows], kind="stable")]
+            return [order[i : i + size] for i in range(0, len(order), size)]
+        rows = rng.permutation(rows)
+        out = []
+        pool = size * 50
+        for start in range(0, len(rows), pool):
+            chunk = rows[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            out.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+        order = rng.permutation(len(out))
+        return [out[i] for i in order]
+
+
+def plan_steps(
+    per_step: float, per_eval: float, seconds: float, steps_per_epoch: int, max_epochs: float
+) -> tuple[int, int]:
+    """(total steps, steps between evaluations) that fit in `seconds`: at most `max_epochs`
+    epochs, about 6 evaluations (at least one per epoch when epochs are long)."""
+    most = max(1, int(max_epochs * steps_per_epoch))
+    evals = 6
+    usable = max(0.0, seconds - evals * per_eval)
+    total = max(1, min(most, int(usable / max(per_step, 1e-6))))
+    every = max(1, min(steps_per_epoch, math.ceil(total / evals)))
+    return total, every
+
+
+class Trainer:
+    """A trainable copy of an encoder's module plus an optional head, with AdamW, warmup and
+    linear decay. `loss_fn(batch_rows) -> loss tensor` is given by the objective."""
+
+    def __init__(self, encoder, *, seed: int, lr: float, head=None, head_lr: float = 1e-3):
+        torch = _deps.torch()
+        torch.manual_seed(seed)
+        self.torch = torch
+        self.encoder = encoder
+        self.module = copy.deepcopy(encoder.module)
+        self.module.train()
+        self.head = head
+        decay, no_decay = [], []
+        for name, p in self.module.named_parameters():
+            (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+        groups = [
+            {"params": decay, "lr": lr, "weight_decay": 0.01},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        ]
+        if head is not None:
+            groups.append({"params": list(head.parameters()), "lr": head_lr, "weight_decay": 0.0})
+        self.optimizer = torch.optim.AdamW(groups)
+        self.base_lrs = [g["lr"] for g in groups]
+        self.total = 1
+        self.step_no = 0
+
+    def pooled(self, ids, mask):
+        """Sentence vectors (normalized, with gradients when training)."""
+        torch = self.torch
+        hidden = self.module(input_ids=ids, attention_mask=mask).last_hidden_state
+        if self.encoder.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    def step(self, loss) -> float:
+        """One optimizer step with the scheduled learning rate; returns the loss value."""
+        warmup = max(1, int(_WARMUP_SHARE * self.total))
+        k = self.step_no
+        if k < warmup:
+            factor = (k + 1) / warmup
+        else:
+            factor = max(0.0, (self.total - k) / (self.total - warmup + 1))
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.torch.nn.utils.clip_grad_norm_(params, _MAX_GRAD_NORM)
+        self.optimizer.step()
+        self.step_no += 1
+        return float(loss.detach())
+
+    def embed(self, texts: Texts, rows: np.ndarray, size: int = 128) -> np.ndarray:
+        """Normalized vectors of `rows` without gradients (evaluation)."""
+        torch = self.torch
+        self.module.eval()
+        out = np.empty((len(rows), self.encoder.dim), dtype=np.float32)
+        position = {r: i for i, r in enumerate(rows)}
+        with torch.inference_mode():
+            for batch in texts.batches(rows, size):
+                vectors = self.pooled(*texts.tensors(batch)).float().numpy()
+                out[[position[r] for r in batch]] = vectors
+        self.module.train()
+        return out
+
+    def snapshot(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def tuned_encoder(self, state: dict | None, source: str):
+        if state is not None:
+            self.module.load_state_dict(state)
+        self.module.eval()
+        return self.encoder.with_weights(self.module, source=source)
+
+
+class Clock:
+    """Measures seconds per training step and per evaluation as training goes."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.step_times: list[float] = []
+        self.eval_s = 0.0
+
+    def per_step(self) -> float:
+        times = self.step_times[1:][-50:] or self.step_times  # the first pays one-off setup
+        return float(np.median(times)) if times else 1.0
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def emit(progress: Callable[[dict], None] | None, **event) -> None:
+    if progress is not None:
+        progress({"event": "tune", **event})
+
+
+def fit_loop(
+    trainer: Trainer,
+    *,
+    mode: str,
+    batches: Callable[[np.random.Generator], list[np.ndarray]],
+    loss_fn: Callable[[np.ndarray], object],
+    evaluate: Callable[[], float],
+    deadline: float,
+    max_epochs: float,
+    patience: int,
+    seed: int,
+    source: str,
+    progress: Callable[[dict], None] | None = None,
+    score_start: bool = False,
+) -> TuneResult:
+    """Train until the planned steps are done, validation stops improving `patience` times in
+    a row, or the deadline; keep the weights of the best validation score (higher is better).
+
+    `batches(rng)` gives one epoch of row batches; `loss_fn(rows)` the loss of one batch;
+    `evaluate()` the validation score of the current weights. With `score_start`, the
+    untouched weights are scored first and kept unless training beats them."""
+    rng = np.random.default_rng(seed)
+    clock = Clock()
+    epoch = batches(rng)
+    steps_per_epoch = len(epoch)
+    history: list[dict] = []
+    best, best_step, best_state = -math.inf, 0, None
+    bad = 0
+    if score_start:
+        best, best_state = evaluate(), trainer.snapshot()
+        history.append({"step": 0, "epoch": 0.0, "loss": None, "valid": round(best, 5)})
+    # Measure a few steps and one evaluation first, then plan the schedule to fit the time.
+    trainer.total = 10 * steps_per_epoch  # provisional (warmup length) until measured
+    queue = list(epoch)
+    done_epochs = 0
+    losses: list[float] = []
+    stopped = "planned steps done"
+    planned = None
+    every = steps_per_epoch
+    while True:
+        if not queue:
+            done_epochs += 1
+            queue = list(batches(rng))
+        if planned is not None and trainer.step_no >= planned:
+            break
+        if time.monotonic() >= deadline:
+            stopped = "time budget"
+            break
+        t0 = time.monotonic()
+        losses.append(trainer.step(loss_fn(queue.pop(0))))
+        clock.step_times.append(time.monotonic() - t0)
+        if planned is None and trainer.step_no == 4:
+            t0 = time.monotonic()
+            evaluate()
+            clock.eval_s = time.monotonic() - t0
+            left = deadline - time.monotonic()
+            total, every = plan_steps(
+                clock.per_step(), clock.eval_s, left, steps_per_epoch, max_epochs
+            )
+            planned = trainer.total = total + trainer.step_no
+            log.info(
+                "%s: %d steps planned (%.2fs/step, %.1fs/evaluation, %d steps/epoch)",
+                mode, planned, clock.per_step(), clock.eval_s, steps_per_epoch,
+            )  # fmt: skip
+        at_eval = planned is not None and (
+            trainer.step_no % every == 0 or trainer.step_no == planned
+        )
+        if not at_eval:
+            continue
+        t0 = time.monotonic()
+        score = evaluate()
+        clock.eval_s = time.monotonic() - t0
+        entry = {
+            "step": trainer.step_no,
+            "epoch": round(trainer.step_no / steps_per_epoch, 2),
+            "loss": round(float(np.mean(losses)), 5),
+            "valid": round(score, 5),
+            "elapsed_s": round(clock.elapsed, 1),
+        }
+        history.append(entry)
+        losses = []
+        # Steps ran slower than measured (a busy machine): end the decay before the deadline.
+        evals_left = math.ceil((planned - trainer.step_no) / every)
+        seconds = deadline - time.monotonic() - evals_left * clock.eval_s
+        fit = int(0.95 * seconds / max(clock.per_step(), 1e-6))
+        if trainer.step_no < planned:
+            planned = trainer.total = max(trainer.step_no + 1, min(planned, trainer.step_no + fit))
+        rate = 1.0 / clock.per_step()
+        log.info("%s step %d/%d: loss %.4f, valid %.4f (%.2f steps/s)",
+                 mode, trainer.step_no, planned, entry["loss"], score, rate)  # fmt: skip
+        emit(progress, mode=mode, step=trainer.step_no, steps=planned, valid=score,
+             steps_per_s=rate, elapsed_s=clock.elapsed)  # fmt: skip
+        if score > best + 1e-4:
+            best, best_step, best_state, bad = score, trainer.step_no, trainer.snapshot(), 0
+        else:
+            bad += 1
+            if bad >= patience:
+                stopped = "early stopping"
+                break
+    if best_state is None:  # stopped before the first evaluation: keep what was trained
+        best_state, best_step = trainer.snapshot(), trainer.step_no
+        best = evaluate() if trainer.step_no else -math.inf
+    encoder = trainer.tuned_encoder(best_state, source)
+    return TuneResult(
+        encoder=encoder,
+        mode=mode,
+        steps=trainer.step_no,
+        planned_steps=planned or trainer.step_no,
+        epochs=trainer.step_no / steps_per_epoch,
+        seconds=clock.elapsed,
+        best_score=None if not math.isfinite(best) else round(best, 5),
+        best_step=best_step,
+        stopped=stopped,
+        history=history,
+    )
