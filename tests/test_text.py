@@ -241,7 +241,7 @@ def test_server_predicts_text_model(intents, text_registry, capsys):
 
 def test_cli_train_rejects_unknown_mode(capsys):
     code, _, err = run_cli(["train", TRAIN, "--target", "category", "--mode", "bert"], capsys)
-    assert code == 2 and "auto, embed, tfidf" in err
+    assert code == 2 and "auto, embed, finetune, fewshot, tfidf" in err
 
 
 def test_embed_mode_needs_a_text_column(capsys):
@@ -291,3 +291,30 @@ def test_zero_shot_cli_with_descriptions(tmp_path, capsys):
 def test_zero_shot_needs_two_labels(capsys):
     code, _, err = run_cli(["zero-shot", TEST, "--labels", "refund"], capsys)
     assert code == 2 and "at least two labels" in err
+
+
+# -- mixed tables --------------------------------------------------------------------------------
+def test_mixed_table_combines_embeddings_with_tabular_columns(test_rows):
+    """Text plus numeric and categorical columns: the text column becomes embedding features,
+    the others stay tabular features of the same model, and all of them get importance."""
+    import shipml
+    from shipml.errors import ShipmlError
+
+    def with_columns(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows.assign(
+            words=rows["text"].str.split().str.len(),
+            asks=np.where(rows["text"].str.strip().str.endswith("?"), "question", "statement"),
+        )
+
+    rows = with_columns(pd.read_csv(TRAIN))
+    model = shipml.train(rows, target="category", time_budget=20, n_trials=1, mode="embed",
+                         progress=False, report=False)  # fmt: skip
+    sources = set(model.encoder.sources)
+    assert {"text", "words", "asks"} <= sources
+    assert model.encoder.names.count("words") == 1
+    assert sum(s == "text" for s in model.encoder.sources) == 384
+    assert {"text", "words", "asks"} <= set(model.info["importance"])
+    test = with_columns(test_rows)
+    assert accuracy(model, test) >= 0.85
+    with pytest.raises(ShipmlError, match="words"):
+        model.predict(test.drop(columns=["words"]).head(3))
