@@ -39,6 +39,16 @@ def test_yes_no_target_puts_yes_last_and_booleans_detected():
     assert kinds(s)["housing"] == "boolean"
 
 
+def test_boolean_dataframe_target_keeps_its_values():
+    """A pandas bool target (e.g. `df["bad"] = df.amount > x`) trains with classes False/True."""
+    frame = read_table(GERMAN).frame
+    frame = frame.assign(bad=frame["credit_risk"].astype(str) == "2").drop(columns="credit_risk")
+    s = infer_schema(frame, "bad")
+    assert s.task == "binary" and s.classes == [False, True]
+    labels = s.target_values(frame)
+    assert list(labels[:5]) == list(frame["bad"].head(5)) and labels.dtype == object
+
+
 def test_numbers_stored_as_text_are_parsed():
     frame = read_table(BANK).frame.head(300).copy()
     frame["balance"] = ["$" + f"{float(v):,.2f}" for v in frame["balance"]]

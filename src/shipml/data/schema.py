@@ -411,6 +411,8 @@ def _infer_task(raw: pd.Series, target: str, task: str | None) -> tuple[str, lis
 
 
 def _ordered_classes(present: pd.Series, text: pd.Series, numeric: bool, numbers: np.ndarray):
+    if pd.api.types.is_bool_dtype(present.dtype):  # a boolean column: its own values, True last
+        return sorted({bool(v) for v in present})
     if numeric and np.all(numbers % 1 == 0):
         labels = sorted({as_label(v) for v in numbers})
     else:
