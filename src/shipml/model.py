@@ -310,6 +310,7 @@ class Model:
             "classes": ", ".join(map(str, self.classes)) if self.classes else None,
             "ensemble": ", ".join(f"{m.name} ×{m.weight:.2f}" for m in self.members),
             "text features": self.info.get("text_features"),
+            "text runtime": (self.info.get("text_runtime") or {}).get("runtime"),
             "decision threshold": self.threshold,
             "target transform": None if self.transform == "none" else self.transform,
             "validation": self.info.get("validation"),

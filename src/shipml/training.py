@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _REFIT_SHARE = 0.15  # of the budget, for retraining holdout-validated models on all rows
 _IMPORTANCE_ROWS = 300  # rows whose contributions give the global importance
 _BASELINE_SHARE = 0.25  # of the search time, for the TF-IDF baseline next to sentence embeddings
+_RUNTIME_RESERVE = 10.0  # seconds kept for the ONNX int8 runtime check of text models
 
 
 def _reserve(budget_s: float, n_rows: int, report: bool) -> float:
@@ -161,6 +162,8 @@ def train(
     reserve = _reserve(time_budget, len(tdata.y), report and name is not None)
     choice = _text_choice(schema, frame, tdata, mode, encoder, started + time_budget - reserve)
     tuned = choice is not None and choice.mode in TUNED
+    if choice is not None:  # ONNX export, quantization and the runtime check at the end
+        reserve = min(reserve + _RUNTIME_RESERVE, 0.5 * time_budget)
     plan = _plan(schema, frame, tdata, seed, holdout=tuned)
     # A holdout-validated model trained on 80% of the rows; keep time to retrain the chosen
     # ones on all rows (k-fold models already saw every row across their folds). A tuned text
@@ -238,6 +241,11 @@ def train(
         model.info["notes"] = model.info["notes"] + text["notes"]
         if text.get("tuning"):
             model.info["text_tuning"] = text["tuning"]
+    if features.embeds_text:
+        runtime = _pick_runtime(model, frame, tdata.y, rows, seed)
+        if runtime is not None:
+            model.info["text_runtime"] = runtime
+            model.info["notes"].append(runtime["note"])
     model.info["lineage"] = _lineage(table, tdata, schema, seed, time_budget, started, n_trials)
     model.info["lineage"]["metric"] = metric
     if features.embeds_text:
@@ -288,6 +296,14 @@ def _text_features(schema, frame, tfidf, tdata, choice, plan, deadline, seed, pr
         "source": encoder.source,
         "tuning": tuning,
     }
+
+
+def _pick_runtime(model, frame, y, rows, seed) -> dict | None:
+    """PyTorch or int8 ONNX for the sentence encoder, judged on the validated rows."""
+    from shipml.learners.runtime import pick_runtime
+
+    truth = y[rows] if model.task == "regression" else np.asarray(model.classes, object)[y[rows]]
+    return pick_runtime(model, frame.iloc[rows], truth, seed=seed)
 
 
 def _text_note(text: dict, ens, base_ens, metric: str) -> str:

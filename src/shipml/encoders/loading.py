@@ -208,6 +208,22 @@ def from_artifacts(meta: dict, read_bytes, *, cache: bool = True) -> SentenceEnc
         tokenizer = tokenizers.Tokenizer.from_str(read_bytes(meta["tokenizer"]).decode("utf-8"))
         return module, tokenizer
 
+    runtime = tokenizer_loader = None
+    if meta.get("onnx"):  # predicts with onnxruntime: torch loads only if the module is asked for
+        from shipml.encoders.onnx import OnnxRuntime
+
+        runtime = OnnxRuntime(read_bytes(meta["onnx"]), meta.get("runtime", "onnx"))
+
+        def tokenizer_loader():
+            text = read_bytes(meta["tokenizer"]).decode("utf-8")
+            return _deps.tokenizers().Tokenizer.from_str(text)
+
     return SentenceEncoder(
-        load, settings=meta["settings"], id=meta["id"], source=meta["source"], use_cache=cache
+        load,
+        settings=meta["settings"],
+        id=meta["id"],
+        source=meta["source"],
+        use_cache=cache,
+        runtime=runtime,
+        tokenizer_loader=tokenizer_loader,
     )

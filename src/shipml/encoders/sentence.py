@@ -90,8 +90,12 @@ class SentenceEncoder:
         id: str,
         source: str,
         use_cache: bool = True,
+        runtime=None,
+        tokenizer_loader: Callable[[], object] | None = None,
     ) -> None:
         self._loader = loader
+        self.runtime = runtime  # OnnxRuntime (onnx.py) in place of the torch module, or None
+        self._tokenizer_loader = tokenizer_loader  # the tokenizer alone, without torch
         self.settings = dict(settings)
         self.id = id
         self.source = source
@@ -102,7 +106,14 @@ class SentenceEncoder:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"<SentenceEncoder {self.source} dim={self.dim} max_length={self.max_length}>"
+        return (
+            f"<SentenceEncoder {self.source} dim={self.dim} max_length={self.max_length} "
+            f"runtime={self.runtime_kind}>"
+        )
+
+    @property
+    def runtime_kind(self) -> str:
+        return self.runtime.kind if self.runtime is not None else "pytorch"
 
     # -- facts -------------------------------------------------------------------------------
     @property
@@ -124,9 +135,11 @@ class SentenceEncoder:
         with self._lock:  # a server's first requests may arrive together: load once
             if self._module is None:
                 module, tokenizer = self._loader()
-                tokenizer.no_padding()
-                tokenizer.enable_truncation(self.max_length)
-                self._tokenizer, self._module = tokenizer, module.eval()
+                if self._tokenizer is None:
+                    tokenizer.no_padding()
+                    tokenizer.enable_truncation(self.max_length)
+                    self._tokenizer = tokenizer
+                self._module = module.eval()
 
     @property
     def module(self):
@@ -137,7 +150,15 @@ class SentenceEncoder:
     @property
     def tokenizer(self):
         """The `tokenizers.Tokenizer`, truncating at `max_length` (loaded on first access)."""
-        self._ensure_loaded()
+        if self._tokenizer is None and self._tokenizer_loader is not None:
+            with self._lock:
+                if self._tokenizer is None:
+                    tokenizer = self._tokenizer_loader()
+                    tokenizer.no_padding()
+                    tokenizer.enable_truncation(self.max_length)
+                    self._tokenizer = tokenizer
+        if self._tokenizer is None:
+            self._ensure_loaded()
         return self._tokenizer
 
     @property
@@ -207,7 +228,6 @@ class SentenceEncoder:
 
     def _forward(self, encodings: list) -> np.ndarray:
         """One padded batch through the model: pooled, normalized vectors."""
-        torch = _deps.torch()
         width = max(len(e.ids) for e in encodings)
         pad = int(self.settings.get("pad_id", 0))
         ids = np.full((len(encodings), width), pad, dtype=np.int64)
@@ -215,6 +235,9 @@ class SentenceEncoder:
         for i, e in enumerate(encodings):
             ids[i, : len(e.ids)] = e.ids
             mask[i, : len(e.ids)] = 1
+        if self.runtime is not None:
+            return self.runtime.forward(ids, mask)
+        torch = _deps.torch()
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
             hidden = self.module(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
@@ -270,6 +293,23 @@ class SentenceEncoder:
             use_cache=self.use_cache,
         )
 
+    def with_onnx(self, model: bytes, *, kind: str = "onnx-int8") -> SentenceEncoder:
+        """The same tokenizer and settings running an ONNX graph of this encoder (onnx.py);
+        a new id, so the embedding cache never mixes vectors of two runtimes."""
+        from shipml.encoders.onnx import OnnxRuntime
+
+        tokenizer = self.tokenizer
+        ident = encoder_id(_sha(model), _sha(tokenizer.to_str().encode()), self.settings)
+        return SentenceEncoder(
+            self._loader,
+            settings=self.settings,
+            id=ident,
+            source=self.source,
+            use_cache=self.use_cache,
+            runtime=OnnxRuntime(model, kind),
+            tokenizer_loader=lambda: tokenizer,
+        )
+
     # -- storage -----------------------------------------------------------------------------
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
         """(meta JSON, {file name: bytes | str}): weights as safetensors, the tokenizer as its
@@ -288,6 +328,9 @@ class SentenceEncoder:
             "tokenizer": f"{prefix}.tokenizer.json",
             "config": f"{prefix}.config.json",
         }
+        if self.runtime is not None:  # the graph that predicts; the weights stay for PyTorch
+            files[f"{prefix}.onnx"] = self.runtime.model
+            meta.update(onnx=f"{prefix}.onnx", runtime=self.runtime.kind)
         return meta, files
 
 

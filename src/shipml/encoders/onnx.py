@@ -1,0 +1,126 @@
+"""Fast inference: a sentence encoder exported to ONNX and quantized to int8 (onnxruntime).
+
+`export_onnx` traces the transformer together with its pooling and normalization, so the graph
+maps (input_ids, attention_mask) straight to the sentence vectors; `quantize_int8` stores the
+weights of its matrix products as int8 (dynamic quantization: activations are quantized on the
+fly). `OnnxRuntime` runs such a graph; a SentenceEncoder using one needs neither PyTorch nor
+transformers, only `tokenizers`, `onnxruntime` and NumPy, so a served model starts fast.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from shipml.encoders import _deps
+from shipml.errors import MissingDependency
+
+__all__ = ["OnnxRuntime", "export_onnx", "quantize_int8", "onnxruntime"]
+
+log = logging.getLogger(__name__)
+_OPSET = 17
+
+
+def onnxruntime():
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise MissingDependency(f"ONNX inference needs onnxruntime: {_deps.FIX}") from exc
+    return ort
+
+
+def export_onnx(encoder) -> bytes:
+    """The encoder (weights, pooling, normalization) as an ONNX graph, in memory."""
+    torch = _deps.torch()
+    pooling = encoder.pooling
+
+    class Sentence(torch.nn.Module):
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.module(input_ids=input_ids, attention_mask=attention_mask)[0]
+            if pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    wrapper = Sentence(encoder.module).eval()
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.int64)
+    mask = (ids != 0).to(torch.int64)
+    buffer = io.BytesIO()
+    with torch.inference_mode():
+        torch.onnx.export(
+            wrapper,
+            (ids, mask),
+            buffer,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["sentence"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "sentence": {0: "batch"},
+            },
+            opset_version=_OPSET,
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+def quantize_int8(onnx_bytes: bytes) -> bytes:
+    """Dynamic int8 quantization of the graph's matrix-product weights."""
+    ort = onnxruntime()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    del ort
+    with tempfile.TemporaryDirectory(prefix="shipml-onnx-") as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        source.write_bytes(onnx_bytes)
+        quantize_dynamic(
+            source,
+            target,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,  # one scale per output column: closer to the float vectors
+        )
+        return target.read_bytes()
+
+
+class OnnxRuntime:
+    """An onnxruntime session over sentence-vector graph bytes, created on first use."""
+
+    def __init__(self, model: bytes, kind: str) -> None:
+        self.model = model
+        self.kind = kind  # "onnx-int8" or "onnx"
+        self._session = None
+        self._lock = threading.Lock()
+
+    @property
+    def session(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    ort = onnxruntime()
+                    options = ort.SessionOptions()
+                    threads = int(os.environ.get("SHIPML_ONNX_THREADS", "0") or 0)
+                    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+                    options.inter_op_num_threads = 1
+                    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                    self._session = ort.InferenceSession(
+                        self.model, options, providers=["CPUExecutionProvider"]
+                    )
+        return self._session
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        (out,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(out, dtype=np.float32)
