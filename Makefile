@@ -38,3 +38,8 @@ bench-serving: $(STAMP)  # needs wrk (apt-get install -y wrk); makes benchmarks/
 
 clean:
 	rm -rf $(VENV) .shipml-demo build *.egg-info src/*.egg-info
+
+.PHONY: bench-text
+bench-text: $(STAMP)  # about 60 min: banking77 with a 15 min fine-tune, financial_phrasebank, sst2
+	$(BIN)/python benchmarks/text.py --datasets banking77,financial_phrasebank,sst2
+	$(BIN)/python benchmarks/text_runtime.py
