@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def export_onnx(encoder) -> bytes:
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.int64)
     mask = (ids != 0).to(torch.int64)
     buffer = io.BytesIO()
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about constants: checked by the caller
         torch.onnx.export(
             wrapper,
             (ids, mask),
@@ -82,6 +84,21 @@ def quantize_int8(onnx_bytes: bytes) -> bytes:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     del ort
+    root = logging.getLogger()
+    quiet = _QuantizerChatter()  # onnxruntime logs per-tensor chatter on the root logger
+    root.addFilter(quiet)
+    try:
+        return _quantize(onnx_bytes, quantize_dynamic, QuantType)
+    finally:
+        root.removeFilter(quiet)
+
+
+class _QuantizerChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in record.pathname
+
+
+def _quantize(onnx_bytes: bytes, quantize_dynamic, QuantType) -> bytes:  # noqa: N803
     with tempfile.TemporaryDirectory(prefix="shipml-onnx-") as tmp:
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         source.write_bytes(onnx_bytes)
