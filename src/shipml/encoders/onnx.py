@@ -3,8 +3,10 @@
 `export_onnx` traces the transformer together with its pooling and normalization, so the graph
 maps (input_ids, attention_mask) straight to the sentence vectors; `quantize_int8` stores the
 weights of its matrix products as int8 (dynamic quantization: activations are quantized on the
-fly). `OnnxRuntime` runs such a graph; a SentenceEncoder using one needs neither PyTorch nor
-transformers, only `tokenizers`, `onnxruntime` and NumPy, so a served model starts fast.
+fly, one range per tensor — so int8 runs one text at a time, and a text's vector never depends
+on the other texts of a request). `OnnxRuntime` runs such a graph; a SentenceEncoder using one
+needs neither PyTorch nor transformers, only `tokenizers`, `onnxruntime` and NumPy, so a served
+model starts fast.
 """
 
 from __future__ import annotations
@@ -139,5 +141,15 @@ class OnnxRuntime:
         return self._session
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        (out,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-        return np.asarray(out, dtype=np.float32)
+        if self.kind != "onnx-int8":
+            (out,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            return np.asarray(out, dtype=np.float32)
+        # Dynamic int8 quantizes activations with one range per tensor: in a batch, a text's
+        # vector would depend on its neighbours and their padding. One text per run keeps a
+        # prediction the same whatever else is in the request (and the cache consistent).
+        rows = []
+        for row, row_mask in zip(ids, mask):
+            n = int(row_mask.sum()) or 1
+            feed = {"input_ids": row[None, :n], "attention_mask": row_mask[None, :n]}
+            rows.append(self.session.run(None, feed)[0][0])
+        return np.asarray(rows, dtype=np.float32).reshape(len(ids), -1)
