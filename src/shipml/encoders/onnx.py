@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from shipml.encoders import _deps
+from shipml.encoders.sentence import pool
 from shipml.errors import MissingDependency
 
 __all__ = ["OnnxRuntime", "export_onnx", "quantize_int8", "onnxruntime"]
@@ -50,12 +51,7 @@ def export_onnx(encoder) -> bytes:
 
         def forward(self, input_ids, attention_mask):
             hidden = self.module(input_ids=input_ids, attention_mask=attention_mask)[0]
-            if pooling == "cls":
-                pooled = hidden[:, 0]
-            else:
-                m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return pool(hidden, attention_mask, pooling)
 
     wrapper = Sentence(encoder.module).eval()
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.int64)

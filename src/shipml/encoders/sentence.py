@@ -32,7 +32,7 @@ import numpy as np
 from shipml.encoders import _deps
 from shipml.encoders.cache import EmbeddingCache, text_key
 
-__all__ = ["SentenceEncoder", "EncodeReport", "encoder_id", "weights_id"]
+__all__ = ["SentenceEncoder", "EncodeReport", "encoder_id", "padded", "pool", "weights_id"]
 
 log = logging.getLogger(__name__)
 _BATCH = 64  # texts per forward pass
@@ -228,26 +228,15 @@ class SentenceEncoder:
 
     def _forward(self, encodings: list) -> np.ndarray:
         """One padded batch through the model: pooled, normalized vectors."""
-        width = max(len(e.ids) for e in encodings)
-        pad = int(self.settings.get("pad_id", 0))
-        ids = np.full((len(encodings), width), pad, dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for i, e in enumerate(encodings):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
+        ids, mask = padded([e.ids for e in encodings], int(self.settings.get("pad_id", 0)))
         if self.runtime is not None:
             return self.runtime.forward(ids, mask)
         torch = _deps.torch()
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
             hidden = self.module(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-            if self.pooling == "cls":
-                pooled = hidden[:, 0]
-            else:
-                m = mask_t.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-            pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
-        return pooled.numpy()
+            pooled = pool(hidden, mask_t, self.pooling)
+        return pooled.float().numpy()
 
     def estimate_seconds(
         self, texts: Sequence[object], *, sample: int = 64, cached: bool = True
@@ -332,6 +321,29 @@ class SentenceEncoder:
             files[f"{prefix}.onnx"] = self.runtime.model
             meta.update(onnx=f"{prefix}.onnx", runtime=self.runtime.kind)
         return meta, files
+
+
+def padded(token_ids: list, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(input_ids, attention_mask) int64 arrays of token id lists, right-padded to the longest."""
+    width = max(len(t) for t in token_ids)
+    ids = np.full((len(token_ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(token_ids), width), dtype=np.int64)
+    for i, t in enumerate(token_ids):
+        ids[i, : len(t)] = t
+        mask[i, : len(t)] = 1
+    return ids, mask
+
+
+def pool(hidden, mask, pooling: str):
+    """Sentence vectors from token vectors (torch tensors): the mean over real tokens, or the
+    first ([CLS]) token; L2-normalized. Shared by inference, fine-tuning and the ONNX graph."""
+    torch = _deps.torch()
+    if pooling == "cls":
+        pooled = hidden[:, 0]
+    else:
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
 def _sha(data: bytes) -> str:

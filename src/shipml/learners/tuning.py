@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shipml.encoders import _deps
+from shipml.encoders.sentence import padded, pool
 
 __all__ = ["TuneResult", "Texts", "Trainer", "plan_steps", "fit_loop"]
 
@@ -69,13 +70,7 @@ class Texts:
 
     def tensors(self, rows: np.ndarray):
         torch = _deps.torch()
-        width = int(self.lengths[rows].max())
-        ids = np.full((len(rows), width), self.pad, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            n = self.lengths[r]
-            ids[i, :n] = self.encodings[r].ids
-            mask[i, :n] = 1
+        ids, mask = padded([self.encodings[r].ids for r in rows], self.pad)
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
     def batches(self, rows: np.ndarray, size: int, rng: np.random.Generator | None = None):
@@ -137,14 +132,8 @@ class Trainer:
 
     def pooled(self, ids, mask):
         """Sentence vectors (normalized, with gradients when training)."""
-        torch = self.torch
         hidden = self.module(input_ids=ids, attention_mask=mask).last_hidden_state
-        if self.encoder.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-        return torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pool(hidden, mask, self.encoder.pooling)
 
     def step(self, loss) -> float:
         """One optimizer step with the scheduled learning rate; returns the loss value."""
