@@ -78,15 +78,24 @@ def export_onnx(encoder) -> bytes:
 
 def quantize_int8(onnx_bytes: bytes) -> bytes:
     """Dynamic int8 quantization of the graph's matrix-product weights."""
-    ort = onnxruntime()
+    onnxruntime()  # a missing extra says how to fix it
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    del ort
     root = logging.getLogger()
     quiet = _QuantizerChatter()  # onnxruntime logs per-tensor chatter on the root logger
     root.addFilter(quiet)
     try:
-        return _quantize(onnx_bytes, quantize_dynamic, QuantType)
+        with tempfile.TemporaryDirectory(prefix="shipml-onnx-") as tmp:
+            source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+            source.write_bytes(onnx_bytes)
+            quantize_dynamic(
+                source,
+                target,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                per_channel=True,  # one scale per output column: closer to the float vectors
+            )
+            return target.read_bytes()
     finally:
         root.removeFilter(quiet)
 
@@ -94,20 +103,6 @@ def quantize_int8(onnx_bytes: bytes) -> bytes:
 class _QuantizerChatter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "onnxruntime" not in record.pathname
-
-
-def _quantize(onnx_bytes: bytes, quantize_dynamic, QuantType) -> bytes:  # noqa: N803
-    with tempfile.TemporaryDirectory(prefix="shipml-onnx-") as tmp:
-        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        source.write_bytes(onnx_bytes)
-        quantize_dynamic(
-            source,
-            target,
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"],
-            per_channel=True,  # one scale per output column: closer to the float vectors
-        )
-        return target.read_bytes()
 
 
 class OnnxRuntime:

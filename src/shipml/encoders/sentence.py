@@ -32,7 +32,15 @@ import numpy as np
 from shipml.encoders import _deps
 from shipml.encoders.cache import EmbeddingCache, text_key
 
-__all__ = ["SentenceEncoder", "EncodeReport", "encoder_id", "padded", "pool", "weights_id"]
+__all__ = [
+    "SentenceEncoder",
+    "EncodeReport",
+    "as_text",
+    "encoder_id",
+    "padded",
+    "pool",
+    "weights_id",
+]
 
 log = logging.getLogger(__name__)
 _BATCH = 64  # texts per forward pass
@@ -178,7 +186,7 @@ class SentenceEncoder:
         """(n, dim) float32, rows of unit length (zero rows for empty or missing texts)."""
         started = time.monotonic()
         report = report if report is not None else EncodeReport()
-        cleaned = [_as_text(t) for t in texts]
+        cleaned = [as_text(t) for t in texts]
         out = np.zeros((len(cleaned), self.dim), dtype=np.float32)
         rows: dict[str, list[int]] = {}
         for i, text in enumerate(cleaned):
@@ -247,7 +255,7 @@ class SentenceEncoder:
         included), times the texts' tokens estimated from their characters. The real run pads
         almost nothing (texts sorted by length), so per padded token is the honest rate.
         `cached=False`: as if nothing were cached (weights about to change)."""
-        unique = list(dict.fromkeys(t for t in (_as_text(x) for x in texts) if t))
+        unique = list(dict.fromkeys(t for t in (as_text(x) for x in texts) if t))
         cache = self.cache if cached and len(unique) >= CACHE_MIN_TEXTS else None
         if cache is not None:
             keys = [text_key(t) for t in unique]
@@ -354,7 +362,7 @@ def _state_dict(module) -> dict:
     return {k: v.detach().contiguous() for k, v in module.state_dict().items()}
 
 
-def _as_text(value: object) -> str:
+def as_text(value: object) -> str:
     """A cell as text: missing (None, NaN, pd.NA) -> ""; numbers and others via str()."""
     if value is None:
         return ""

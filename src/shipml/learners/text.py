@@ -98,8 +98,10 @@ def choose_text_mode(
             raise
         return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
     texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
-    if mode != "auto":
-        seconds = encoder.estimate_seconds(texts, cached=mode == "embed")
+    if mode == "embed":
+        return TextChoice(mode, encoder)
+    if mode in TUNED:  # the time the tuned encoder will take to embed every text once
+        seconds = encoder.estimate_seconds(texts, cached=False)
         return TextChoice(mode, encoder, embed_seconds=seconds)
     embed_s = encoder.estimate_seconds(texts)
     fresh_s = encoder.estimate_seconds(texts, cached=False)  # the tuned encoder has no cache
@@ -154,7 +156,9 @@ def tune_encoder(
 
     columns = text_columns(schema)
     column = max(columns, key=lambda c: frame[c].astype("string").str.len().mean() or 0)
-    texts = [_plain_text(v) for v in frame[column].tolist()]
+    from shipml.encoders.sentence import as_text
+
+    texts = [as_text(v) for v in frame[column].tolist()]
     train_rows, valid_rows = rows
     if choice.mode == "fewshot":
         result = fewshot_encoder(
@@ -184,12 +188,6 @@ def tune_encoder(
     )
     log.info(note)
     return result, result.encoder, [note]
-
-
-def _plain_text(value: object) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return ""
-    return str(value).strip()
 
 
 def embed_features(
