@@ -456,6 +456,15 @@ def _version(package: str) -> str | None:
         return None
 
 
+def pick(parser: argparse.ArgumentParser, text: str, known, what: str) -> list[str]:
+    """Comma-separated names, each checked against `known` (argparse error otherwise)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name not in known:
+            parser.error(f"unknown {what} {name!r}; choose from {', '.join(known)}")
+    return names
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(LOADERS), help="comma-separated subset")
@@ -468,14 +477,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", type=Path, default=WORK_DIR / "tabular.json", help="raw results (JSON)"
     )
     args = parser.parse_args(argv)
-    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    for name in args.datasets:
-        if name not in LOADERS:
-            parser.error(f"unknown dataset {name!r}; choose from {', '.join(LOADERS)}")
-    for name in args.systems:
-        if name not in RUNNERS:
-            parser.error(f"unknown system {name!r}; choose from {', '.join(RUNNERS)}")
+    args.datasets = pick(parser, args.datasets, LOADERS, "dataset")
+    args.systems = pick(parser, args.systems, RUNNERS, "system")
     return args
 
 

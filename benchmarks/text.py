@@ -48,7 +48,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +55,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tabular import WORK_DIR, _import_shipml, _read, datasets_dir  # noqa: E402
+from tabular import WORK_DIR, _import_shipml, _read, _version, datasets_dir, pick  # noqa: E402
 
 SYSTEMS = ("embed", "finetune", "tfidf", "tfidf_lr", "zeroshot", "fewshot8", "embed8", "tfidf_lr8")
 SYSTEM_TITLES = {
@@ -321,13 +320,6 @@ def markdown_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -350,14 +342,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", type=Path, default=WORK_DIR / "text.json", help="raw results (JSON)"
     )
     args = parser.parse_args(argv)
-    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    for name in args.datasets:
-        if name not in LOADERS:
-            parser.error(f"unknown dataset {name!r}; choose from {', '.join(LOADERS)}")
-    for name in args.systems:
-        if name not in RUNNERS:
-            parser.error(f"unknown system {name!r}; choose from {', '.join(RUNNERS)}")
+    args.datasets = pick(parser, args.datasets, LOADERS, "dataset")
+    args.systems = pick(parser, args.systems, RUNNERS, "system")
     return args
 
 

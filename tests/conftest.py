@@ -16,6 +16,8 @@ ADULT = DATA / "adult_slice.csv"
 ADULT_TEST = DATA / "adult_test_slice.csv"
 BANK = DATA / "bank_slice.csv"
 AI4I = DATA / "ai4i_slice.csv"
+BANKING = DATA / "banking77_slice.csv"  # 20 intents
+BANKING_TEST = DATA / "banking77_test_slice.csv"
 AI4I_LEAKS = ["TWF", "HDF", "PWF", "OSF", "RNF", "UDI", "Product ID"]
 
 
@@ -24,6 +26,15 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     """Never touch the user's ~/.shipml: every test gets its own default registry."""
     monkeypatch.setenv("SHIPML_HOME", str(tmp_path_factory.mktemp("shipml-home")))
     monkeypatch.delenv("SHIPML_REGISTRY_URI", raising=False)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    """The packaged all-MiniLM-L6-v2, no embedding cache (one per test module: tuning tests
+    must not see another module's state)."""
+    from shipml.encoders import load_encoder
+
+    return load_encoder(cache=False)
 
 
 @pytest.fixture(scope="session")

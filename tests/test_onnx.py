@@ -15,20 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DATA
+from conftest import BANKING, BANKING_TEST
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
-
-TRAIN = DATA / "banking77_slice.csv"
-TEST = DATA / "banking77_test_slice.csv"
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    from shipml.encoders import load_encoder
-
-    return load_encoder(cache=False)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +32,7 @@ def model(onnx_registry, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SHIPML_HOME", str(tmp_path_factory.mktemp("onnx-home")))
-        return shipml.train(TRAIN, target="category", name="fast", time_budget=30, n_trials=1,
+        return shipml.train(BANKING, target="category", name="fast", time_budget=30, n_trials=1,
                             mode="embed", registry_uri=str(onnx_registry), progress=False,
                             report=False)  # fmt: skip
 
@@ -50,7 +40,7 @@ def model(onnx_registry, tmp_path_factory):
 def test_int8_vectors_stay_close_to_pytorch(encoder):
     from shipml.encoders.onnx import export_onnx, quantize_int8
 
-    texts = pd.read_csv(TEST)["text"].tolist()
+    texts = pd.read_csv(BANKING_TEST)["text"].tolist()
     reference = encoder.encode(texts)
     fp32 = encoder.with_onnx(export_onnx(encoder), kind="onnx")
     np.testing.assert_allclose(fp32.encode(texts), reference, atol=1e-4)
@@ -78,7 +68,7 @@ def test_int8_model_round_trip(model, onnx_registry):
     assert {"text_encoder.onnx", "text_encoder.safetensors"} <= set(files)
     loaded = shipml.load("fast", registry_uri=str(onnx_registry))
     assert loaded.encoder.text_encoder.runtime_kind == "onnx-int8"
-    test = pd.read_csv(TEST)
+    test = pd.read_csv(BANKING_TEST)
     np.testing.assert_allclose(
         loaded.predict_proba(test).to_numpy(), model.predict_proba(test).to_numpy(), atol=1e-5
     )
@@ -109,12 +99,12 @@ def test_export_failure_keeps_pytorch(monkeypatch, encoder):
     def broken(_encoder):
         raise RuntimeError("exporter exploded")
 
-    trained = shipml.train(TRAIN, target="category", time_budget=20, n_trials=1, mode="embed",
+    trained = shipml.train(BANKING, target="category", time_budget=20, n_trials=1, mode="embed",
                            progress=False, report=False)  # fmt: skip
     torch_encoder = encoder.with_weights(encoder.module, source="pytorch")
     trained.encoder.text_encoder = torch_encoder
     monkeypatch.setattr(onnx, "export_onnx", broken)
-    rows = pd.read_csv(TEST)
+    rows = pd.read_csv(BANKING_TEST)
     result = pick_runtime(trained, rows, rows["category"].to_numpy())
     assert result["runtime"] == "pytorch" and "exporter exploded" in result["note"]
     assert trained.encoder.text_encoder is torch_encoder

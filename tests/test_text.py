@@ -13,26 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DATA, run_cli, start_server
+from conftest import BANKING, BANKING_TEST, run_cli, start_server
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-TRAIN = DATA / "banking77_slice.csv"
-TEST = DATA / "banking77_test_slice.csv"
 LONG_TEXT = " ".join(["my card payment was declined at the shop and I was charged twice"] * 30)
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    from shipml.encoders import load_encoder
-
-    return load_encoder(cache=False)
-
-
-@pytest.fixture(scope="module")
 def test_rows() -> pd.DataFrame:
-    return pd.read_csv(TEST)
+    return pd.read_csv(BANKING_TEST)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +36,7 @@ def train_rows() -> pd.DataFrame:
             "category": ["atm_support", "age_limit", "card_payment_fee_charged", "one_off"],
         }
     )
-    return pd.concat([pd.read_csv(TRAIN), extra], ignore_index=True)
+    return pd.concat([pd.read_csv(BANKING), extra], ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +94,7 @@ def test_embedding_cache_hit_on_second_call(tmp_path, monkeypatch):
     from shipml.encoders import EncodeReport, load_encoder
 
     monkeypatch.setenv("SHIPML_HOME", str(tmp_path))
-    texts = pd.read_csv(TEST)["text"].head(39).tolist() + [LONG_TEXT]
+    texts = pd.read_csv(BANKING_TEST)["text"].head(39).tolist() + [LONG_TEXT]
     enc = load_encoder()
     first, second = EncodeReport(), EncodeReport()
     X1 = enc.encode(texts, report=first)
@@ -114,6 +105,24 @@ def test_embedding_cache_hit_on_second_call(tmp_path, monkeypatch):
     np.testing.assert_array_equal(X1, X2)
     shards = list((tmp_path / "cache" / "embeddings").rglob("*.npy"))
     assert {p.name.split(".")[1] for p in shards} == {"keys", "vectors", "truncated"}
+
+
+def test_time_estimate_counts_only_what_is_left_to_embed(tmp_path, monkeypatch):
+    from shipml.encoders import load_encoder
+
+    monkeypatch.setenv("SHIPML_HOME", str(tmp_path))
+    texts = pd.read_csv(BANKING)["text"].tolist()
+    first, rest = texts[:40], [t for t in texts[40:] if t not in texts[:40]]
+    enc = load_encoder()
+    whole = enc.estimate_seconds(first + rest, cached=False)
+    parts = enc.estimate_seconds(first, cached=False) + enc.estimate_seconds(rest, cached=False)
+    assert whole > 0 and whole == pytest.approx(parts, rel=0.02)  # per character, no fixed cost
+    enc.encode(first)
+    assert enc.estimate_seconds(first) == 0.0  # all cached
+    assert enc.estimate_seconds(first, cached=False) > 0
+    assert enc.estimate_seconds(first + rest) == pytest.approx(
+        enc.estimate_seconds(rest, cached=False), rel=0.02
+    )
 
 
 def test_encoder_id_follows_the_weights(encoder):
@@ -161,7 +170,7 @@ def test_auto_mode_falls_back_to_tfidf_without_the_extra(monkeypatch):
         raise MissingDependency('text models need the text extra: pip install "shipml[text]"')
 
     monkeypatch.setattr(shipml.encoders, "load_encoder", missing)
-    model = shipml.train(TRAIN, target="category", time_budget=6, n_trials=1, progress=False)
+    model = shipml.train(BANKING, target="category", time_budget=6, n_trials=1, progress=False)
     assert not model.encoder.embeds_text
     assert any("TF-IDF" in n and "shipml[text]" in n for n in model.info["notes"])
 
@@ -170,7 +179,7 @@ def test_auto_mode_falls_back_to_tfidf_without_the_extra(monkeypatch):
 def test_embed_beats_tfidf_and_chance(intents, test_rows):
     import shipml
 
-    tfidf = shipml.train(TRAIN, target="category", time_budget=8, n_trials=1, mode="tfidf",
+    tfidf = shipml.train(BANKING, target="category", time_budget=8, n_trials=1, mode="tfidf",
                          progress=False)  # fmt: skip
     assert not tfidf.encoder.embeds_text
     embed_acc, tfidf_acc = accuracy(intents, test_rows), accuracy(tfidf, test_rows)
@@ -240,7 +249,7 @@ def test_server_predicts_text_model(intents, text_registry, capsys):
 
 
 def test_cli_train_rejects_unknown_mode(capsys):
-    code, _, err = run_cli(["train", TRAIN, "--target", "category", "--mode", "bert"], capsys)
+    code, _, err = run_cli(["train", BANKING, "--target", "category", "--mode", "bert"], capsys)
     assert code == 2 and "auto, embed, finetune, fewshot, tfidf" in err
 
 
@@ -289,7 +298,7 @@ def test_zero_shot_cli_with_descriptions(tmp_path, capsys):
 
 
 def test_zero_shot_needs_two_labels(capsys):
-    code, _, err = run_cli(["zero-shot", TEST, "--labels", "refund"], capsys)
+    code, _, err = run_cli(["zero-shot", BANKING_TEST, "--labels", "refund"], capsys)
     assert code == 2 and "at least two labels" in err
 
 
@@ -306,7 +315,7 @@ def test_mixed_table_combines_embeddings_with_tabular_columns(test_rows):
             asks=np.where(rows["text"].str.strip().str.endswith("?"), "question", "statement"),
         )
 
-    rows = with_columns(pd.read_csv(TRAIN))
+    rows = with_columns(pd.read_csv(BANKING))
     model = shipml.train(rows, target="category", time_budget=20, n_trials=1, mode="embed",
                          progress=False, report=False)  # fmt: skip
     sources = set(model.encoder.sources)

@@ -13,30 +13,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DATA
+from conftest import BANKING, BANKING_TEST
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-TRAIN = DATA / "banking77_slice.csv"
-TEST = DATA / "banking77_test_slice.csv"
-
 
 @pytest.fixture(scope="module")
 def slice_rows() -> pd.DataFrame:
-    return pd.read_csv(TRAIN)
+    return pd.read_csv(BANKING)
 
 
 @pytest.fixture(scope="module")
 def test_rows() -> pd.DataFrame:
-    return pd.read_csv(TEST)
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    from shipml.encoders import load_encoder
-
-    return load_encoder(cache=False)
+    return pd.read_csv(BANKING_TEST)
 
 
 @pytest.fixture(scope="module")

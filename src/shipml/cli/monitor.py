@@ -60,7 +60,7 @@ def monitor(
     detected; 2: an error (unknown model, a version without drift reference, a bad option).
     """
     from shipml.errors import ShipmlError
-    from shipml.evaluate.report import _atomic_write
+    from shipml.evaluate.markup import atomic_write
     from shipml.monitor.check import monitor as check
 
     if output.exists() and not output.is_dir():
@@ -74,7 +74,7 @@ def monitor(
     )
     result["json_path"] = str(json_path)
     text = json.dumps(result, indent=1, allow_nan=False)
-    _atomic_write(json_path, text + "\n")
+    atomic_write(json_path, text + "\n")
     if as_json:
         sys.stdout.write(text + "\n")
     else:

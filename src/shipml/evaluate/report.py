@@ -8,22 +8,29 @@ The file is written atomically: readers see the old report or the new one, never
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import datetime as dt
-import html
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from shipml.errors import DataError, ShipmlError
-from shipml.evaluate.metrics import METRIC_DIRECTIONS, METRIC_NAMES
+from shipml.evaluate.markup import (
+    atomic_write,
+    esc,
+    figure,
+    fmt,
+    kv_table,
+    metric_name,
+    metric_value,
+    num,
+    page,
+    pct,
+    table,
+)
+from shipml.evaluate.metrics import METRIC_DIRECTIONS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,15 +151,15 @@ def write_report(
     if data_summary:
         parts.append(("data", "Data summary", _data(ctx, plots, data_summary)))
     if model_info:
-        parts.append(("model", "Model information", _kv_table(model_info)))
+        parts.append(("model", "Model information", kv_table(model_info)))
     if notes:
-        items = "".join(f"<li>{_e(n)}</li>" for n in notes)
+        items = "".join(f"<li>{esc(n)}</li>" for n in notes)
         parts.append(("notes", "Notes", f'<ul class="notes">{items}</ul>'))
 
     body = _header(ctx, title, validation, [(a, h) for a, h, _ in parts])
     for anchor, heading, content in parts:
         body += f'<section id="{anchor}"><h2>{heading}</h2>{content}</section>\n'
-    return _atomic_write(path, _page(title, body))
+    return atomic_write(path, page(title, body))
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,21 +200,21 @@ class _Context:
 def _header(ctx: _Context, title: str, validation: str, toc: list[tuple[str, str]]) -> str:
     task = _TASK_NAMES[ctx.task]
     if ctx.task == "binary" and ctx.positive is not None:
-        badge = f"positive class: {_e(ctx.positive)}"
+        badge = f"positive class: {esc(ctx.positive)}"
     elif ctx.task == "multiclass":
         badge = f"{len(ctx.classes)} classes"
     else:
-        badge = f"target: {_e(ctx.target)}" if ctx.target else ""
+        badge = f"target: {esc(ctx.target)}" if ctx.target else ""
     badge_html = f'<span class="badge">{badge}</span>' if badge else ""
     cards = [_card(ctx, ctx.primary, primary=True)]
     cards += [_card(ctx, m) for m in _CARDS[ctx.task] if m != ctx.primary and m in ctx.metrics][:3]
     rows = f"{ctx.n_rows:,} rows scored" if isinstance(ctx.n_rows, int) else ""
-    how = _e(validation) if validation else "How the score was measured was not recorded."
-    links = "".join(f'<a href="#{a}">{_e(h)}</a>' for a, h in toc)
+    how = esc(validation) if validation else "How the score was measured was not recorded."
+    links = "".join(f'<a href="#{a}">{esc(h)}</a>' for a, h in toc)
     return (
         '<header class="hero">'
         f'<div class="eyebrow">shipml model report · {task}{badge_html}</div>'
-        f"<h1>{_e(title)}</h1>"
+        f"<h1>{esc(title)}</h1>"
         f'<div class="cards">{"".join(cards)}</div>'
         f'<p class="validation"><strong>How it was measured:</strong> {how}'
         f"{f' <span class=muted>({rows})</span>' if rows else ''}</p>"
@@ -224,8 +231,8 @@ def _card(ctx: _Context, name: str, primary: bool = False) -> str:
         hint = f"main score · {hint}" if hint else "main score"
     return (
         f'<div class="card{" primary" if primary else ""}">'
-        f'<div class="label">{_e(_metric_name(name))}</div>'
-        f'<div class="value">{_metric_value(name, value)}</div>'
+        f'<div class="label">{esc(metric_name(name))}</div>'
+        f'<div class="value">{metric_value(name, value)}</div>'
         f'<div class="hint">{hint}</div></div>'
     )
 
@@ -236,7 +243,7 @@ def _metrics_table(ctx: _Context) -> str:
     names += [
         k
         for k, v in ctx.metrics.items()
-        if k not in names and k not in _NOT_SCALAR and _num(v) is not None
+        if k not in names and k not in _NOT_SCALAR and num(v) is not None
     ]
     rows = []
     for name in names:
@@ -246,8 +253,8 @@ def _metrics_table(ctx: _Context) -> str:
         explain = _explain(ctx, name) if value is not None else _why_missing(ctx, name)
         cls = ' class="primary"' if name == ctx.primary else ""
         rows.append(
-            f"<tr{cls}><td class=name>{_e(_metric_name(name))}</td>"
-            f"<td class=num>{_metric_value(name, value)}</td>"
+            f"<tr{cls}><td class=name>{esc(metric_name(name))}</td>"
+            f"<td class=num>{metric_value(name, value)}</td>"
             f"<td class=better>{better}</td><td class=text>{explain}</td></tr>"
         )
     intro = (
@@ -255,7 +262,7 @@ def _metrics_table(ctx: _Context) -> str:
         "number means.</p>"
     )
     head = "<tr><th>Metric</th><th class=num>Value</th><th></th><th>What it means</th></tr>"
-    return f"{intro}{_table(head, rows)}"
+    return f"{intro}{table(head, rows)}"
 
 
 def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
@@ -266,7 +273,7 @@ def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
             "peak centred on 0 is what you want."
         )
         png = plots.residuals_png(y_true, y_pred, target=ctx.target)
-        return _figure(png, "Predicted vs actual", how, wide=True)
+        return figure(png, "Predicted vs actual", how, wide=True)
 
     matrix, labels = _confusion(ctx, y_true, y_pred)
     figs: list[str] = []
@@ -278,7 +285,7 @@ def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
         )
     else:
         figs.append(
-            _figure(
+            figure(
                 plots.confusion_matrix_png(matrix, labels),
                 "Confusion matrix",
                 "Rows are the real classes, columns what the model predicted. The diagonal holds "
@@ -296,7 +303,7 @@ def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
         return "".join(figs)
 
     classes = _proba_classes(ctx, proba)
-    pos = f"“{_e(ctx.positive)}”" if ctx.positive is not None else "the positive class"
+    pos = f"“{esc(ctx.positive)}”" if ctx.positive is not None else "the positive class"
     if ctx.task == "binary":
         roc_how = (
             f"How well the model ranks {pos} rows above the others, at every possible cut-off. "
@@ -318,8 +325,8 @@ def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
             "One curve per class against all the others: recall is the share of that class the "
             "model finds, precision the share of its answers for that class that are right."
         )
-    figs.append(_figure(plots.roc_curve_png(y_true, proba, classes), "ROC curve", roc_how))
-    figs.append(_figure(plots.pr_curve_png(y_true, proba, classes), "Precision-recall", pr_how))
+    figs.append(figure(plots.roc_curve_png(y_true, proba, classes), "ROC curve", roc_how))
+    figs.append(figure(plots.pr_curve_png(y_true, proba, classes), "Precision-recall", pr_how))
     if ctx.task == "binary":
         how = (
             f"Left: when the model says “30% chance of {pos}”, does it happen about 30% of "
@@ -328,7 +335,7 @@ def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
             "happened."
         )
         png = plots.calibration_png(y_true, proba, classes)
-        figs.append(_figure(png, "Calibration", how, wide=True))
+        figs.append(figure(png, "Calibration", how, wide=True))
     return "".join(figs)
 
 
@@ -337,11 +344,11 @@ def _per_class(ctx: _Context) -> str:
     for label, m in ctx.metrics["per_class"].items():
         share = ctx.shares.get(label)
         rows.append(
-            f"<tr><td class=wrap>{_e(label)}</td><td class=num>{_fmt(m.get('support'))}</td>"
-            f"<td class=num>{_pct(share * 100) if share is not None else '—'}</td>"
-            f"<td class=num>{_fmt(m.get('precision'), True)}</td>"
-            f"<td class=num>{_fmt(m.get('recall'), True)}</td>"
-            f"<td class=num>{_fmt(m.get('f1'), True)}</td></tr>"
+            f"<tr><td class=wrap>{esc(label)}</td><td class=num>{fmt(m.get('support'))}</td>"
+            f"<td class=num>{pct(share * 100) if share is not None else '—'}</td>"
+            f"<td class=num>{fmt(m.get('precision'), True)}</td>"
+            f"<td class=num>{fmt(m.get('recall'), True)}</td>"
+            f"<td class=num>{fmt(m.get('f1'), True)}</td></tr>"
         )
     intro = (
         '<p class="intro"><b>Precision</b>: when the model answers this class, how often it is '
@@ -352,7 +359,7 @@ def _per_class(ctx: _Context) -> str:
         "<tr><th>Class</th><th class=num>Rows</th><th class=num>Share</th>"
         "<th class=num>Precision</th><th class=num>Recall</th><th class=num>F1</th></tr>"
     )
-    return f"{intro}{_table(head, rows)}"
+    return f"{intro}{table(head, rows)}"
 
 
 def _confused_pairs(ctx: _Context, y_true, y_pred) -> str:
@@ -367,8 +374,8 @@ def _confused_pairs(ctx: _Context, y_true, y_pred) -> str:
         return ""
     off.sort(key=lambda cij: (-cij[0], -cij[0] / real[cij[1]], cij[1], cij[2]))
     rows = [
-        f"<tr><td class=wrap>{_e(labels[i])}</td><td class=wrap>{_e(labels[j])}</td>"
-        f"<td class=num>{count:,}</td><td class=num>{_pct(100 * count / real[i])}</td></tr>"
+        f"<tr><td class=wrap>{esc(labels[i])}</td><td class=wrap>{esc(labels[j])}</td>"
+        f"<td class=num>{count:,}</td><td class=num>{pct(100 * count / real[i])}</td></tr>"
         for count, i, j in off[:_TOP_PAIRS]
     ]
     shown = min(len(off), _TOP_PAIRS)
@@ -382,7 +389,7 @@ def _confused_pairs(ctx: _Context, y_true, y_pred) -> str:
         "<tr><th>Real class</th><th>Predicted as</th><th class=num>Rows</th>"
         "<th class=num>Share</th></tr>"
     )
-    return f"<h3>Most confused classes</h3>{intro}{_table(head, rows)}"
+    return f"<h3>Most confused classes</h3>{intro}{table(head, rows)}"
 
 
 def _error_examples(ctx: _Context, examples, y_true, y_pred, proba) -> str:
@@ -413,21 +420,21 @@ def _error_examples(ctx: _Context, examples, y_true, y_pred, proba) -> str:
         texts = "".join(f"<td class=example>{_clip(examples[c].iloc[i])}</td>" for c in columns)
         prob = confidence.get(i) if confidence is not None else None
         rows.append(
-            f"<tr>{texts}<td class=wrap>{_e(yt[i])}</td><td class=wrap>{_e(yp[i])}</td>"
-            f"<td class=num>{_pct(prob * 100) if prob is not None else '—'}</td></tr>"
+            f"<tr>{texts}<td class=wrap>{esc(yt[i])}</td><td class=wrap>{esc(yp[i])}</td>"
+            f"<td class=num>{pct(prob * 100) if prob is not None else '—'}</td></tr>"
         )
     order = "the most confident mistakes first" if confidence is not None else "in data order"
     intro = (
         f'<p class="intro">{len(shown)} of the {len(wrong):,} misclassified rows '
-        f"({_pct(100 * len(wrong) / len(yt))} of {len(yt):,}), {order}. Reading them often "
+        f"({pct(100 * len(wrong) / len(yt))} of {len(yt):,}), {order}. Reading them often "
         "shows mislabelled rows, classes that overlap, or wording the model has not seen. "
         f"Texts are cut at {_EXAMPLE_CHARS} characters.</p>"
     )
     head = (
-        "".join(f"<th>{_e(c)}</th>" for c in columns)
+        "".join(f"<th>{esc(c)}</th>" for c in columns)
         + "<th>Real class</th><th>Predicted</th><th class=num>Probability</th>"
     )
-    return f"{intro}{_table(f'<tr>{head}</tr>', rows)}"
+    return f"{intro}{table(f'<tr>{head}</tr>', rows)}"
 
 
 def _clip(value: Any) -> str:
@@ -439,11 +446,11 @@ def _clip(value: Any) -> str:
     text = " ".join(str(value).split())
     if len(text) > _EXAMPLE_CHARS:
         text = text[: _EXAMPLE_CHARS - 1].rstrip() + "…"
-    return _e(text)
+    return esc(text)
 
 
 def _importance(plots, importance: Mapping[str, float]) -> str:
-    return _figure(
+    return figure(
         plots.importance_png(importance),
         "Feature importance",
         "How much the model relies on each column to make its predictions. A column can be "
@@ -456,29 +463,29 @@ def _search(ctx: _Context, plots, trials: Sequence[Mapping[str, Any]]) -> str:
     metric = next((str(t["metric"]) for t in trials if t.get("metric")), ctx.primary)
     direction = METRIC_DIRECTIONS.get(metric, "maximize")
     states = [str(t.get("state") or "complete").rsplit(".", 1)[-1].lower() for t in trials]
-    values = [_num(t.get("value")) for t in trials]
+    values = [num(t.get("value")) for t in trials]
     scored = [
         (v, t)
         for v, t, s in zip(values, trials, states, strict=True)
         if v is not None and s not in ("pruned", "fail", "failed")
     ]
-    elapsed = [e for e in (_num(t.get("elapsed_s")) for t in trials) if e is not None]
+    elapsed = [e for e in (num(t.get("elapsed_s")) for t in trials) if e is not None]
     summary = f"{len(trials):,} trial{'s' if len(trials) != 1 else ''}"
     if elapsed:
-        summary += f" in {_fmt(max(elapsed))} s"
+        summary += f" in {fmt(max(elapsed))} s"
     counts: dict[str, int] = {}
     for s in states:
         counts[s] = counts.get(s, 0) + 1
-    summary += " (" + ", ".join(f"{n:,} {_e(s)}" for s, n in sorted(counts.items())) + ")"
+    summary += " (" + ", ".join(f"{n:,} {esc(s)}" for s, n in sorted(counts.items())) + ")"
     if scored:
         pick = max if direction == "maximize" else min
         best_value, best = pick(scored, key=lambda vt: vt[0])
-        who = f" ({_e(best['name'])})" if best.get("name") else ""
-        when = _num(best.get("elapsed_s"))
+        who = f" ({esc(best['name'])})" if best.get("name") else ""
+        when = num(best.get("elapsed_s"))
         summary += (
-            f". Best {_e(_metric_name(metric))}: <b>{_fmt(best_value)}</b>, "
-            f"trial {_e(best.get('number', '?'))}{who}"
-            + (f", after {_fmt(when)} s" if when is not None else "")
+            f". Best {esc(metric_name(metric))}: <b>{fmt(best_value)}</b>, "
+            f"trial {esc(best.get('number', '?'))}{who}"
+            + (f", after {fmt(when)} s" if when is not None else "")
         )
     how = (
         f"<p>{summary}.</p><p>Each dot is one configuration tried during the automatic search; "
@@ -486,16 +493,16 @@ def _search(ctx: _Context, plots, trials: Sequence[Mapping[str, Any]]) -> str:
         "search time would probably not help much.</p>"
     )
     png = plots.trials_png(trials, metric, direction)
-    return _figure(png, "Search history", how, raw_html=True)
+    return figure(png, "Search history", how, raw_html=True)
 
 
 def _data(ctx: _Context, plots, summary: Mapping[str, Any]) -> str:
     out = []
     facts = []
     if summary.get("rows") is not None:
-        facts.append(f"<b>{_fmt(summary['rows'])}</b> rows")
+        facts.append(f"<b>{fmt(summary['rows'])}</b> rows")
     if summary.get("target"):
-        facts.append(f"target column <b>{_e(summary['target'])}</b>")
+        facts.append(f"target column <b>{esc(summary['target'])}</b>")
     columns = summary.get("columns") or []
     if columns:
         facts.append(f"<b>{len(columns):,}</b> columns used")
@@ -509,7 +516,7 @@ def _data(ctx: _Context, plots, summary: Mapping[str, Any]) -> str:
     if balance:
         out.append("<h3>Class balance</h3>")
         out.append(
-            _figure(
+            figure(
                 plots.class_balance_png(balance),
                 "Rows per class",
                 "How many rows of each class the data has. When one class is much rarer, accuracy "
@@ -519,35 +526,26 @@ def _data(ctx: _Context, plots, summary: Mapping[str, Any]) -> str:
     if columns:
         rows = []
         for col in columns:
-            missing = _num(col.get("missing_pct"))
-            miss = _pct(missing) if missing is not None else '<span class="na">—</span>'
+            missing = num(col.get("missing_pct"))
+            miss = pct(missing) if missing is not None else '<span class="na">—</span>'
             if missing is not None and missing >= 30:
                 miss = f'<span class="warn">{miss}</span>'
             rows.append(
-                f"<tr><td class=wrap>{_e(col.get('name'))}</td>"
-                f"<td><span class=kind>{_e(col.get('kind') or '—')}</span></td>"
-                f"<td class=num>{miss}</td><td class=text>{_e(col.get('note') or '')}</td></tr>"
+                f"<tr><td class=wrap>{esc(col.get('name'))}</td>"
+                f"<td><span class=kind>{esc(col.get('kind') or '—')}</span></td>"
+                f"<td class=num>{miss}</td><td class=text>{esc(col.get('note') or '')}</td></tr>"
             )
         head = "<tr><th>Column</th><th>Kind</th><th class=num>Missing</th><th>Note</th></tr>"
-        out.append(f"<h3>Columns</h3>{_table(head, rows)}")
+        out.append(f"<h3>Columns</h3>{table(head, rows)}")
     if dropped:
         rows = [
-            f"<tr><td class=wrap>{_e(d.get('name'))}</td>"
-            f"<td class=text>{_e(d.get('reason') or '')}</td></tr>"
+            f"<tr><td class=wrap>{esc(d.get('name'))}</td>"
+            f"<td class=text>{esc(d.get('reason') or '')}</td></tr>"
             for d in dropped
         ]
         head = "<tr><th>Column</th><th>Why it was left out</th></tr>"
-        out.append(f"<h3>Columns left out</h3>{_table(head, rows)}")
+        out.append(f"<h3>Columns left out</h3>{table(head, rows)}")
     return "".join(out) or '<p class="muted">No data summary recorded.</p>'
-
-
-def _kv_table(info: Mapping[str, Any]) -> str:
-    rows = [
-        f"<tr><th>{_e(_humanize(k))}</th><td>{_value(v)}</td></tr>"
-        for k, v in info.items()
-        if v is not None and v != "" and v != [] and v != {}
-    ]
-    return f'<div class="table-wrap"><table class="kv"><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,15 +554,15 @@ def _kv_table(info: Mapping[str, Any]) -> str:
 
 def _explain(ctx: _Context, name: str) -> str:
     k = max(len(ctx.classes), 2)
-    pos = f"“{_e(ctx.positive)}”" if ctx.positive is not None else "the positive class"
-    units = f"the units of <b>{_e(ctx.target)}</b>" if ctx.target else "the target's units"
-    target = f"<b>{_e(ctx.target)}</b>" if ctx.target else "the target"
+    pos = f"“{esc(ctx.positive)}”" if ctx.positive is not None else "the positive class"
+    units = f"the units of <b>{esc(ctx.target)}</b>" if ctx.target else "the target's units"
+    target = f"<b>{esc(ctx.target)}</b>" if ctx.target else "the target"
     majority = max(ctx.shares.values()) if ctx.shares else None
     texts: dict[str, Callable[[], str]] = {
         "accuracy": lambda: (
             "Share of rows where the predicted class is the right one."
             + (
-                f" Always answering the most common class would already score {_fmt(majority)}."
+                f" Always answering the most common class would already score {fmt(majority)}."
                 if majority is not None
                 else ""
             )
@@ -597,7 +595,7 @@ def _explain(ctx: _Context, name: str) -> str:
             f"Average precision for {pos}: how clean the list of rows flagged as {pos} is, from "
             "the most to the least likely; 1 = perfect"
             + (
-                f", guessing scores the share of {pos} rows ({_fmt(ctx.shares[ctx.positive])})."
+                f", guessing scores the share of {pos} rows ({fmt(ctx.shares[ctx.positive])})."
                 if ctx.positive in ctx.shares
                 else "."
             )
@@ -611,7 +609,7 @@ def _explain(ctx: _Context, name: str) -> str:
                 "Always saying 50/50 scores 0.693."
                 if k == 2
                 else f"Always giving each of the {k} classes the same chance scores "
-                f"{_fmt(math.log(k))}."
+                f"{fmt(math.log(k))}."
             )
         ),
         "brier": lambda: (
@@ -644,7 +642,7 @@ def _explain(ctx: _Context, name: str) -> str:
 def _why_missing(ctx: _Context, name: str) -> str:
     reasons = {
         "roc_auc": "Not defined: some class has no row in the scored data.",
-        "pr_auc": f"Not defined: no row of “{_e(ctx.positive)}” in the scored data.",
+        "pr_auc": f"Not defined: no row of “{esc(ctx.positive)}” in the scored data.",
         "brier": "Only defined for two classes.",
         "r2": "Not defined for fewer than two rows.",
         "mape": "Not defined: every real value is 0.",
@@ -655,24 +653,6 @@ def _why_missing(ctx: _Context, name: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # building blocks
-
-
-def _figure(png: bytes, alt: str, how: str, *, wide: bool = False, raw_html: bool = False) -> str:
-    """A plot with its 'how to read it' text (trusted HTML from this module only)."""
-    data = base64.b64encode(png).decode("ascii")
-    text = how if raw_html else f"<p>{how}</p>"
-    return (
-        f'<div class="plot{" wide" if wide else ""}">'
-        f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
-        f'<div class="how"><h3>How to read it</h3>{text}</div></div>'
-    )
-
-
-def _table(head: str, rows: list[str]) -> str:
-    return (
-        f'<div class="table-wrap"><table><thead>{head}</thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
 
 
 def _confusion(ctx: _Context, y_true, y_pred) -> tuple[list[list[int]], list[str]]:
@@ -701,125 +681,5 @@ def _proba_classes(ctx: _Context, proba) -> list[Any]:
     return ctx.raw_classes if ctx.raw_classes is not None else ctx.classes
 
 
-def _page(title: str, body: str) -> str:
-    css = resources.files("shipml.evaluate").joinpath("report.css").read_text(encoding="utf-8")
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="generator" content="shipml">'
-        f"<title>{_e(title)}</title><style>{css}</style></head>\n"
-        f"<body><main>\n{body}"
-        f"<footer>Made by shipml {_version()} on {when}. This file is self-contained: "
-        "it can be shared as is and opened offline.</footer>\n"
-        "</main></body></html>\n"
-    )
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _version() -> str:
-    try:
-        from shipml import __version__
-
-        return str(__version__)
-    except ImportError:  # pragma: no cover
-        return ""
-
-
 # --------------------------------------------------------------------------------------------
 # formatting
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _fmt(x: Any, keep_zeros: bool = False) -> str:
-    """4 significant digits; thousands separators from 1,000 up; '—' when missing.
-
-    ``keep_zeros`` keeps trailing zeros (0.6830) so that a column of scores lines up.
-    """
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, (int, np.integer)):
-        return f"{int(x):,}"
-    f = _num(x)
-    if f is None:
-        return '<span class="na">—</span>' if x is None or _is_nan(x) else _e(x)
-    if f == 0:
-        return "0"
-    if abs(f) >= 1000:
-        return f"{f:,.0f}"
-    if abs(f) < 1e-4:
-        return f"{f:.3e}"
-    return f"{f:#.4g}" if keep_zeros else f"{f:.4g}"
-
-
-def _metric_value(name: str, value: Any) -> str:
-    if name == "mape" and _num(value) is not None:
-        return _pct(float(value) * 100)
-    return _fmt(value, keep_zeros=True)
-
-
-def _pct(x: float) -> str:
-    if x == 0:
-        return "0%"
-    if abs(x) < 0.1:
-        return "&lt;0.1%"
-    return f"{x:.3g}%" if abs(x) < 100 else f"{x:,.0f}%"
-
-
-def _is_nan(x: Any) -> bool:
-    try:
-        return math.isnan(x)
-    except TypeError:
-        return False
-
-
-def _metric_name(name: str) -> str:
-    return METRIC_NAMES.get(name) or _humanize(name)
-
-
-def _humanize(key: Any) -> str:
-    s = str(key).replace("_", " ").strip()
-    return s[:1].upper() + s[1:]
-
-
-def _value(v: Any) -> str:
-    """A model_info value: numbers formatted, lists joined, dicts as 'key: value' lines."""
-    if isinstance(v, Mapping):
-        return "<br>".join(f"{_e(k)}: {_value(x)}" for k, x in v.items())
-    if isinstance(v, (list, tuple, set)):
-        return ", ".join(_value(x) for x in v)
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return str(int(v))  # a seed or a version, not a quantity: no thousands separator
-    if isinstance(v, (bool, float, np.number)):
-        return _fmt(v)
-    return _e(v)

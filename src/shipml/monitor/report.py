@@ -14,16 +14,16 @@ from typing import Any
 
 import pandas as pd
 
-from shipml.evaluate.report import (
-    _atomic_write,
-    _e,
-    _figure,
-    _fmt,
-    _kv_table,
-    _metric_name,
-    _page,
-    _pct,
-    _table,
+from shipml.evaluate.markup import (
+    atomic_write,
+    esc,
+    figure,
+    fmt,
+    kv_table,
+    metric_name,
+    page,
+    pct,
+    table,
 )
 
 __all__ = ["write_monitor_report", "MAX_PLOTS"]
@@ -66,21 +66,21 @@ def write_monitor_report(
         if plots:
             parts.append(("plots", "Drifted columns", plots))
     if result.get("notes"):
-        items = "".join(f"<li>{_e(n)}</li>" for n in result["notes"])
+        items = "".join(f"<li>{esc(n)}</li>" for n in result["notes"])
         parts.append(("notes", "Notes", f'<ul class="notes">{items}</ul>'))
     body = _header(result, title, [(a, h) for a, h, _ in parts])
     for anchor, heading, content in parts:
         body += f'<section id="{anchor}"><h2>{heading}</h2>{content}</section>\n'
-    return _atomic_write(Path(path), _page(title, body))
+    return atomic_write(Path(path), page(title, body))
 
 
 # -- sections --------------------------------------------------------------------------------
 def _header(result: dict, title: str, toc: list[tuple[str, str]]) -> str:
     window = result["window"]
     since = _day(window.get("since")) or "the beginning"
-    eyebrow = f"shipml monitoring report · {_e(since)} → {_e(_day(window.get('until')))}"
+    eyebrow = f"shipml monitoring report · {esc(since)} → {esc(_day(window.get('until')))}"
     if result.get("version") is not None:
-        eyebrow += f'<span class="badge">version {_e(result["version"])}</span>'
+        eyebrow += f'<span class="badge">version {esc(result["version"])}</span>'
     if result["status"] == "no_data":
         cards = _card(
             "Verdict", "—", "nothing to check: no predictions in the window", primary=True
@@ -95,11 +95,11 @@ def _header(result: dict, title: str, toc: list[tuple[str, str]]) -> str:
             primary=True,
             style=_DRIFT_STYLE if drift else "",
         )
-        share = _pct(100 * data["share_drifted"]) if data["n_columns"] else "—"
+        share = pct(100 * data["share_drifted"]) if data["n_columns"] else "—"
         cards += _card(
             "Drifted features",
             f"{data['n_drifted']} of {data['n_columns']}",
-            f"{share}; the dataset drifts from {_pct(100 * data['share_threshold'])}",
+            f"{share}; the dataset drifts from {pct(100 * data['share_threshold'])}",
         )
         cards += _card(
             "Prediction drift",
@@ -110,20 +110,20 @@ def _header(result: dict, title: str, toc: list[tuple[str, str]]) -> str:
         if comparison:
             first = comparison[0]
             hint = (
-                f"{_fmt(first['offline'], True)} at validation"
+                f"{fmt(first['offline'], True)} at validation"
                 if first["offline"] is not None
                 else "no validation score"
             )
-            cards += _card(f"Live {_metric_name(first['metric'])}", _fmt(first["live"], True), hint)
+            cards += _card(f"Live {metric_name(first['metric'])}", fmt(first["live"], True), hint)
         else:
             cards += _card("Live score", "—", "no true labels sent back yet")
-    links = "".join(f'<a href="#{a}">{_e(h)}</a>' for a, h in toc)
+    links = "".join(f'<a href="#{a}">{esc(h)}</a>' for a, h in toc)
     return (
         '<header class="hero">'
         f'<div class="eyebrow">{eyebrow}</div>'
-        f"<h1>{_e(title)}</h1>"
+        f"<h1>{esc(title)}</h1>"
         f'<div class="cards">{cards}</div>'
-        f'<p class="validation"><strong>In short:</strong> {_e(result.get("message", ""))}</p>'
+        f'<p class="validation"><strong>In short:</strong> {esc(result.get("message", ""))}</p>'
         f'<nav class="toc">{links}</nav>'
         "</header>\n"
     )
@@ -132,8 +132,8 @@ def _header(result: dict, title: str, toc: list[tuple[str, str]]) -> str:
 def _card(label: str, value: str, hint: str, *, primary: bool = False, style: str = "") -> str:
     return (
         f'<div class="card{" primary" if primary else ""}"{style}>'
-        f'<div class="label">{_e(label)}</div><div class="value">{_e(value)}</div>'
-        f'<div class="hint">{_e(hint)}</div></div>'
+        f'<div class="label">{esc(label)}</div><div class="value">{esc(value)}</div>'
+        f'<div class="hint">{esc(hint)}</div></div>'
     )
 
 
@@ -159,9 +159,9 @@ def _checked(result: dict) -> str:
         "the training data, using the test Evidently picks by default: with up to 1,000 "
         "reference values a statistical test (drift when p ≤ 0.05), with more a distance "
         f"(drift from 0.1 up). The data as a whole drifts when at least "
-        f"{_pct(100 * data['share_threshold'])} of the columns do.</p>"
+        f"{pct(100 * data['share_threshold'])} of the columns do.</p>"
     )
-    return intro + _kv_table(facts)
+    return intro + kv_table(facts)
 
 
 def _live(live: dict) -> str:
@@ -172,7 +172,7 @@ def _live(live: dict) -> str:
         "the model has become less reliable.</p>"
     ]
     if live["n_unmatched"]:
-        examples = ", ".join(_e(repr(x)) for x in live["unmatched_examples"])
+        examples = ", ".join(esc(repr(x)) for x in live["unmatched_examples"])
         out.append(
             f'<p><span class="warn">{live["n_unmatched"]:,} label(s) sent back are not values the '
             f"model knows</span> (e.g. {examples}); they were left out of the scores.</p>"
@@ -183,16 +183,16 @@ def _live(live: dict) -> str:
         if c["worse"]:
             change = f'<span class="warn">{change} (worse)</span>'
         rows.append(
-            f"<tr><td class=name>{_e(_metric_name(c['metric']))}</td>"
-            f"<td class=num>{_fmt(c['live'], True)}</td>"
-            f"<td class=num>{_fmt(c['offline'], True)}</td><td class=num>{change}</td></tr>"
+            f"<tr><td class=name>{esc(metric_name(c['metric']))}</td>"
+            f"<td class=num>{fmt(c['live'], True)}</td>"
+            f"<td class=num>{fmt(c['offline'], True)}</td><td class=num>{change}</td></tr>"
         )
     if rows:
         head = (
             "<tr><th>Metric</th><th class=num>Live</th><th class=num>Validation</th>"
             "<th class=num>Change</th></tr>"
         )
-        out.append(_table(head, rows))
+        out.append(table(head, rows))
     return "".join(out)
 
 
@@ -205,7 +205,7 @@ def _predictions(result: dict, reference: dict | None, predictions: pd.Series | 
         else f"The {what} look like those at validation"
     )
     text = (
-        f"<p>{verdict}: {_e(_test_words(pred) or 'too few predictions to test')}. The reference "
+        f"<p>{verdict}: {esc(_test_words(pred) or 'too few predictions to test')}. The reference "
         "is what the model answered for its validation rows during training. Prediction drift "
         "means the model now answers differently, because its inputs changed or because the "
         "world did.</p>"
@@ -222,7 +222,7 @@ def _predictions(result: dict, reference: dict | None, predictions: pd.Series | 
         "Blue: share of each answer at validation; orange: share in the checked window. "
         "Bars or curves far apart mean the model answers differently now."
     )
-    return text + _figure(png, "Predictions: reference vs current", how)
+    return text + figure(png, "Predictions: reference vs current", how)
 
 
 def _features(result: dict) -> str:
@@ -233,11 +233,11 @@ def _features(result: dict) -> str:
         value = c["p_value"] if c["p_value"] is not None else c["statistic"]
         which = "p-value" if c["p_value"] is not None else "distance"
         rows.append(
-            f"<tr><td>{_e(c['column'])}</td>"
-            f"<td><span class=kind>{_e(c['kind'])}</span></td>"
-            f"<td>{_e(c['method'])}</td>"
-            f"<td class=num>{_fmt(value)}{'' if value is None else f' <small>{which}</small>'}</td>"
-            f"<td class=num>{_fmt(c['threshold'])}</td><td>{drifted}</td>"
+            f"<tr><td>{esc(c['column'])}</td>"
+            f"<td><span class=kind>{esc(c['kind'])}</span></td>"
+            f"<td>{esc(c['method'])}</td>"
+            f"<td class=num>{fmt(value)}{'' if value is None else f' <small>{which}</small>'}</td>"
+            f"<td class=num>{fmt(c['threshold'])}</td><td>{drifted}</td>"
             f"<td class=num>{_share(c['reference_missing'])}</td>"
             f"<td class=num>{_share(c['current_missing'])}</td></tr>"
         )
@@ -247,13 +247,13 @@ def _features(result: dict) -> str:
         "<th class=num>Missing (now)</th></tr>"
     )
     used = sorted({c["method"] for c in columns if c["method"] in _METHODS})
-    legend = "".join(f"<li><b>{_e(m)}</b>: {_e(_METHODS[m])}.</li>" for m in used)
+    legend = "".join(f"<li><b>{esc(m)}</b>: {esc(_METHODS[m])}.</li>" for m in used)
     intro = (
         '<p class="intro">Every column the model uses, drifted ones first. A drifted column is '
         "not always a problem: check that the change is real (a new product, a new region) and "
         "not a bug upstream (a unit or format change), then retrain on recent data if it is.</p>"
     )
-    return intro + _table(head, rows) + (f'<ul class="notes">{legend}</ul>' if legend else "")
+    return intro + table(head, rows) + (f'<ul class="notes">{legend}</ul>' if legend else "")
 
 
 def _plots(result: dict, reference: dict | None, current: pd.DataFrame | None) -> str:
@@ -271,7 +271,7 @@ def _plots(result: dict, reference: dict | None, current: pd.DataFrame | None) -
             "Blue: the training data; orange: the inputs in the checked window, as shares of "
             "their values so that both compare whatever their size."
         )
-        figures.append(_figure(png, f"{name}: reference vs current", how))
+        figures.append(figure(png, f"{name}: reference vs current", how))
     more = len(result.get("drifted_columns", [])) - MAX_PLOTS
     if figures and more > 0:
         figures.append(f'<p class="muted">{more} more drifted column(s) are in the table.</p>')
@@ -283,18 +283,18 @@ def _test_words(test: dict) -> str:
     if test.get("method") in (None, "too few values"):
         return ""
     if test.get("p_value") is not None:
-        return f"{test['method']} p-value {_num(test['p_value'])} (threshold {test['threshold']})"
-    return f"{test['method']} distance {_num(test['statistic'])} (threshold {test['threshold']})"
+        return f"{test['method']} p-value {num(test['p_value'])} (threshold {test['threshold']})"
+    return f"{test['method']} distance {num(test['statistic'])} (threshold {test['threshold']})"
 
 
-def _num(value: Any) -> str:
+def num(value: Any) -> str:
     if value is None:
         return "—"
     return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
 
 
 def _share(value: float | None) -> str:
-    return '<span class="na">—</span>' if value is None else _pct(100 * value)
+    return '<span class="na">—</span>' if value is None else pct(100 * value)
 
 
 def _day(iso: str | None) -> str:
