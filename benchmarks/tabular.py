@@ -465,6 +465,19 @@ def pick(parser: argparse.ArgumentParser, text: str, known, what: str) -> list[s
     return names
 
 
+def banner(script: str, argv: list[str] | None, args: argparse.Namespace, packages) -> str:
+    """Print the command line and the run's settings and versions; returns the command."""
+    command = f"python benchmarks/{script} " + shlex.join(sys.argv[1:] if argv is None else argv)
+    print(f"# {command.strip()}")
+    print(
+        f"datasets: {datasets_dir()} | budget {args.budget:g} s | seed {args.seed} | "
+        f"{os.cpu_count()} CPUs | "
+        + ", ".join(f"{p} {_version(p)}" for p in packages if _version(p)),
+        flush=True,
+    )
+    return command
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(LOADERS), help="comma-separated subset")
@@ -485,17 +498,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = datasets_dir()
-    command = "python benchmarks/tabular.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    print(f"# {command.strip()}")
-    print(
-        f"datasets: {root} | budget {args.budget:g} s | seed {args.seed} | "
-        f"{os.cpu_count()} CPUs | "
-        + ", ".join(
-            f"{p} {_version(p)}"
-            for p in ("shipml", "lightgbm", "scikit-learn", "flaml", "pandas")
-            if _version(p)
-        ),
-        flush=True,
+    command = banner(
+        "tabular.py", argv, args, ("shipml", "lightgbm", "scikit-learn", "flaml", "pandas")
     )
 
     records: list[dict] = []

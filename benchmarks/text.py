@@ -39,7 +39,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import json
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -55,7 +54,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tabular import WORK_DIR, _import_shipml, _read, _version, datasets_dir, pick  # noqa: E402
+from tabular import WORK_DIR, _import_shipml, _read, _version, banner, datasets_dir, pick  # noqa: E402
 
 SYSTEMS = ("embed", "finetune", "tfidf", "tfidf_lr", "zeroshot", "fewshot8", "embed8", "tfidf_lr8")
 SYSTEM_TITLES = {
@@ -350,14 +349,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = datasets_dir()
-    command = "python benchmarks/text.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    print(f"# {command.strip()}")
-    print(
-        f"datasets: {root} | budget {args.budget:g} s | seed {args.seed} | "
-        f"{os.cpu_count()} CPUs | "
-        + ", ".join(f"{p} {_version(p)}" for p in VERSIONED if _version(p)),
-        flush=True,
-    )
+    command = banner("text.py", argv, args, VERSIONED)
 
     records: list[dict] = []
     run_start = time.perf_counter()
