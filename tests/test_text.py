@@ -187,9 +187,58 @@ def test_embed_beats_tfidf_and_chance(intents, test_rows):
     assert embed_acc >= 0.90
     assert embed_acc >= tfidf_acc + 0.10
     assert intents.encoder.embeds_text
-    assert "sentence embeddings kept" in intents.info["text_features"]
-    assert "TF-IDF" in intents.info["text_features"]
-    assert any(c["name"].startswith("tfidf+linear") for c in intents.info["candidates"])
+
+
+def test_few_rows_per_class_get_a_linear_head_and_the_class_names(intents):
+    # 15 rows per intent: too few for validation to pick among heads or against TF-IDF
+    assert {c["name"].split("(")[0] for c in intents.info["candidates"]} == {"linear"}
+    notes = " | ".join(intents.info["notes"])
+    assert "few-shot: a linear head" in notes
+    assert "the 21 class names ('activate my card', ...) were added" in notes
+
+
+def test_class_names_are_training_rows_only(encoder):
+    from shipml.data.schema import infer_schema
+    from shipml.data.split import plan_validation
+    from shipml.learners.base import TrainData
+    from shipml.learners.text import embed_features, with_class_names
+
+    frame = pd.read_csv(BANKING).head(60)
+    schema = infer_schema(frame, "category")
+    features, X, _ = embed_features(schema, schema.coerce(frame, strict=False), encoder)
+    y = np.array([schema.classes.index(v) for v in frame["category"]])
+    data = TrainData(X, y, schema.task, len(schema.classes))
+    plan = plan_validation(y, schema.task, n_folds=3)
+    more, more_plan, note = with_class_names(schema, features, data, plan)
+    k, n = len(schema.classes), len(y)
+    assert more.X.shape == (n + k, X.shape[1]) and list(more.y[n:]) == list(range(k))
+    assert np.all(more.weight[:n] == 1) and np.all(more.weight[n:] == 3)
+    np.testing.assert_allclose(more.X[n], encoder.encode([schema.classes[0].replace("_", " ")])[0],
+                               atol=1e-5)  # fmt: skip
+    for (train, valid), (train2, valid2) in zip(plan.folds, more_plan.folds):
+        assert set(train2) == set(train) | set(range(n, n + k))
+        np.testing.assert_array_equal(valid, valid2)  # names are never validation rows
+    assert note and f"the {k} class names" in note
+    coded = infer_schema(frame.assign(category=y % 2), "category")  # names 0/1 say nothing
+    assert with_class_names(coded, features, data, plan)[2] is None
+
+
+def test_embed_is_compared_with_tfidf_when_classes_have_many_rows(test_rows):
+    import shipml
+
+    grouped = pd.read_csv(BANKING).assign(
+        topic=lambda f: np.where(f["category"].str.contains("card"), "card", "other")
+    )  # 195 / 105 rows
+    model = shipml.train(grouped.drop(columns="category"), target="topic", time_budget=20,
+                         n_trials=2, progress=False)  # fmt: skip
+    assert "sentence embeddings kept" in model.info["text_features"]
+    assert "TF-IDF" in model.info["text_features"]
+    names = {c["name"] for c in model.info["candidates"]}
+    assert any(n.startswith("tfidf+linear") for n in names)
+    assert any(n.startswith("lightgbm") for n in names)  # the usual search among heads
+    truth = np.where(test_rows["category"].str.contains("card"), "card", "other")
+    # measured: 0.985 (validation ROC AUC 0.989 embeddings vs 0.941 TF-IDF)
+    assert np.mean(np.asarray(model.predict(test_rows[["text"]])) == truth) >= 0.93
 
 
 def test_awkward_rows_are_noted(intents):

@@ -28,7 +28,7 @@ from shipml.data.split import ValidationPlan, plan_validation
 from shipml.errors import DataError, ShipmlError
 from shipml.learners.base import Budget, TrainData, to_proba, untransform_target
 from shipml.learners.text import MODES as TEXT_MODES
-from shipml.learners.text import TUNED
+from shipml.learners.text import TUNED, few_shot, with_class_names
 from shipml.model import Member, Model, json_safe
 
 __all__ = ["train", "prepare"]
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 _REFIT_SHARE = 0.15  # of the budget, for retraining holdout-validated models on all rows
 _IMPORTANCE_ROWS = 300  # rows whose contributions give the global importance
 _BASELINE_SHARE = 0.25  # of the search time, for the TF-IDF baseline next to sentence embeddings
+_FEW_SHOT_NOTE = (
+    "few-shot: a linear head on the sentence embeddings, no search among heads and no TF-IDF "
+    "comparison (with so few rows per class, validation cannot tell them apart)"
+)
 _RUNTIME_RESERVE = 10.0  # seconds kept for the ONNX int8 runtime check of text models
 
 
@@ -130,7 +134,7 @@ def train(
     """
     from shipml.ensemble import select_ensemble
     from shipml.scoring import OPTIMIZE, better, default_metric
-    from shipml.search import run_search
+    from shipml.search import FAMILIES, run_search
 
     started = time.monotonic()
     _import_heavy()  # counted in the budget, and before the search sets its deadline
@@ -173,8 +177,13 @@ def train(
     reporter = _progress(progress, time_budget, metric)
     text = _text_features(schema, frame, features, tdata, choice, plan, deadline, seed, reporter)
     rows = plan.scored_rows
+    # A handful of rows per class: cross-validation cannot pick among hundreds of heads (it
+    # picks the luckiest), nor tell sentence embeddings from TF-IDF: a linear head on the
+    # embeddings, with the class names as extra examples, is what holds up (benchmarks/text.py).
+    few = text is not None and few_shot(schema, tdata.y)
+    base_ens = None
     try:
-        if text is not None:  # TF-IDF + linear baseline first, on a share of the time
+        if text is not None and not few:  # TF-IDF + linear baseline first, on a share of time
             now = time.monotonic()
             share = _BASELINE_SHARE / 2 if tuned else _BASELINE_SHARE
             baseline = run_search(
@@ -187,22 +196,28 @@ def train(
                 families=("linear",),
             )
             base_ens = select_ensemble(baseline, tdata.y[rows], schema.task)
+        if text is not None:
             features, tdata = text["encoder"], text["data"]
+        search_data, search_plan = tdata, plan
+        if few:
+            search_data, search_plan, names = with_class_names(schema, features, tdata, plan)
+            text["notes"].extend([_FEW_SHOT_NOTE] + ([names] if names else []))
         result = run_search(
-            tdata,
-            plan,
+            search_data,
+            search_plan,
             metric=metric,
             budget=Budget(deadline),
             seed=seed,
             n_trials=n_trials,
             progress=reporter,
+            families=("linear",) if few else FAMILIES,
         )
     finally:
         if hasattr(reporter, "close"):
             reporter.close()
     ens = select_ensemble(result, tdata.y[rows], schema.task)
     trials, candidates = result.trials, result.candidates
-    if text is not None:
+    if base_ens is not None:
         text["note"] = _text_note(text, ens, base_ens, metric)
         for c in baseline.candidates:
             c.name = f"tfidf+{c.name}"
@@ -237,7 +252,7 @@ def train(
         }
     )
     if text is not None:
-        model.info["text_features"] = text["note"]
+        model.info["text_features"] = text.get("note") or f"sentence embeddings ({text['source']})"
         model.info["notes"] = model.info["notes"] + text["notes"]
         if text.get("tuning"):
             model.info["text_tuning"] = text["tuning"]

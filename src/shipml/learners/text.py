@@ -36,7 +36,9 @@ __all__ = [
     "TextChoice",
     "choose_text_mode",
     "embed_features",
+    "few_shot",
     "text_columns",
+    "with_class_names",
     "tune_encoder",
 ]
 
@@ -47,6 +49,7 @@ _EMBED_SHARE = 0.8  # auto: embed when encoding the texts takes at most this sha
 _TRAIN_COST = 4.0  # a training pass costs about this many forward passes (backward included)
 _FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
 _FEWSHOT_EPOCHS = 5
+_NAME_WEIGHT = 3.0  # a class name counts as this many labelled texts of its class (measured)
 
 
 @dataclass
@@ -129,6 +132,51 @@ def choose_text_mode(
         log.info(note)
         return TextChoice("tfidf", notes=[note])
     return TextChoice("embed", encoder, embed_seconds=embed_s)
+
+
+def few_shot(schema: Schema, y: np.ndarray | None) -> bool:
+    """Classification with at most FEWSHOT_MAX_PER_CLASS rows in the median class: too few
+    rows for cross-validation to pick among many heads (it picks the luckiest)."""
+    from shipml.learners.fewshot import FEWSHOT_MAX_PER_CLASS
+
+    median = _median_class_size(y, schema)
+    return median is not None and median <= FEWSHOT_MAX_PER_CLASS
+
+
+def with_class_names(schema: Schema, features: Encoder, data, plan):
+    """(data, plan, note) with each class's name added as a labelled training row, in every
+    training fold and never in validation: a few-shot head then knows that 'card arrival' is
+    about cards arriving before it has seen eight such tickets. Only when the one feature is
+    a text column and every class name has a letter in it (names like 0/1 say nothing);
+    otherwise (data, plan, None)."""
+    names = [str(c).replace("_", " ").replace("-", " ").strip() for c in schema.classes or []]
+    if len(schema.features) != 1 or schema.features[0].kind != "text" or not names:
+        return data, plan, None
+    if not all(any(ch.isalpha() for ch in name) for name in names):
+        return data, plan, None
+    from shipml.data.split import ValidationPlan
+    from shipml.learners.base import TrainData
+
+    column = schema.features[0].name
+    X_names = features.transform(pd.DataFrame({column: pd.Series(names, dtype="string")}))
+    n, k = len(data.y), len(names)
+    extra = np.arange(n, n + k)
+    weight = np.ones(n) if data.weight is None else data.weight
+    data = TrainData(
+        np.vstack([data.X, X_names]),
+        np.concatenate([data.y, np.arange(k, dtype=data.y.dtype)]),
+        data.task,
+        data.n_classes,
+        data.categorical,
+        np.concatenate([weight, np.full(k, _NAME_WEIGHT)]),
+    )
+    folds = [(np.concatenate([train, extra]), valid) for train, valid in plan.folds]
+    plan = ValidationPlan(plan.kind, folds, plan.description)
+    note = (
+        f"few-shot: the {k} class names ('{names[0]}', ...) were added as training examples "
+        f"(each weighted as {_NAME_WEIGHT:g} rows), never as validation rows"
+    )
+    return data, plan, note
 
 
 def _median_class_size(y: np.ndarray | None, schema: Schema) -> float | None:
