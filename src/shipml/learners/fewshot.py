@@ -19,7 +19,7 @@ from shipml.learners.tuning import Texts, Trainer, TuneResult, fit_loop
 
 __all__ = ["fewshot_encoder", "FEWSHOT_MAX_PER_CLASS"]
 
-FEWSHOT_MAX_PER_CLASS = 20  # auto mode: few-shot when the median class has at most this many
+FEWSHOT_MAX_PER_CLASS = 20  # few-shot data: the median class has at most this many rows
 _BATCH = 32
 _LR = 2e-5
 _MAX_EPOCHS = 25
