@@ -77,6 +77,38 @@ def test_finetune_loss_falls_and_keeps_best_weights(encoder, slice_rows):
     assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
 
 
+class _CountingTrainer:
+    """Just what fit_loop drives: steps, a schedule length, snapshots."""
+
+    def __init__(self) -> None:
+        self.step_no, self.total = 0, 1
+
+    def step(self, loss) -> float:
+        self.step_no += 1
+        return float(loss)
+
+    def snapshot(self) -> dict:
+        return {"step": self.step_no}
+
+    def tuned_encoder(self, state, source):
+        return state
+
+
+@pytest.mark.parametrize("steps_per_epoch", [3, 8, 50])
+def test_fit_loop_never_runs_past_max_epochs(steps_per_epoch):
+    from shipml.learners.tuning import fit_loop
+
+    trainer = _CountingTrainer()
+    score = iter(np.linspace(0.1, 0.9, 1000))  # always improving: only the epoch cap stops it
+    result = fit_loop(trainer, mode="finetune",
+                      batches=lambda rng: [np.arange(4)] * steps_per_epoch,
+                      loss_fn=lambda rows: 1.0, evaluate=lambda: next(score),
+                      deadline=time.monotonic() + 600, max_epochs=3, patience=2, seed=0,
+                      source="test")  # fmt: skip
+    assert result.stopped == "planned steps done"
+    assert result.steps == 3 * steps_per_epoch and result.epochs == 3.0
+
+
 def test_finetune_regression_learns_a_number(encoder, slice_rows):
     """A numeric target (here: the text's word count, a real signal) is learned too."""
     from shipml.learners.finetune import finetune_encoder

@@ -254,8 +254,9 @@ def fit_loop(
             evaluate()
             clock.eval_s = time.monotonic() - t0
             left = deadline - time.monotonic()
+            epochs_left = max_epochs - trainer.step_no / steps_per_epoch  # the 4 measured
             total, every = plan_steps(
-                clock.per_step(), clock.eval_s, left, steps_per_epoch, max_epochs
+                clock.per_step(), clock.eval_s, left, steps_per_epoch, epochs_left
             )
             planned = trainer.total = total + trainer.step_no
             log.info(
