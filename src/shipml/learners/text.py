@@ -36,6 +36,7 @@ __all__ = [
     "TUNED",
     "TextChoice",
     "choose_text_mode",
+    "class_names",
     "embed_features",
     "few_shot",
     "text_columns",
@@ -48,6 +49,7 @@ MODES = ("auto", "embed", "finetune", "fewshot", "tfidf")
 TUNED = ("finetune", "fewshot")  # modes that train the encoder on a holdout's training rows
 _EMBED_SHARE = 0.8  # auto: embed when encoding the texts takes at most this share of the budget
 _TRAIN_COST = 4.0  # a training pass costs about this many forward passes (backward included)
+_FEWSHOT_SHARE = 0.5  # auto: fewshot when its projected time is at most this share of the budget
 _FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
 _NAME_WEIGHT = 3.0  # a class name counts as this many labelled texts of its class (measured)
 
@@ -113,15 +115,24 @@ def choose_text_mode(
 
     few = median is not None and median <= FEWSHOT_MAX_PER_CLASS
     if few and embed_s <= _EMBED_SHARE * seconds_left:
-        # Measured at 8 rows per class (benchmarks/text.py, 3 datasets x 3 samples): tuning
-        # the encoder on pairs did not beat its frozen embeddings on average, and it costs
-        # the holdout's rows; the frozen encoder with a linear head and the class names did.
-        note = (
-            f"text columns: embed (the median class has {median:.0f} rows: frozen sentence "
-            "embeddings; --mode fewshot tunes the encoder on pairs first)"
-        )
+        # Measured at 8 rows per class (benchmarks/text.py, 3 datasets x 3 samples): pairs
+        # with the class names beat the frozen encoder by 1.6-1.9 points on the sentiment
+        # sets and tie on banking77, at 5-10x the time; so fewshot when one pass fits.
+        need = _fewshot_seconds(len(frame), len(class_names(schema) or []), fresh_s, len(texts))
+        if need <= _FEWSHOT_SHARE * seconds_left:
+            kind, why = "fewshot", f"contrastive tuning on pairs takes about {need:.0f}s"
+        else:
+            kind, why = (
+                "embed",
+                (
+                    f"frozen sentence embeddings; --mode fewshot, or a --time-budget above "
+                    f"{need / _FEWSHOT_SHARE:.0f}s, tunes the encoder on pairs first"
+                ),
+            )
+        note = f"text columns: {kind} (the median class has {median:.0f} rows: {why})"
         log.info(note)
-        return TextChoice("embed", encoder, embed_seconds=embed_s, notes=[note])
+        seconds = fresh_s if kind == "fewshot" else embed_s
+        return TextChoice(kind, encoder, embed_seconds=seconds, notes=[note])
     kind, epochs, why = "finetune", _FINETUNE_EPOCHS, f"{len(frame):,} labelled texts"
     need = (epochs * _TRAIN_COST * 0.8 + 2.0) * fresh_s  # 80% of rows train, then embed
     if not few and need <= 0.7 * seconds_left:
@@ -142,6 +153,16 @@ def choose_text_mode(
     return TextChoice("embed", encoder, embed_seconds=embed_s)
 
 
+def _fewshot_seconds(rows: int, names: int, fresh_s: float, n_texts: int) -> float:
+    """Projected seconds of fewshot mode: one pass of pairs (4 texts per anchor and iteration,
+    a training pass costing _TRAIN_COST forward passes) on 80% of the rows and the class
+    names, then embedding every text with the tuned encoder twice (features, runtime check)."""
+    from shipml.learners.fewshot import pair_texts
+
+    per_text = fresh_s / max(n_texts, 1)
+    return pair_texts(int(0.8 * rows) + names) * _TRAIN_COST * per_text + 2.0 * fresh_s
+
+
 def few_shot(schema: Schema, y: np.ndarray | None) -> bool:
     """Classification with at most FEWSHOT_MAX_PER_CLASS rows in the median class: too few
     rows for cross-validation to pick among many heads (it picks the luckiest)."""
@@ -151,16 +172,23 @@ def few_shot(schema: Schema, y: np.ndarray | None) -> bool:
     return median is not None and median <= FEWSHOT_MAX_PER_CLASS
 
 
+def class_names(schema: Schema) -> list[str] | None:
+    """The classes as words ('card_arrival' -> 'card arrival'), in class-index order, when the
+    one feature is a text column and every name has a letter (0/1 say nothing); else None."""
+    names = [str(c).replace("_", " ").replace("-", " ").strip() for c in schema.classes or []]
+    if len(schema.features) != 1 or schema.features[0].kind != "text" or not names:
+        return None
+    return names if all(any(ch.isalpha() for ch in name) for name in names) else None
+
+
 def with_class_names(schema: Schema, features: Encoder, data, plan):
     """(data, plan, note) with each class's name added as a labelled training row, in every
     training fold and never in validation: a few-shot head then knows that 'card arrival' is
     about cards arriving before it has seen eight such tickets. Only when the one feature is
     a text column and every class name has a letter in it (names like 0/1 say nothing);
     otherwise (data, plan, None)."""
-    names = [str(c).replace("_", " ").replace("-", " ").strip() for c in schema.classes or []]
-    if len(schema.features) != 1 or schema.features[0].kind != "text" or not names:
-        return data, plan, None
-    if not all(any(ch.isalpha() for ch in name) for name in names):
+    names = class_names(schema)
+    if names is None:
         return data, plan, None
     from shipml.data.split import ValidationPlan
     from shipml.learners.base import TrainData
@@ -219,7 +247,7 @@ def tune_encoder(
     if choice.mode == "fewshot":
         result = fewshot_encoder(
             choice.encoder, texts, y, train_rows, valid_rows,
-            deadline=deadline, seed=seed, progress=progress,
+            deadline=deadline, seed=seed, names=class_names(schema), progress=progress,
         )  # fmt: skip
     else:
         result = finetune_encoder(
@@ -231,15 +259,19 @@ def tune_encoder(
     if result.best_step == 0:
         note = (
             f"text encoder: {choice.mode} tuning did not beat the pretrained encoder on "
-            f"validation ({result.steps} steps tried), so the pretrained weights are used"
+            f"validation ({result.steps} steps run), so the pretrained weights are used"
         )
         return result, choice.encoder, [note]
     others = [c for c in columns if c != column]
     note = (
         f"text encoder {what} on column '{column}' ({len(train_rows):,} training rows): "
         f"{result.steps} steps, {result.epochs:.1f} epochs in {result.seconds:.0f}s "
-        f"({result.stopped}); best validation score {result.best_score} at step "
-        f"{result.best_step}"
+        f"({result.stopped}); "
+        + (
+            f"best validation score {result.best_score} at step {result.best_step}"
+            if choice.mode == "finetune"
+            else f"validation score {result.best_score} at the end (the last weights are kept)"
+        )
         + (f"; columns {', '.join(others)} use the tuned encoder too" if others else "")
     )
     log.info(note)

@@ -207,18 +207,19 @@ def fit_loop(
     evaluate: Callable[[], float],
     deadline: float,
     max_epochs: float,
-    patience: int,
+    patience: int | None,
     seed: int,
     source: str,
     progress: Callable[[dict], None] | None = None,
-    score_start: bool = False,
+    keep: str = "best",
 ) -> TuneResult:
     """Train until the planned steps are done, validation stops improving `patience` times in
-    a row, or the deadline; keep the weights of the best validation score (higher is better).
+    a row (None: never stop early), or the deadline. `keep="best"`: the weights of the best
+    validation score (higher is better); `"last"`: the final weights (validation too small to
+    choose on; still scored, for progress).
 
-    `batches(rng)` gives one epoch of row batches; `loss_fn(rows)` the loss of one batch;
-    `evaluate()` the validation score of the current weights. With `score_start`, the
-    untouched weights are scored first and kept unless training beats them."""
+    `batches(rng)` gives one epoch of batches; `loss_fn(batch)` the loss of one batch;
+    `evaluate()` the validation score of the current weights."""
     rng = np.random.default_rng(seed)
     clock = Clock()
     epoch = batches(rng)
@@ -226,9 +227,6 @@ def fit_loop(
     history: list[dict] = []
     best, best_step, best_state = -math.inf, 0, None
     bad = 0
-    if score_start:
-        best, best_state = evaluate(), trainer.snapshot()
-        history.append({"step": 0, "epoch": 0.0, "loss": None, "valid": round(best, 5)})
     # Measure a few steps and one evaluation first, then plan the schedule to fit the time.
     trainer.total = 10 * steps_per_epoch  # provisional (warmup length) until measured
     queue = list(epoch)
@@ -295,9 +293,13 @@ def fit_loop(
             best, best_step, best_state, bad = score, trainer.step_no, trainer.snapshot(), 0
         else:
             bad += 1
-            if bad >= patience:
+            if patience is not None and bad >= patience:
                 stopped = "early stopping"
                 break
+    if keep == "last" and trainer.step_no:
+        last = history[-1] if history and history[-1]["step"] == trainer.step_no else None
+        best = last["valid"] if last else evaluate()
+        best_state, best_step = trainer.snapshot(), trainer.step_no
     if best_state is None:  # stopped before the first evaluation: keep what was trained
         best_state, best_step = trainer.snapshot(), trainer.step_no
         best = evaluate() if trainer.step_no else -math.inf
