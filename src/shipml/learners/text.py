@@ -49,6 +49,8 @@ MODES = ("auto", "embed", "finetune", "fewshot", "tfidf")
 TUNED = ("finetune", "fewshot")  # modes that train the encoder on a holdout's training rows
 _EMBED_SHARE = 0.8  # auto: embed when encoding the texts takes at most this share of the budget
 _TRAIN_COST = 4.0  # a training pass costs about this many forward passes (backward included)
+_PAIR_COST = 7.0  # a text of a training pair costs this many forward passes (measured 6.5-8.5:
+# backward, pairs of short texts in small batches; benchmarks/text.py 8/class, 3 datasets)
 _FEWSHOT_SHARE = 0.5  # auto: fewshot when its projected time is at most this share of the budget
 _FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
 _NAME_WEIGHT = 3.0  # a class name counts as this many labelled texts of its class (measured)
@@ -155,12 +157,12 @@ def choose_text_mode(
 
 def _fewshot_seconds(rows: int, names: int, fresh_s: float, n_texts: int) -> float:
     """Projected seconds of fewshot mode: one pass of pairs (4 texts per anchor and iteration,
-    a training pass costing _TRAIN_COST forward passes) on 80% of the rows and the class
-    names, then embedding every text with the tuned encoder twice (features, runtime check)."""
+    each costing _PAIR_COST forward passes) on 80% of the rows and the class names, then
+    embedding every text with the tuned encoder twice (features, runtime check)."""
     from shipml.learners.fewshot import pair_texts
 
     per_text = fresh_s / max(n_texts, 1)
-    return pair_texts(int(0.8 * rows) + names) * _TRAIN_COST * per_text + 2.0 * fresh_s
+    return pair_texts(int(0.8 * rows) + names) * _PAIR_COST * per_text + 2.0 * fresh_s
 
 
 def few_shot(schema: Schema, y: np.ndarray | None) -> bool:
