@@ -190,6 +190,29 @@ def test_server_explain_route_returns_words(embed_model, text_registry):
     assert all(r.get("words", []) == [] for r in empty["reasons"])
 
 
+def test_server_keeps_request_texts_out_of_the_embedding_cache(
+    embed_model, text_registry, tmp_path, monkeypatch
+):
+    from fastapi.testclient import TestClient
+
+    from shipml.registry.store import Registry
+    from shipml.serve.app import create_app
+    from shipml.serve.keys import KeyStore
+
+    monkeypatch.setenv("SHIPML_HOME", str(tmp_path))
+    reg = Registry(text_registry)
+    key = KeyStore(reg.engine).create("cache-test", ["predict"])
+    client = TestClient(create_app(["intents"], registry=reg, rate_per_s=1000, burst=1000))
+    rows = pd.read_csv(TEST).drop_duplicates("text").head(40)
+    body = {"records": rows[["text"]].to_dict("records")}
+    res = client.post("/v1/models/intents/predict", json=body,
+                      headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    assert res.status_code == 200, res.text
+    labels = [p["label"] for p in res.json()["predictions"]]
+    assert len(labels) == 40 and set(labels) <= set(embed_model.classes)
+    assert not list(tmp_path.rglob("*.npy"))  # 40 texts: a training run would have cached them
+
+
 def test_cli_explain_shows_words(embed_model, text_registry, tmp_path, capsys):
     rows = tmp_path / "rows.csv"
     pd.DataFrame({"text": [LOST, "[bold]where is my refund[/bold]"]}).to_csv(rows, index=False)
