@@ -45,7 +45,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -135,6 +135,16 @@ class Prediction:
     train_seconds: float
     predict_seconds: float
     info: dict = field(default_factory=dict)  # runtime, tuning facts of shipml models
+
+
+def keep_classes(ds: Dataset, n: int, seed: int) -> Dataset:
+    """The dataset restricted to `n` of its classes (a seeded draw), train and test alike."""
+    classes = sorted(ds.train[ds.target].unique())
+    if n >= len(classes):
+        return ds
+    kept = set(np.random.default_rng(seed).choice(classes, size=n, replace=False).tolist())
+    train, test = (t[t[ds.target].isin(kept)].reset_index(drop=True) for t in (ds.train, ds.test))
+    return replace(ds, name=f"{ds.name} ({n} classes)", train=train, test=test)
 
 
 def few_rows(ds: Dataset, seed: int) -> pd.DataFrame:
@@ -340,6 +350,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--classes",
+        type=int,
+        default=0,
+        help="keep only this many classes of each dataset, drawn with --seed (default: all)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=WORK_DIR / "text.json", help="raw results (JSON)"
     )
     args = parser.parse_args(argv)
@@ -357,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     run_start = time.perf_counter()
     for name in args.datasets:
         ds = LOADERS[name](root, args.seed)
+        if args.classes:
+            ds = keep_classes(ds, args.classes, args.seed)
         print(
             f"\n{name}: {ds.train[ds.target].nunique()} classes, train {len(ds.train):,}, "
             f"test {len(ds.test):,}, split {ds.split}",

@@ -204,11 +204,17 @@ def test_auto_mode_keeps_the_encoder_frozen_when_pairs_do_not_fit(slice_rows, te
     assert float(np.mean(model.predict(test_rows) == test_rows["category"].to_numpy())) >= 0.82
 
 
-def test_auto_mode_tunes_on_pairs_when_one_pass_fits(slice_rows):
+def test_auto_mode_tunes_on_pairs_for_few_classes_when_one_pass_fits(slice_rows):
     from shipml.data.schema import infer_schema
     from shipml.learners.text import choose_text_mode
 
     few = slice_rows.groupby("category", group_keys=False).head(8)
+    schema = infer_schema(few, "category")
+    y = np.searchsorted(np.asarray(schema.classes, object), few["category"].to_numpy())
+    many = choose_text_mode("auto", None, schema, few, 3600.0, y)  # 20 intents: frozen wins
+    assert many.mode == "embed" and "with 20 classes they beat tuning" in many.notes[0]
+    kept = sorted(few["category"].unique())[:3]  # 3 classes, as in sentiment: tuning wins
+    few = few[few["category"].isin(kept)].reset_index(drop=True)
     schema = infer_schema(few, "category")
     y = np.searchsorted(np.asarray(schema.classes, object), few["category"].to_numpy())
     roomy = choose_text_mode("auto", None, schema, few, 3600.0, y)

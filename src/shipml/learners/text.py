@@ -52,6 +52,8 @@ _TRAIN_COST = 4.0  # a training pass costs about this many forward passes (backw
 _PAIR_COST = 7.0  # a text of a training pair costs this many forward passes (measured 6.5-8.5:
 # backward, pairs of short texts in small batches; benchmarks/text.py 8/class, 3 datasets)
 _FEWSHOT_SHARE = 0.5  # auto: fewshot when its projected time is at most this share of the budget
+_FEWSHOT_MAX_CLASSES = 5  # auto: fewshot for this many classes at most (measured at 8 per class:
+# +1.6 to +3.2 points over frozen embeddings with 2-3 classes, -0.3 to -3.0 with 10, 20, 77)
 _FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
 _NAME_WEIGHT = 3.0  # a class name counts as this many labelled texts of its class (measured)
 
@@ -117,11 +119,21 @@ def choose_text_mode(
 
     few = median is not None and median <= FEWSHOT_MAX_PER_CLASS
     if few and embed_s <= _EMBED_SHARE * seconds_left:
-        # Measured at 8 rows per class (benchmarks/text.py, 3 datasets x 3 samples): pairs
-        # with the class names beat the frozen encoder by 1.6-1.9 points on the sentiment
-        # sets and tie on banking77, at 5-10x the time; so fewshot when one pass fits.
+        # Measured at 8 rows per class (benchmarks/text.py): pairs with the class names beat
+        # the frozen encoder on the 2- and 3-class sentiment sets and lose on banking77's
+        # intents (10, 20 or 77 of them), at 5-25x the time; so fewshot for few classes only,
+        # when one pass fits.
+        n_classes = len(schema.classes or [])
         need = _fewshot_seconds(len(frame), len(class_names(schema) or []), fresh_s, len(texts))
-        if need <= _FEWSHOT_SHARE * seconds_left:
+        if n_classes > _FEWSHOT_MAX_CLASSES:
+            kind, why = (
+                "embed",
+                (
+                    f"frozen sentence embeddings: with {n_classes} classes they beat tuning "
+                    "on pairs in shipml's benchmarks; --mode fewshot tunes anyway"
+                ),
+            )
+        elif need <= _FEWSHOT_SHARE * seconds_left:
             kind, why = "fewshot", f"contrastive tuning on pairs takes about {need:.0f}s"
         else:
             kind, why = (
