@@ -116,12 +116,15 @@ def test_finetune_regression_learns_a_number(encoder, slice_rows):
     y = slice_rows["text"].str.split().str.len().to_numpy(dtype=float)
     valid = np.arange(0, len(y), 5)
     train = np.setdiff1d(np.arange(len(y)), valid)
+    # 8 epochs of 8 steps, with a deadline far enough not to cut them: 3 epochs left the
+    # scores within noise of each other (a CI run saw +0.17 where +0.25 to +0.38 were usual)
     result = finetune_encoder(encoder, slice_rows["text"].tolist(), y, train, valid,
                               task="regression", n_classes=0,
-                              deadline=time.monotonic() + 40, max_epochs=3)  # fmt: skip
-    scores = [h["valid"] for h in result.history]
-    assert max(scores) > scores[0] + 0.2  # minus RMSE of the standardized target: it improves
-    assert result.steps <= 3 * 8 + 4 and result.best_score == max(scores) < 0
+                              deadline=time.monotonic() + 600, max_epochs=8)  # fmt: skip
+    scores = [h["valid"] for h in result.history]  # minus RMSE of the standardized target
+    assert max(scores) > scores[0] + 0.3  # it improves (measured +0.72, +0.76)
+    assert max(scores) > -0.85  # and beats predicting the mean (-1.0): measured -0.56, -0.65
+    assert result.steps <= 8 * 8 + 4 and result.best_score == max(scores) < 0
 
 
 def test_finetune_model_is_validated_on_a_holdout(finetuned):
