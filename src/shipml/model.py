@@ -354,7 +354,11 @@ class Model:
         writer.write_json("encoder.json", encoder)
 
     @classmethod
-    def read(cls, reader, *, name: str | None = None, version: int | None = None) -> Model:
+    def read(
+        cls, reader, *, name: str | None = None, version: int | None = None, cache: bool = True
+    ) -> Model:
+        """The stored model. `cache=False`: its text encoder neither reads nor writes the
+        on-disk embedding cache (a server's requests rarely repeat a text)."""
         from shipml.learners.tabular import LightGBMFitted, LinearFitted
 
         spec = reader.read_json("model.json")
@@ -366,7 +370,8 @@ class Model:
         if "text_encoder" in encoder_spec:  # loaded on first prediction (torch is heavy)
             from shipml.encoders import from_artifacts
 
-            encoder.text_encoder = from_artifacts(encoder_spec["text_encoder"], reader.read_bytes)
+            meta = encoder_spec["text_encoder"]
+            encoder.text_encoder = from_artifacts(meta, reader.read_bytes, cache=cache)
         members = []
         for m in spec["members"]:
             if m["kind"] == "lightgbm":

@@ -73,11 +73,9 @@ class ModelPool:
         from shipml.model import Model
 
         started = time.perf_counter()
-        model = Model.read(self.registry.open(info), name=info.name, version=info.version)
-        text_encoder = getattr(model.encoder, "text_encoder", None)
-        if text_encoder is not None:
-            # requests rarely repeat a text: no shard of customers' embeddings per request on disk
-            text_encoder.use_cache = False
+        # requests rarely repeat a text: no shard of customers' embeddings per request on disk
+        reader = self.registry.open(info)
+        model = Model.read(reader, name=info.name, version=info.version, cache=False)
         seconds = time.perf_counter() - started
         log.info("loaded %s in %.0f ms", info.ref, 1000 * seconds)
         if self.on_load is not None:
