@@ -761,6 +761,59 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+@contextlib.contextmanager
+def started(servers: list[Server]):
+    """Both servers up and ready for the block, stopped after it whatever happens (SIGTERM
+    included: main turns it into SystemExit)."""
+    try:
+        for s in servers:
+            s.start()
+        for s in servers:
+            s.wait_ready()
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def run_cells(wrk: str, servers: list[Server], bodies: dict, workers: int, args, work: Path,
+              unit: str) -> list[dict]:  # fmt: skip
+    """wrk on each server for every (rows per request, concurrency) of `args`, the servers'
+    cells interleaved (a noisy minute hurts both alike). `bodies[rows][i]`: server i's request
+    bodies; `unit`: what a row is called in the progress lines ("rows", "texts")."""
+    cells: list[dict] = []
+    for rows in args.rows:
+        luas = {
+            s.label: write_lua(work / f"{s.label}-r{rows}.lua", s, bodies[rows][i])
+            for i, s in enumerate(servers)
+        }
+        for conc in args.concurrency:
+            for s in servers:
+                cell = {"server": s.label, "workers": workers, "concurrency": conc, "rows": rows}
+                try:
+                    url = s.url + s.predict_path
+                    if args.warmup > 0:
+                        run_wrk(wrk, url, luas[s.label], conc, args.warmup, args.timeout)
+                    cell.update(run_wrk(wrk, url, luas[s.label], conc, args.duration, args.timeout))
+                    rss, pss, nproc = s.memory_mb()
+                    cell.update(rss_mb=rss, pss_mb=pss, processes=nproc)
+                    print(
+                        f"  {s.label:6} w={workers} c={conc:<3} {unit}={rows:<4} "
+                        f"{cell['rps']:8,.1f} req/s  p50 {_ms(cell['p50_us'])} ms  "
+                        f"p99 {_ms(cell['p99_us'])} ms  errors {cell['errors']}  "
+                        f"RSS {rss:.0f} MB",
+                        flush=True,
+                    )
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    cell["error"] = " ".join(str(exc).split())[:200]
+                    print(
+                        f"  {s.label} w={workers} c={conc} {unit}={rows}: {cell['error']}",
+                        flush=True,
+                    )
+                cells.append(cell)
+    return cells
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -836,65 +889,19 @@ def main(argv: list[str] | None = None) -> int:
     bodies = {r: make_bodies(served, pool, r) for r in args.rows}
     cells: list[dict] = []
     verified: dict[int, float] = {}
-    servers: list[Server] = []
-    try:
-        for workers in args.workers:
-            logs = not args.no_access_logs
-            extra = shlex.split(args.shipml_args)
-            ours = shipml_server(served.registry, key, workers, work, logs, extra)
-            theirs = mlflow_server(args.mlflow_venv, model_dir, workers, work, logs)
-            servers = [ours, theirs]
-            for s in servers:
-                s.start()
-            for s in servers:
-                s.wait_ready()
+    for workers in args.workers:
+        logs = not args.no_access_logs
+        extra = shlex.split(args.shipml_args)
+        ours = shipml_server(served.registry, key, workers, work, logs, extra)
+        theirs = mlflow_server(args.mlflow_venv, model_dir, workers, work, logs)
+        with started([ours, theirs]) as servers:
             verified[workers] = verify(ours, theirs, served, pool.iloc[:VERIFY_ROWS])
             print(
                 f"workers={workers}: both servers up; max abs diff of P(>50K) between them "
                 f"and in-process: {verified[workers]:.1e}",
                 flush=True,
             )
-            for rows in args.rows:
-                luas = {
-                    s.label: write_lua(work / f"{s.label}-r{rows}.lua", s, bodies[rows][i])
-                    for i, s in enumerate(servers)
-                }
-                for conc in args.concurrency:
-                    for s in servers:  # interleaved: a noisy minute hurts both alike
-                        cell = {
-                            "server": s.label,
-                            "workers": workers,
-                            "concurrency": conc,
-                            "rows": rows,
-                        }
-                        try:
-                            url = s.url + s.predict_path
-                            if args.warmup > 0:
-                                run_wrk(wrk, url, luas[s.label], conc, args.warmup, args.timeout)
-                            cell.update(
-                                run_wrk(wrk, url, luas[s.label], conc, args.duration, args.timeout)
-                            )
-                            rss, pss, nproc = s.memory_mb()
-                            cell.update(rss_mb=rss, pss_mb=pss, processes=nproc)
-                            print(
-                                f"  {s.label:6} w={workers} c={conc:<3} rows={rows:<4} "
-                                f"{cell['rps']:8,.0f} req/s  p50 {_ms(cell['p50_us'])} ms  "
-                                f"p99 {_ms(cell['p99_us'])} ms  errors {cell['errors']}  "
-                                f"RSS {rss:.0f} MB",
-                                flush=True,
-                            )
-                        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                            cell["error"] = " ".join(str(exc).split())[:200]
-                            print(
-                                f"  {s.label} w={workers} c={conc} rows={rows}: {cell['error']}",
-                                flush=True,
-                            )
-                        cells.append(cell)
-            for s in servers:
-                s.stop()
-    finally:
-        for s in servers:
-            s.stop()
+            cells += run_cells(wrk, servers, bodies, workers, args, work, unit="rows")
 
     print()
     print_table(cells)

@@ -46,15 +46,14 @@ from serving import (  # noqa: E402
     MODEL_NAME,
     _dumps,
     _env,
-    _ms,
     create_key,
     ensure_mlflow_venv,
     ensure_wrk,
     mlflow_server,
     print_table,
-    run_wrk,
+    run_cells,
     shipml_server,
-    write_lua,
+    started,
 )
 from tabular import WORK_DIR, _import_shipml, datasets_dir  # noqa: E402
 
@@ -256,16 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     bodies = {r: make_bodies(pool, r) for r in args.rows}
     cells: list[dict] = []
     scored: dict = {}
-    servers = []
-    try:
-        for workers in args.workers:
-            ours = shipml_server(registry, key, workers, work, True, [])
-            theirs = mlflow_server(args.mlflow_venv, model_dir, workers, work, True)
-            servers = [ours, theirs]
-            for s in servers:
-                s.start()
-            for s in servers:
-                s.wait_ready()
+    for workers in args.workers:
+        ours = shipml_server(registry, key, workers, work, True, [])
+        theirs = mlflow_server(args.mlflow_venv, model_dir, workers, work, True)
+        with started([ours, theirs]) as servers:
             scored = score(ours, theirs, test)
             print(
                 f"workers={workers}: test accuracy on {SCORED_TEXTS:,} texts through the "
@@ -274,40 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"one-by-one = batched: {scored['single_equals_batched']}",
                 flush=True,
             )
-            for rows in args.rows:
-                luas = {
-                    s.label: write_lua(work / f"{s.label}-r{rows}.lua", s, bodies[rows][i])
-                    for i, s in enumerate(servers)
-                }
-                for conc in args.concurrency:
-                    for s in servers:
-                        cell = {"server": s.label, "workers": workers, "concurrency": conc,
-                                "rows": rows}  # fmt: skip
-                        try:
-                            url = s.url + s.predict_path
-                            if args.warmup > 0:
-                                run_wrk(wrk, url, luas[s.label], conc, args.warmup, args.timeout)
-                            cell.update(
-                                run_wrk(wrk, url, luas[s.label], conc, args.duration, args.timeout)
-                            )
-                            rss, pss, nproc = s.memory_mb()
-                            cell.update(rss_mb=rss, pss_mb=pss, processes=nproc)
-                            print(
-                                f"  {s.label:6} w={workers} c={conc:<3} texts={rows:<4} "
-                                f"{cell['rps']:8,.1f} req/s  p50 {_ms(cell['p50_us'])} ms  "
-                                f"p99 {_ms(cell['p99_us'])} ms  errors {cell['errors']}  "
-                                f"RSS {rss:.0f} MB",
-                                flush=True,
-                            )
-                        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                            cell["error"] = " ".join(str(exc).split())[:200]
-                            print(f"  {s.label} w={workers} c={conc}: {cell['error']}", flush=True)
-                        cells.append(cell)
-            for s in servers:
-                s.stop()
-    finally:
-        for s in servers:
-            s.stop()
+            cells += run_cells(wrk, servers, bodies, workers, args, work, unit="texts")
 
     print()
     print_table(cells)

@@ -211,20 +211,21 @@ def test_auto_mode_tunes_on_pairs_for_few_classes_when_one_pass_fits(slice_rows)
     from shipml.data.schema import infer_schema
     from shipml.learners.text import choose_text_mode
 
+    def auto(rows: pd.DataFrame, seconds: float):
+        schema = infer_schema(rows, "category")
+        y = np.searchsorted(np.asarray(schema.classes, object), rows["category"].to_numpy())
+        return choose_text_mode("auto", None, schema, rows, seconds, y)
+
     few = slice_rows.groupby("category", group_keys=False).head(8)
-    schema = infer_schema(few, "category")
-    y = np.searchsorted(np.asarray(schema.classes, object), few["category"].to_numpy())
-    many = choose_text_mode("auto", None, schema, few, 3600.0, y)  # 20 intents: frozen wins
+    many = auto(few, 3600.0)  # 20 intents: frozen wins
     assert many.mode == "embed" and "with 20 classes they beat tuning" in many.notes[0]
     kept = sorted(few["category"].unique())[:3]  # 3 classes, as in sentiment: tuning wins
     few = few[few["category"].isin(kept)].reset_index(drop=True)
-    schema = infer_schema(few, "category")
-    y = np.searchsorted(np.asarray(schema.classes, object), few["category"].to_numpy())
-    roomy = choose_text_mode("auto", None, schema, few, 3600.0, y)
+    roomy = auto(few, 3600.0)
     assert roomy.mode == "fewshot" and roomy.embed_seconds > 0
     assert "text columns: fewshot (the median class has 8 rows: contrastive" in roomy.notes[0]
     need = float(roomy.notes[0].split("takes about ")[1].split("s")[0])
-    tight = choose_text_mode("auto", None, schema, few, need * 1.5, y)  # under 2x: frozen
+    tight = auto(few, need * 1.5)  # under 2x: frozen
     assert tight.mode == "embed" and "--mode fewshot, or a --time-budget above" in tight.notes[0]
 
 
