@@ -541,14 +541,16 @@ def _force_alias(ctx: Ctx, version: int) -> None:
 
 
 def _model_file(ctx: Ctx, version: int) -> Path:
+    """A file the version's model reads when it loads: its first LightGBM member's model file,
+    else model.json (a version may hold only linear members)."""
     with contextlib.closing(_db(ctx)) as db:
         (folder,) = db.execute("SELECT v.artifact_dir FROM versions v JOIN models m ON "
                                "m.id = v.model_id WHERE m.name = ? AND v.version = ?",
                                (NAME, version)).fetchone()  # fmt: skip
     folder = ctx.home / "artifacts" / folder
-    files = sorted(folder.glob("member*.txt")) or sorted(set(folder.iterdir()) - {
-        folder / "manifest.json"})  # fmt: skip
-    return files[0]
+    members = json.loads((folder / "model.json").read_text())["members"]
+    files = [f for m in members for f in m.get("files", ())]
+    return folder / (files[0] if files else "model.json")
 
 
 def probe_promote(ctx: Ctx) -> list[Row]:
@@ -558,13 +560,13 @@ def probe_promote(ctx: Ctx) -> list[Row]:
         try:
             with open(target, "ab") as f:
                 f.write(b"\n# tampered by benchmarks/hardening.py\n")
-            return _promote_broken(ctx, server)
+            return _promote_broken(ctx, server, target.name)
         finally:
             os.truncate(target, size)
             _force_alias(ctx, 1)
 
 
-def _promote_broken(ctx: Ctx, server: Server) -> list[Row]:
+def _promote_broken(ctx: Ctx, server: Server, tampered: str) -> list[Row]:
     started = time.perf_counter()
     promote = cli(ctx, "models", "promote", NAME, "2", "--alias", "production", check=False)
     secs = time.perf_counter() - started
@@ -573,7 +575,7 @@ def _promote_broken(ctx: Ctx, server: Server) -> list[Row]:
     if forced:
         _force_alias(ctx, 2)
     time.sleep(2)  # the server re-resolves aliases at most once a second
-    first = Row("5 promote tampered v2", f"exit {promote.returncode}", secs, "-",
+    first = Row(f"5 promote v2 ({tampered} tampered)", f"exit {promote.returncode}", secs, "-",
                 (said[-1] if said else "")[:100], {"output": said})  # fmt: skip
     return [first, _after_broken_alias(ctx, server, forced)]
 
