@@ -33,12 +33,16 @@ def create_app(
     log_predictions: bool = True,
     pii_columns: list[str] | tuple[str, ...] = (),
     cors_origins: list[str] | tuple[str, ...] = (),
+    failed_auth_per_s: float = 1.0,
+    failed_auth_burst: int = 10,
 ):
     """The FastAPI application serving `refs` ("churn", "churn@production", "churn/3").
 
     `pii_columns` adds to the columns the model's schema already marks as personal data; their
     values are stored in the prediction log only as keyed hashes. CORS stays off unless
-    `cors_origins` lists the allowed origins.
+    `cors_origins` lists the allowed origins. A client address may fail to authenticate
+    `failed_auth_burst` times at once, then `failed_auth_per_s` times a second on average;
+    past that it gets 429 (with Retry-After) before its key is even looked up.
     """
     from fastapi import FastAPI
 
@@ -57,6 +61,7 @@ def create_app(
     pool = ModelPool.from_refs(reg, refs, on_load=loaded)
     keys = KeyStore(reg.engine)
     limiter = RateLimiter(rate_per_s, burst)
+    failures = RateLimiter(failed_auth_per_s, failed_auth_burst)
     predictor = Predictor(metrics, _prediction_log(reg, log_predictions, metrics),
                           _hashers(pii_columns))  # fmt: skip
     if not auth:
@@ -82,7 +87,7 @@ def create_app(
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.state.pool, app.state.predictor = pool, predictor
     _error_handlers(app)
-    need = _auth(auth, keys, limiter)
+    need = _auth(auth, keys, limiter, failures)
     _routes(app, pool, predictor, need, metrics)
 
     from shipml.serve.oip import add_v2_routes
@@ -155,8 +160,9 @@ def _error_handlers(app) -> None:
     async def _too_many(_request, exc: TooMany):
         import math
 
-        seconds = exc.args[0]
-        return error(429, "rate limit exceeded for this API key",
+        seconds = exc.args[0]  # and args[1], if given, says which limit
+        message = exc.args[1] if len(exc.args) > 1 else "rate limit exceeded for this API key"
+        return error(429, message,
                      {"Retry-After": str(max(1, math.ceil(seconds)))})  # fmt: skip
 
     @app.exception_handler(Exception)
@@ -165,11 +171,15 @@ def _error_handlers(app) -> None:
         return error(500, "internal server error")
 
 
-def _auth(enabled: bool, keys, limiter):
+def _auth(enabled: bool, keys, limiter, failures):
     """`Depends(need("predict"))`: the API key of the request, checked for scope and rate.
 
-    A key verified in the last minute is checked on the event loop (a dictionary lookup); any
-    other goes to a worker thread, where the database and scrypt run without blocking others."""
+    A client address over its failed-login limit (`failures`) gets 429 before anything else; each
+    401 for a request that sent an Authorization header takes one of its tokens. (Behind a proxy
+    all clients share its address: run the proxy's own limits, or uvicorn --proxy-headers.)
+    A key verified in the last second is checked on the event loop (a dictionary lookup); any
+    other goes to a worker thread: its database lookup must not stall the loop (SQLite may wait
+    for a lock, PostgreSQL is a network round trip)."""
     from fastapi import Request
     from starlette.concurrency import run_in_threadpool
 
@@ -179,10 +189,19 @@ def _auth(enabled: bool, keys, limiter):
                 return None
             header = request.headers.get("authorization", "")
             token = header[7:].strip() if header[:7].lower() == "bearer " else None
-            if keys.cached(token):
-                key = keys.require(token, scope)
-            else:
-                key = await run_in_threadpool(keys.require, token, scope)
+            client = request.client.host if request.client else "unknown"
+            wait = failures.peek(client)
+            if wait > 0:
+                raise TooMany(wait, "too many failed API key attempts from this address")
+            try:
+                if keys.cached(token):
+                    key = keys.require(token, scope)
+                else:
+                    key = await run_in_threadpool(keys.require, token, scope)
+            except AuthError as exc:
+                if exc.status == 401 and header:
+                    failures.check(client)
+                raise
             request.state.key = key.name
             wait = limiter.check(key.name)
             if wait > 0:
