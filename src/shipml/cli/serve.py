@@ -61,7 +61,7 @@ def serve(
     }  # fmt: skip
     reg = Registry(registry_uri)
     for ref in refs:  # fail here, with one clear line, rather than in every worker
-        reg.resolve(ref)
+        reg.open(reg.resolve(ref)).verify_all()
     os.environ[_ENV] = json.dumps(config)
     with tempfile.TemporaryDirectory(prefix="shipml-metrics-") as metrics_dir:
         if workers > 1:  # each worker writes its numbers here; any worker sums them on scrape

@@ -9,7 +9,14 @@ details. Predictions are appended to the prediction log (monitor/log.py) with PI
 
 import logging
 
-from shipml.errors import AuthError, DataError, ModelNotFound, SchemaError, ShipmlError
+from shipml.errors import (
+    ArtifactIntegrityError,
+    AuthError,
+    DataError,
+    ModelNotFound,
+    SchemaError,
+    ShipmlError,
+)
 from shipml.serve.limits import BodyLimit, TooMany
 from shipml.serve.pool import ModelPool
 from shipml.serve.predict import check_records
@@ -58,7 +65,10 @@ def create_app(
     def loaded(name: str, version: int, seconds: float) -> None:
         metrics.load_seconds.labels(name, str(version)).set(seconds)
 
-    pool = ModelPool.from_refs(reg, refs, on_load=loaded)
+    def failed(name: str, version: int) -> None:
+        metrics.load_failures.labels(name, str(version)).inc()
+
+    pool = ModelPool.from_refs(reg, refs, on_load=loaded, on_failure=failed)
     keys = KeyStore(reg.engine)
     limiter = RateLimiter(rate_per_s, burst)
     failures = RateLimiter(failed_auth_per_s, failed_auth_burst)
@@ -86,7 +96,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.state.pool, app.state.predictor = pool, predictor
-    _error_handlers(app)
+    _error_handlers(app, _path_scrubber(reg))
     need = _auth(auth, keys, limiter, failures)
     _routes(app, pool, predictor, need, metrics)
 
@@ -122,13 +132,40 @@ def _hashers(extra_columns):
     return hasher_for
 
 
-def _error_handlers(app) -> None:
+def _path_scrubber(reg):
+    """text -> text without the server's own paths (SHIPML_HOME, the registry's folder and
+    artifact root): an error body never tells a client where the files are. A path under one
+    of them is replaced by its last part ("model.json"), the root alone by "<server path>"."""
+    import re
+    from pathlib import Path
+
+    from shipml.config import settings
+
+    home = settings().home.expanduser()
+    roots = {str(reg.artifact_root), str(home), str(home.resolve())}
+    if reg.url.startswith("sqlite:///"):
+        roots.add(str(Path(reg.url[len("sqlite:///") :]).parent))
+    roots = {r for r in roots if len(r) > 1}  # never "/" itself
+    alternatives = "|".join(re.escape(r) for r in sorted(roots, key=len, reverse=True))
+    pattern = re.compile(rf"(?:{alternatives})(?=$|[/\\\s'\"),:;])([/\\][^\s'\"(),:;]*)?")
+
+    def short(match) -> str:
+        tail = (match.group(1) or "").rstrip("/\\")
+        return re.split(r"[/\\]", tail)[-1] or "<server path>"
+
+    def scrub(text: str) -> str:
+        return pattern.sub(short, text)
+
+    return scrub
+
+
+def _error_handlers(app, scrub=str) -> None:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
+        return JSONResponse({"error": scrub(message)}, status_code=status, headers=headers)
 
     @app.exception_handler(ShipmlError)
     async def _shipml_error(_request, exc: ShipmlError):
@@ -136,6 +173,9 @@ def _error_handlers(app) -> None:
             return error(exc.status, str(exc))
         if isinstance(exc, ModelNotFound):
             return error(404, str(exc))
+        if isinstance(exc, ArtifactIntegrityError):  # the server's files, not the request
+            log.error("%s", exc)
+            return error(503, "the model's files failed their integrity check (see the server log)")
         status = getattr(exc, "status", None) or (422 if isinstance(exc, SchemaError) else 400)
         return error(status, str(exc))
 
