@@ -219,3 +219,30 @@ def test_sigterm_during_a_long_explain_exits_within_the_grace_period(credit_mode
     res = result.get("res")
     assert res is None or res.status_code == 503, res.text[:200]
     assert b"Traceback" not in proc.stderr.read()
+
+
+def test_a_large_csv_batch_is_heavy_too(app_for, monkeypatch):
+    app = app_for(heavy_timeout_s=5)
+    clock = Clock()
+    app.state.heavy.clock = clock
+    predictor = app.state.predictor
+    real, sizes = predictor.predict, []
+
+    def ten_seconds_a_chunk(name, model, version, rows, key):
+        clock.now += 10.0
+        sizes.append(len(rows))
+        return real(name, model, version, rows, key)
+
+    monkeypatch.setattr(predictor, "predict", ten_seconds_a_chunk)
+    body = pd.DataFrame(records(6000)).to_csv(index=False).encode()
+    assert len(body) > 256 * 1024  # past the size that makes a CSV batch heavy
+    res = TestClient(app).post(
+        "/v1/models/credit/predict/csv", content=body, headers={"Content-Type": "text/csv"}
+    )
+    assert res.status_code == 503, res.text[:200]
+    assert sizes == [5000] and "after 5,000 of 6,000 rows" in res.json()["error"]
+    small = pd.DataFrame(records(50)).to_csv(index=False).encode()
+    res = TestClient(app).post(
+        "/v1/models/credit/predict/csv", content=small, headers={"Content-Type": "text/csv"}
+    )
+    assert res.status_code == 200 and len(res.text.splitlines()) == 51
