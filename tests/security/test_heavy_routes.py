@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from conftest import GERMAN, start_server
 from shipml.registry.store import Registry
-from shipml.serve import heavy as heavy_module
 from shipml.serve.app import create_app
 
 
@@ -86,6 +85,8 @@ def test_a_deadline_stops_explain_after_the_current_chunk(app_for, monkeypatch):
 
 
 def test_a_client_that_disconnects_stops_the_work(app_for, monkeypatch):
+    from shipml.serve import heavy as heavy_module
+
     app = app_for()
     gone = threading.Event()  # the client hung up
     stopped = threading.Event()  # the server noticed
