@@ -68,6 +68,7 @@ def create_app(
     from shipml.serve.heavy import Heavy
     from shipml.serve.keys import KeyStore
     from shipml.serve.metrics import Metrics, ObserveMiddleware
+    from shipml.serve.paths import path_scrubber
     from shipml.serve.predict import Predictor
     from shipml.serve.ratelimit import RateLimiter
 
@@ -112,7 +113,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.state.pool, app.state.predictor, app.state.heavy = pool, predictor, heavy
-    _error_handlers(app, _path_scrubber(reg))
+    _error_handlers(app, path_scrubber(reg))
     need = _auth(auth, keys, limiter, failures)
     _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows)
 
@@ -146,33 +147,6 @@ def _hashers(extra_columns):
         return hasher
 
     return hasher_for
-
-
-def _path_scrubber(reg):
-    """text -> text without the server's own paths (SHIPML_HOME, the registry's folder and
-    artifact root): an error body never tells a client where the files are. A path under one
-    of them is replaced by its last part ("model.json"), the root alone by "<server path>"."""
-    import re
-    from pathlib import Path
-
-    from shipml.config import settings
-
-    home = settings().home.expanduser()
-    roots = {str(reg.artifact_root), str(home), str(home.resolve())}
-    if reg.url.startswith("sqlite:///"):
-        roots.add(str(Path(reg.url[len("sqlite:///") :]).parent))
-    roots = {r for r in roots if len(r) > 1}  # never "/" itself
-    alternatives = "|".join(re.escape(r) for r in sorted(roots, key=len, reverse=True))
-    pattern = re.compile(rf"(?:{alternatives})(?=$|[/\\\s'\"),:;])([/\\][^\s'\"(),:;]*)?")
-
-    def short(match) -> str:
-        tail = (match.group(1) or "").rstrip("/\\")
-        return re.split(r"[/\\]", tail)[-1] or "<server path>"
-
-    def scrub(text: str) -> str:
-        return pattern.sub(short, text)
-
-    return scrub
 
 
 def _error_handlers(app, scrub=str) -> None:
