@@ -15,7 +15,8 @@ pii.py). Every process that creates or checks keys of one registry (the CLI, eac
 container) needs the same pepper: set ``SHIPML_KEY_PEPPER`` for a shared or a PostgreSQL registry.
 
 Old rows (``scrypt$n$r$p$<hex>`` with a salt, made by shipml 0.1) still verify; on their first
-successful use they are rewritten as HMAC rows.
+successful use they are rewritten as HMAC rows. Until then a wrong secret for such a row still
+costs one scrypt, which the server's per-address limit on failed logins bounds.
 
 Scopes: ``predict``, ``feedback``, ``admin``; ``admin`` implies the other two.
 
