@@ -107,13 +107,33 @@ def promote(
     alias: Annotated[str, typer.Option(help="Alias to set.")] = "production",
     registry_uri: RegistryUri = None,
 ) -> None:
-    """Point an alias (default: production) at a version (default: the latest)."""
+    """Point an alias (default: production) at a version (default: the latest).
+
+    The version must load first (every file matches its manifest, the model parses): servers
+    following the alias switch to it within a second."""
     reg = registry(registry_uri)
-    if version is None:
-        version = reg.resolve(name).version
+    info = reg.resolve(name) if version is None else reg.get(name, version)
+    version = info.version
+    _check_loads(reg, info, f"{name}@{alias}")
     previous = reg.set_alias(name, alias, version)
     was = f" (was {previous})" if previous is not None else ""
     console.print(f"{name}@{alias} → version {version}{was}")
+
+
+def _check_loads(reg, info, target: str) -> None:
+    """ArtifactIntegrityError (exit 2) unless `info` loads as a model."""
+    from shipml.errors import ArtifactIntegrityError, ShipmlError
+    from shipml.model import Model
+
+    try:
+        reader = reg.open(info)
+        reader.verify_all()
+        Model.read(reader, name=info.name, version=info.version)
+    except Exception as exc:  # whatever the reason, a server could not load it either
+        why = str(exc) if isinstance(exc, ShipmlError) else f"{type(exc).__name__}: {exc}"
+        raise ArtifactIntegrityError(
+            f"not moving {target} to version {info.version}: it does not load ({why})"
+        ) from exc
 
 
 @app.command("rollback")
