@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shipml.cli.options import RegistryUri
-from shipml.cli.render import console, fmt, metrics_table
+from shipml.cli.render import console, fmt, metrics_table, threshold_lines
 
 
 def register(app: typer.Typer) -> None:
@@ -126,12 +126,13 @@ def show_trained(model) -> None:
         "validation": model.info.get("validation"),
         "ensemble": model.describe()["ensemble"],
         "text features": model.info.get("text_features"),
-        "decision threshold": model.threshold,
         "target transform": None if model.transform == "none" else model.transform,
     }
     for key, value in facts.items():
         if value is not None:
             say(f"[bold]{key}:[/bold] {fmt(value)}")
+    for line in threshold_lines(model.threshold, model.info.get("threshold")):
+        say(line)
     console.print(metrics_table(m, title=f"validation ({m.get('primary')} optimized)"))
     top = list(model.info.get("importance", {}).items())[:5]
     if top:
