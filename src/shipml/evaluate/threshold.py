@@ -7,14 +7,13 @@ likely class (argmax). Ranking and probability metrics (ROC AUC, log loss, PR AU
 depend on the threshold: for them the labels stay at 0.5 (AutoGluon's rule too, which
 calibrates only metrics that score labels). For a label metric (accuracy, F1, balanced
 accuracy, MCC) the threshold that maximizes it on the out-of-fold validation predictions is
-used, with two guards against fitting the noise of a small validation set: the curve is
-smoothed and the middle of its plateau is taken, and the choice must hold up out of sample
-(in 90 % of bootstrap resamples, the threshold chosen on the resample beats the reference on
-the rows it left out). Otherwise the reference is used: the threshold that is best for the
-metric on calibrated probabilities, known without a search: 0.5 for accuracy, MCC and F1
-macro, the share of positives for balanced accuracy, half the best F1 for F1 (Lipton, Elkan
-and Naryanaswamy, "Optimal thresholding of classifiers to maximize F1", 2014). 0.5 is not a
-neutral choice for those two: it is never where they peak.
+used. Two guards keep it from fitting the noise of a small validation set: the curve is
+smoothed and the middle of its plateau is taken; and where 0.5 is the natural answer
+(accuracy, MCC, F1 macro: 0.5 maximizes expected accuracy on calibrated probabilities), the
+choice must hold up out of sample, beating 0.5 on the rows a bootstrap resample left out in
+90 % of resamples, or 0.5 is kept. F1 and balanced accuracy get no such fallback: on
+calibrated probabilities they peak below 0.5 (at half the best F1, Lipton, Elkan and
+Naryanaswamy 2014; at the share of positives), so 0.5 is never a neutral choice for them.
 
 Example (the positives are all above 0.3, one negative is at 0.4)::
 
@@ -42,6 +41,9 @@ ARGMAX = 0.5
 _SMOOTH = 5  # grid points averaged (±0.01)
 _RESAMPLES = 50
 _MAX_BAG = 100_000  # rows drawn per resample (the check stays fast on big tables)
+# F1 and balanced accuracy peak below 0.5 on calibrated probabilities (at F1*/2 and at the
+# share of positives): 0.5 is no neutral fallback for them, the smoothed search is used as is.
+_PEAK_BELOW_HALF = ("f1", "balanced_accuracy")
 _CONFIDENCE = 0.9  # share of resamples in which a threshold chosen in-bag must win out-of-bag
 
 
@@ -112,46 +114,26 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, metric: str, *, seed: int = 0
             "predict with --threshold, to choose that trade"
         )
         return _decision(y, p, ARGMAX, None, reason, hint)
-    ref = _reference(metric, y, curve)
     t = _plateau_middle(curve[metric], len(y))
-    at_t, at_ref = (_point(y, p, v)[metric] for v in (t, ref))
-    share = _out_of_bag_wins(y, p, metric, seed) if at_t > at_ref else 0.0
-    if share >= _CONFIDENCE:
-        reason = f"maximizes {metric} on validation: {at_t:.4f} vs {at_ref:.4f} at {ref:g}"
+    at_t, at_half = (_point(y, p, v)[metric] for v in (t, ARGMAX))
+    if metric in _PEAK_BELOW_HALF:
+        reason = f"maximizes {metric} on validation: {at_t:.4f} vs {at_half:.4f} at 0.5"
         return _decision(y, p, t, metric, reason, hint)
-    found = f"the best on validation ({t:g}: {at_t:.4f} vs {at_ref:.4f} at {ref:g})"
+    share = _out_of_bag_wins(y, p, metric, seed) if at_t > at_half else 0.0
+    if share >= _CONFIDENCE:
+        reason = (
+            f"maximizes {metric} on validation: {at_t:.4f} vs {at_half:.4f} at 0.5 (and "
+            f"beats 0.5 out of sample in {share:.0%} of resamples)"
+        )
+        return _decision(y, p, t, metric, reason, hint)
+    found = f"the best on validation ({t:g}: {at_t:.4f} vs {at_half:.4f} at 0.5)"
     found += (
-        f" beat it in only {share:.0%} of resamples, within noise"
-        if at_t > at_ref
+        f" beat it out of sample in only {share:.0%} of resamples"
+        if at_t > at_half
         else " does not beat it"
     )
-    if ref == ARGMAX:
-        reason = f"{metric}: no threshold beats 0.5 beyond noise: {found}"
-        return _decision(y, p, ARGMAX, None, reason, hint)
-    reason = f"{metric}: {ref:g}, {_REFERENCE[metric]}; {found}"
-    return _decision(y, p, ref, metric, reason, hint)
-
-
-def _reference(metric: str, y: np.ndarray, curve: dict) -> float:
-    """The threshold best for `metric` when probabilities are calibrated, known without a
-    search (the fallback when the search's gain is noise): 0.5 for accuracy, MCC and F1 macro
-    (argmax), the share of positives for balanced accuracy, F1*/2 for F1."""
-    if metric == "balanced_accuracy":
-        return _on_grid(float(np.mean(y)))
-    if metric == "f1":
-        return _on_grid(float(_smooth(curve["f1"]).max()) / 2)
-    return ARGMAX
-
-
-_REFERENCE = {
-    "balanced_accuracy": "positive when P(positive) is above its share of the rows, the best "
-    "rule for balanced accuracy on calibrated probabilities",
-    "f1": "half the best F1, where F1 peaks on calibrated probabilities (Lipton et al., 2014)",
-}
-
-
-def _on_grid(t: float) -> float:
-    return float(np.clip(np.round(t * 200) / 200, GRID[0], GRID[-1]))
+    reason = f"{metric}: no threshold beats 0.5 beyond noise: {found}"
+    return _decision(y, p, ARGMAX, None, reason, hint)
 
 
 def _decision(y, p, t: float, metric, reason: str, hint: dict) -> Decision:
@@ -199,8 +181,8 @@ def _smooth(values: np.ndarray) -> np.ndarray:
 
 
 def _out_of_bag_wins(y, p, metric: str, seed: int) -> float:
-    """Share of bootstrap resamples where the threshold chosen on the resample beats the
-    reference threshold on the rows the resample left out: the choice itself is validated, so
+    """Share of bootstrap resamples where the threshold chosen on the resample beats 0.5 on
+    the rows the resample left out: the choice itself is validated, so
     the best of many thresholds on noise (which always wins on the rows it was picked on) does
     not pass."""
     rng = np.random.default_rng(seed)
@@ -212,9 +194,7 @@ def _out_of_bag_wins(y, p, metric: str, seed: int) -> float:
         out[bag] = False
         if not out.any():
             continue
-        curve = threshold_curve(y[bag], p[bag])
-        t = _plateau_middle(curve[metric], len(bag))
-        ref = _reference(metric, y[bag], curve)
-        held = threshold_curve(y[out], p[out], np.array([ref, t]))[metric]
+        t = _plateau_middle(threshold_curve(y[bag], p[bag])[metric], len(bag))
+        held = threshold_curve(y[out], p[out], np.array([ARGMAX, t]))[metric]
         wins += held[1] > held[0]
     return wins / _RESAMPLES
