@@ -236,7 +236,7 @@ def threshold_png(
     curve = threshold_curve(codes == 1, p[:, 1])
     t = curve["threshold"]
     with _style():
-        fig, ax = _figure(6.0, 4.6)
+        fig, ax = _figure(7.4, 4.6)
         for key, label, color in (
             ("precision", "Precision", ORANGE),
             ("recall", "Recall", PALETTE[2]),
@@ -256,7 +256,7 @@ def threshold_png(
         ax.set_xlabel(f"Threshold on the probability of “{_text(names[1], 20)}”")
         ax.set_ylabel("Score")
         ax.set_title(f"Precision, recall and F1 vs threshold ({_text(names[1], 24)})")
-        _legend(ax, loc="lower left")
+        _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return _png(fig)
 
 
