@@ -28,7 +28,12 @@ def train(
         str | None, typer.Option(help="binary, multiclass or regression (default: inferred).")
     ] = None,
     metric: Annotated[
-        str | None, typer.Option(help="Metric to optimize (default: roc_auc / log_loss / rmse).")
+        str | None,
+        typer.Option(
+            help="Metric to optimize (default: roc_auc / log_loss / rmse). Binary: a label "
+            "metric (accuracy, f1, balanced_accuracy, mcc, f1_macro) also sets the decision "
+            "threshold that maximizes it on validation; roc_auc and log_loss keep 0.5."
+        ),
     ] = None,
     time_column: Annotated[
         str | None, typer.Option(help="Validate on the most recent rows by this column.")
