@@ -97,7 +97,9 @@ def test_default_metric_never_loses_to_argmax_on_both_accuracy_and_f1(
     assert "roc_auc" in decision["reason"] and "--metric f1" in decision["reason"]
 
 
-def test_metric_f1_picks_the_threshold_that_maximizes_f1_on_validation(bank, monkeypatch):
+def test_metric_f1_picks_the_threshold_that_maximizes_f1_on_validation(bank, monkeypatch, capsys):
+    from shipml.cli.train import show_trained
+
     model, y, p = _train(bank, "y", monkeypatch, metric="f1")
     grid = np.round(np.arange(1, 100) / 100, 2)
     brute = [skm.f1_score(y, (p >= t).astype(int), zero_division=0) for t in grid]
@@ -108,6 +110,10 @@ def test_metric_f1_picks_the_threshold_that_maximizes_f1_on_validation(bank, mon
     assert f1 > f1_half + 0.05
     assert model.threshold < 0.5 and model.info["threshold"]["metric"] == "f1"
     assert model.metrics["f1"] == pytest.approx(f1)
+    show_trained(model)
+    out = capsys.readouterr().out
+    assert f"decision threshold: {model.threshold:g} — maximizes f1 on validation" in out
+    assert f"at {model.threshold:g}: accuracy" in out and "(f1 optimized)" in out
 
 
 def test_noise_is_not_mistaken_for_a_better_threshold(bank):

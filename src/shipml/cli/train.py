@@ -138,7 +138,8 @@ def show_trained(model) -> None:
             say(f"[bold]{key}:[/bold] {fmt(value)}")
     for line in threshold_lines(model.threshold, model.info.get("threshold")):
         say(line)
-    console.print(metrics_table(m, title=f"validation ({m.get('primary')} optimized)"))
+    optimized = lineage.get("metric") or m.get("primary")
+    console.print(metrics_table(m, title=f"validation ({optimized} optimized)"))
     top = list(model.info.get("importance", {}).items())[:5]
     if top:
         say("[bold]top columns:[/bold] " + ", ".join(f"{k} ({v:.3g})" for k, v in top))
