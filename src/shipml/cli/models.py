@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from shipml.cli.options import RegistryUri, registry
-from shipml.cli.render import console, fmt, kv_table, metrics_table
+from shipml.cli.render import console, fmt, kv_table, metrics_table, threshold_lines
 
 app = typer.Typer(help="List, inspect, promote and roll back model versions.", no_args_is_help=True)
 
@@ -70,6 +70,8 @@ def show(
             }
         )
     )
+    for line in _threshold(reg, info):
+        console.print(line, soft_wrap=True, highlight=False)
     console.print(metrics_table(info.metrics, title="validation metrics"))
     schema = Table(title="schema", title_justify="left")
     for col in ("column", "kind", "missing %", "note"):
@@ -96,6 +98,21 @@ def show(
             ", ".join(v.aliases) or "-",
         )
     console.print(history)
+
+
+def _threshold(reg, info) -> list[str]:
+    """Lines on the decision threshold of a binary model (stored in its model.json)."""
+    from rich.markup import escape
+
+    from shipml.errors import ShipmlError
+
+    if info.task != "binary":
+        return []
+    try:
+        spec = reg.open(info).read_json("model.json")
+    except ShipmlError as exc:
+        return [f"[bold]decision threshold:[/bold] unreadable ({escape(str(exc))})"]
+    return threshold_lines(spec.get("threshold"), (spec.get("info") or {}).get("threshold"))
 
 
 @app.command("promote")
