@@ -234,3 +234,14 @@ def test_no_false_alarm_on_the_real_tables(name):
 
     frame = read_table(DATA / name).frame
     assert {c: personal_reason(c, frame[c]) for c in frame} == dict.fromkeys(frame)
+
+
+def test_a_header_saying_name_needs_people_behind_it():
+    from shipml.data.pii import personal_reason
+
+    assert personal_reason("name", pd.Series(PRODUCTS)) is None  # a product catalogue
+    assert personal_reason("name", pd.Series(CITIES)) is None
+    people = [f"{first} (#{i})" for i, first in enumerate(["Anna", "Paul", "Lena", "Marco"] * 10)]
+    assert personal_reason("name", pd.Series(people)) == "by its name"
+    assert personal_reason("customer_name", pd.Series(PRODUCTS)) == "by its name"  # says so
+    assert personal_reason("email", pd.Series(["yes", "no"] * 30)) is None  # "email: yes/no"

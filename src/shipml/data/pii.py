@@ -5,7 +5,8 @@ phone number and never a number. By values: e-mail addresses, phone numbers, IBA
 checksum), IP addresses, street addresses, people's full names, first names and last names
 (data/lexicon.py); dates of birth need a header saying so ("birth", "dob", "born") and dates
 giving ages of 0 to 110. By header: "email", "phone", "surname", "iban", "passport"... when the
-column has more than 20 distinct values ("telephone: yes/no" is not PII).
+column has more than 20 distinct values ("telephone: yes/no" is not PII); a header that only
+says "name" also needs half of the values to start with a first name ("name" may be a product).
 
 A detected column is left out of the features (training.py shows why), and its values are kept
 out of every artifact; the server stores it only as keyed hashes in the prediction log. With
@@ -26,11 +27,12 @@ __all__ = ["personal_reason", "pseudonym", "new_key"]
 
 _HEADER = re.compile(
     r"(^|[^a-z])(e-?mail|phone|mobile|telephone|fax|first_?name|last_?name|surname|"
-    r"full_?name|customer_?name|client_?name|user_?name|name|address|street|"
+    r"full_?name|customer_?name|client_?name|user_?name|address|street|"
     r"ssn|social_?security|passport|national_?id|iban|account_?number|card_?number|"
     r"ip_?address|ip|date_?of_?birth|dob|birth_?date)($|[^a-z])",
     re.IGNORECASE,
 )
+_ANY_NAME = re.compile(r"(^|[^a-z])names?($|[^a-z])", re.IGNORECASE)  # product_name, name...
 _THING_NAME = re.compile(
     r"(product|item|file|host|domain|brand|model|plan|company|city|country|category|team|store|"
     r"shop|project|job|event|course|species|breed)_?name",
@@ -77,9 +79,12 @@ def personal_reason(name: str, series: pd.Series) -> str | None:
             reason = _by_names(values)
         if reason:
             return reason
-    named = _HEADER.search(header) and not _THING_NAME.search(header)
-    if named and series.nunique(dropna=True) > _FEW_VALUES:
+    if series.nunique(dropna=True) <= _FEW_VALUES:
+        return None
+    if _HEADER.search(header) and not _THING_NAME.search(header):
         return "by its name"
+    if _ANY_NAME.search(header) and not _THING_NAME.search(header) and _named_people(series):
+        return "by its name"  # "name", "owner_name": and most values start with a first name
     return None
 
 
@@ -139,6 +144,14 @@ def _by_names(values: list[str]) -> str | None:
         if sum(w in last_names() for w in single) >= _LAST_SHARE * n:
             return "last names"
     return None
+
+
+def _named_people(series: pd.Series) -> bool:
+    from shipml.data.lexicon import first_names
+
+    first = first_names()
+    words = [v.split()[0].casefold() for v in set(_sample(series))]
+    return bool(words) and sum(w in first for w in words) >= _SHARE * len(words)
 
 
 def _name_tokens(value: str) -> list[str]:
