@@ -10,7 +10,15 @@ says "name" also needs half of the values to start with a first name ("name" may
 
 A detected column is left out of the features (training.py shows why), and its values are kept
 out of every artifact; the server stores it only as keyed hashes in the prediction log. With
-`--keep-pii` it becomes a feature of keyed hashes (:func:`pseudonym`).
+`--keep-pii` it becomes a categorical feature of keyed hashes (:func:`pseudonym`), computed in
+Schema.coerce, so that the encoder, the drift reference and the reports only ever see codes.
+
+The key of those hashes is random per column and saved in the model's schema: the model must
+compute the same codes wherever it is loaded (another machine, a bundle), which the server's
+per-deployment PII secret (serve/pii.py) would not allow. The trade-off: whoever holds the
+model's files holds the key and can test a guess ("is 'Anna' one of the codes?"), so a kept
+column is pseudonymized, not anonymized. The encoder only gives codes to values that several
+training rows share (a value seen once is one person), and keeping a column is opt-in.
 """
 
 from __future__ import annotations

@@ -254,8 +254,7 @@ def infer_schema(
         if name in drop:
             col = Column(name, "ignored", note="dropped on request")
         else:  # personal data is looked for in the raw cells, before any number parsing
-            given = name in pii or name in keep_pii
-            reason = None if name == time_column else _personal(name, series, given)
+            reason = None if name == time_column else _personal(name, series, pii, keep_pii)
             if name == group_column:
                 col = Column(name, "ignored", note="group column: used to split, not as a feature")
                 _mark_personal(col, reason)
@@ -280,10 +279,14 @@ def infer_schema(
     return Schema(cols, target, task, classes, time_column, group_column, notes)
 
 
-def _personal(name: str, series: pd.Series, given: bool) -> str | None:
+def _personal(name: str, series: pd.Series, pii, keep_pii) -> str | None:
+    """Why the column is personal data: marked so, or what detection found in it."""
     from shipml.data.pii import personal_reason
 
-    return "marked by user" if given else personal_reason(name, series)
+    if name in pii:
+        return "marked by user"
+    found = personal_reason(name, series)
+    return found or ("marked by user" if name in keep_pii else None)
 
 
 def _personal_column(name: str, reason: str, *, keep: bool) -> Column:
