@@ -80,14 +80,15 @@ def personal_reason(name: str, series: pd.Series) -> str | None:
     header = name.replace(" ", "_")
     if _birth_dates(header, series):
         return "dates of birth"
+    distinct = series.nunique(dropna=True)
     if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
         values = _sample(series)
         reason = _by_values(values) if values else None
-        if reason is None and values and _identifying(series):
+        if reason is None and values and _identifying(distinct, series):
             reason = _by_names(values)
         if reason:
             return reason
-    if series.nunique(dropna=True) <= _FEW_VALUES:
+    if distinct <= _FEW_VALUES:
         return None
     if _HEADER.search(header) and not _THING_NAME.search(header):
         return "by its name"
@@ -114,7 +115,7 @@ def pseudonym(key: str, value: str) -> str:
 def _sample(series: pd.Series) -> list[str]:
     """Up to 200 non-blank cells as stripped text."""
     out = []
-    for value in series.dropna().head(4 * _SAMPLE):
+    for value in series.head(4 * _SAMPLE).dropna().tolist():
         text = str(value).strip()
         if text:
             out.append(text)
@@ -123,9 +124,8 @@ def _sample(series: pd.Series) -> list[str]:
     return out
 
 
-def _identifying(series: pd.Series) -> bool:
+def _identifying(distinct: int, series: pd.Series) -> bool:
     """Enough distinct values to tell people apart (months and colours are not names)."""
-    distinct = series.nunique(dropna=True)
     return distinct > _FEW_VALUES or (distinct >= 5 and distinct >= 0.5 * series.notna().sum())
 
 
@@ -185,8 +185,10 @@ def _is_email(value: str) -> bool:
 def _is_phone(value: str) -> bool:
     """+49 151 2345678, 0049..., (555) 123-4567, 555-123-4567, 0151 2345678; never an amount
     ("1 234 567", "1,234,567.89") or a date."""
+    if not _PHONE.match(value):
+        return False
     digits = sum(ch.isdigit() for ch in value)
-    if not 7 <= digits <= 15 or not _PHONE.match(value) or _DATE.match(value):
+    if not 7 <= digits <= 15 or _DATE.match(value):
         return False
     if value.startswith(("+", "00", "(")):
         return True
@@ -196,6 +198,8 @@ def _is_phone(value: str) -> bool:
 
 
 def _is_iban(value: str) -> bool:
+    if len(value) < 15 or not value[:2].isalpha():
+        return False
     compact = re.sub(r"[\s-]", "", value).upper()
     if not _IBAN.match(compact):
         return False
