@@ -159,6 +159,7 @@ def people(tmp_path) -> tuple[Path, pd.DataFrame]:
     return path, table
 
 
+@pytest.mark.slow
 def test_no_personal_value_in_home_reports_bundle_or_server_log(
     people, tmp_path, capsys, monkeypatch
 ):

@@ -50,7 +50,7 @@ class Column:
     note: str = ""
     date_format: str | None = None
     example: str | None = None
-    pii: bool = False  # personal data: hashed in the prediction log, left out of drift references
+    pii: bool = False  # personal data: not a feature (unless kept, hashed), hashed in the log
     hash_key: str | None = None  # a kept PII column: its values become keyed hashes (data/pii.py)
 
     @property
