@@ -285,7 +285,7 @@ def test_pii_column_of_a_trained_model_is_never_stored_nor_checked(tmp_path):
     sensitive = "personal_status_sex"  # a real feature, marked as personal data by the user
     frame = pd.read_csv(GERMAN)
     train, live = frame.iloc[:800], frame.iloc[800:]
-    model = shipml.train(train, target="credit_risk", name="credit-pii", pii=[sensitive],
+    model = shipml.train(train, target="credit_risk", name="credit-pii", keep_pii=[sensitive],
                          time_budget=10, n_trials=1, registry_uri=str(tmp_path), progress=False,
                          report=False)  # fmt: skip
     assert model.schema.column(sensitive).pii and model.schema.column(sensitive).used

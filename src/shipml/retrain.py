@@ -105,6 +105,7 @@ def retrain(
         drop=[c.name for c in schema.columns if c.note.startswith("dropped on request")],
         kinds={c.name: c.kind for c in schema.columns if c.note.startswith("kind set by user")},
         pii=[c.name for c in schema.columns if "marked by user" in c.note],
+        keep_pii=[c.name for c in schema.columns if c.pii and c.used],
         seed=int(lineage.get("seed", 0)),
         n_trials=lineage.get("n_trials"),
         progress=progress,

@@ -59,6 +59,7 @@ def prepare(
     drop: tuple[str, ...] = (),
     kinds: dict[str, str] | None = None,
     pii: tuple[str, ...] = (),
+    keep_pii: tuple[str, ...] = (),
 ):
     """Read and encode a training table: (table, schema, encoder, TrainData, frame)."""
     table = read_table(data)
@@ -72,6 +73,7 @@ def prepare(
         drop=drop,
         kinds=kinds,
         pii=pii,
+        keep_pii=keep_pii,
     )
     frame = frame[frame[target].notna()]
     typed = schema.coerce(frame, strict=False)
@@ -110,6 +112,7 @@ def train(
     drop: tuple[str, ...] | list[str] = (),
     kinds: dict[str, str] | None = None,
     pii: tuple[str, ...] | list[str] = (),
+    keep_pii: tuple[str, ...] | list[str] = (),
     seed: int = 0,
     n_trials: int | None = None,
     registry=None,
@@ -125,7 +128,9 @@ def train(
     `data` is a file path (CSV/TSV/Parquet/Excel/JSON lines) or a DataFrame. With `name=None`
     the model is returned but not registered. `n_trials` caps the search for exact
     reproducibility (with the same `seed`); otherwise the budget decides. `pii` marks columns
-    holding personal data (besides those detected): the server logs them only as keyed hashes.
+    holding personal data (besides those detected by their values or header). Personal data is
+    left out of the features and of every artifact (the server logs it only as keyed hashes);
+    `keep_pii` names the ones to use anyway, as features of keyed hashes.
 
     Text columns: `mode` is "auto" (sentence embeddings when the text extra is installed and
     they fit the budget, else TF-IDF), "embed" or "tfidf"; `encoder` is a folder or hub id of a
@@ -157,6 +162,7 @@ def train(
         drop=tuple(drop),
         kinds=kinds,
         pii=tuple(pii),
+        keep_pii=tuple(keep_pii),
     )
     metric = metric or default_metric(schema.task)
     check_metric(metric, schema.task)
@@ -513,7 +519,7 @@ def _training_report(model, name, path: Path, frame, tdata, rows, oof_raw) -> No
     info = model.describe()
     info.update(name=name)
     # the validated rows' texts, for the report's examples of errors
-    text = [c.name for c in model.schema.features if c.kind == "text"]
+    text = [c.name for c in model.schema.features if c.kind == "text" and not c.pii]
     examples = frame.iloc[rows][text] if text and model.task != "regression" else None
     write_report(
         path,

@@ -50,7 +50,19 @@ def train(
     ] = None,
     pii: Annotated[
         list[str] | None,
-        typer.Option("--pii", help="Column with personal data: logged only hashed (repeatable)."),
+        typer.Option(
+            "--pii",
+            help="Column with personal data (besides those detected): left out, logged only "
+            "hashed (repeatable).",
+        ),
+    ] = None,
+    keep_pii: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep-pii",
+            help="Column of personal data to use as a feature anyway, as keyed hashes of its "
+            "values (repeatable).",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     trials: Annotated[
@@ -100,6 +112,7 @@ def train(
         drop=tuple(drop or ()),
         kinds=kinds or None,
         pii=tuple(pii or ()),
+        keep_pii=tuple(keep_pii or ()),
         seed=seed,
         n_trials=trials,
         registry_uri=registry_uri,
@@ -145,9 +158,12 @@ def show_trained(model) -> None:
         say("[bold]top columns:[/bold] " + ", ".join(f"{k} ({v:.3g})" for k, v in top))
     for note in model.info.get("notes", []):
         say(f"[yellow]note:[/yellow] {note}")
-    personal = [c.name for c in model.schema.columns if c.pii]
+    personal = [c for c in model.schema.columns if c.pii]
     if personal:
-        say(f"[bold]personal data[/bold] (hashed in the prediction log): {', '.join(personal)}")
+        say("[bold]personal data[/bold] (values kept out of the model; hashed in the prediction "
+            "log):")  # fmt: skip
+        for col in personal:
+            say(f"  {col.name}: {col.note}")
     if model.report_path:
         say(f"report: {model.report_path}")
 

@@ -51,7 +51,7 @@ class Encoder:
             values = typed[col.name]
             spec: dict = {"name": col.name, "kind": col.kind}
             if col.kind == "categorical":
-                spec.update(_fit_categories(values))
+                spec.update(_fit_categories(values, personal=col.pii))
                 enc._add(col.name, [col.name], categorical=True)
             elif col.kind == "datetime":
                 parts = [p for p in _DATE_PARTS if _varies(_date_part(values, p))]
@@ -151,10 +151,12 @@ class Encoder:
         )
 
 
-def _fit_categories(values: pd.Series) -> dict:
+def _fit_categories(values: pd.Series, *, personal: bool = False) -> dict:
+    """The most frequent categories. A column of personal data (keyed hashes) keeps only the
+    values shared by several rows: a value seen once is one person."""
     counts = values.value_counts(dropna=True)
     frequent = counts[counts >= _MIN_CATEGORY_COUNT].index[:_MAX_CATEGORIES]
-    if len(frequent) == 0:
+    if len(frequent) == 0 and not personal:
         frequent = counts.index[:_MAX_CATEGORIES]
     has_other = len(frequent) < len(counts)
     return {"categories": [str(c) for c in frequent], "has_other": bool(has_other)}

@@ -50,7 +50,8 @@ class Column:
     note: str = ""
     date_format: str | None = None
     example: str | None = None
-    pii: bool = False  # personal data: hashed in the prediction log, left out of drift references
+    pii: bool = False  # personal data: not a feature (unless kept, hashed), hashed in the log
+    hash_key: str | None = None  # a kept PII column: its values become keyed hashes (data/pii.py)
 
     @property
     def used(self) -> bool:
@@ -154,6 +155,11 @@ def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series
     elif col.kind == "datetime":
         result = parse_datetime(values, col.date_format)
         bad = present & result.isna().to_numpy()
+    elif col.hash_key:  # personal data kept as a feature: only keyed hashes go further
+        from shipml.data.pii import pseudonym
+
+        hashed = values.map(lambda v: pseudonym(col.hash_key, _as_category(v)), na_action="ignore")
+        return hashed.astype(object)
     else:  # categorical, text: plain strings; 3.0 and "3" are the same category
         return values.map(_as_category, na_action="ignore").astype(object)
     if strict and bad.any():
@@ -221,12 +227,14 @@ def infer_schema(
     drop: tuple[str, ...] | list[str] = (),
     kinds: dict[str, str] | None = None,
     pii: tuple[str, ...] | list[str] = (),
+    keep_pii: tuple[str, ...] | list[str] = (),
 ) -> Schema:
     """Infer column kinds and the task from a training table.
 
     `kinds` forces a kind per column (e.g. {"zip": "categorical"}); `drop` ignores columns.
-    `pii` marks columns as personal data, in addition to those detected by name or by their
-    values (e-mail addresses, phone numbers): see data/pii.py.
+    `pii` marks columns as personal data, in addition to those detected by their values or
+    header (data/pii.py). Personal data is left out of the features, except the columns in
+    `keep_pii`: those become categorical features of keyed hashes (never the raw values).
     """
     columns = list(frame.columns)
     if target not in columns:
@@ -234,7 +242,7 @@ def infer_schema(
     for name, what in ((time_column, "time column"), (group_column, "group column")):
         if name and name not in columns:
             raise TargetError(_missing_target_message(name, columns).replace("target", what, 1))
-    unknown = [c for c in [*drop, *(kinds or {}), *pii] if c not in columns]
+    unknown = [c for c in [*drop, *(kinds or {}), *pii, *keep_pii] if c not in columns]
     if unknown:
         raise TargetError(_missing_target_message(unknown[0], columns).replace("target", "", 1))
     task, classes, notes = _infer_task(frame[target], target, task)
@@ -245,15 +253,19 @@ def infer_schema(
         series = frame[name]
         if name in drop:
             col = Column(name, "ignored", note="dropped on request")
-        elif name == group_column:
-            col = Column(name, "ignored", note="group column: used to split, not as a feature")
-        elif kinds and name in kinds:
-            col = _forced_column(series, name, kinds[name])
-        else:
-            col = _infer_column(series, name)
+        else:  # personal data is looked for in the raw cells, before any number parsing
+            reason = None if name == time_column else _personal(name, series, pii, keep_pii)
+            if name == group_column:
+                col = Column(name, "ignored", note="group column: used to split, not as a feature")
+                _mark_personal(col, reason)
+            elif reason:
+                col = _personal_column(name, reason, keep=name in keep_pii)
+            elif kinds and name in kinds:
+                col = _forced_column(series, name, kinds[name])
+            else:
+                col = _infer_column(series, name)
         col.missing_pct = round(100.0 * float(series.isna().mean()), 2)
         cols.append(col)
-    _mark_personal(cols, frame, pii)
     if time_column and frame[time_column].notna().any():
         col = next(c for c in cols if c.name == time_column)
         if col.kind not in ("datetime", "numeric"):
@@ -267,16 +279,38 @@ def infer_schema(
     return Schema(cols, target, task, classes, time_column, group_column, notes)
 
 
-def _mark_personal(cols: list[Column], frame: pd.DataFrame, given) -> None:
-    from shipml.data.pii import looks_personal
+def _personal(name: str, series: pd.Series, pii, keep_pii) -> str | None:
+    """Why the column is personal data: marked so, or what detection found in it."""
+    from shipml.data.pii import personal_reason
 
-    for col in cols:
-        reason = "marked by user" if col.name in given else looks_personal(col, frame[col.name])
-        if reason:
-            col.pii = True
-            col.example = None  # never keep a person's value in the saved schema
-            note = f"personal data ({reason}): hashed in the prediction log"
-            col.note = f"{col.note}; {note}" if col.note else note
+    if name in pii:
+        return "marked by user"
+    found = personal_reason(name, series)
+    return found or ("marked by user" if name in keep_pii else None)
+
+
+def _personal_column(name: str, reason: str, *, keep: bool) -> Column:
+    """A column of personal data: left out, or (kept on request) a feature of keyed hashes.
+    No value of it is kept in the schema (no example, no note quoting one)."""
+    if not keep:
+        note = f"personal data ({reason}): left out; --keep-pii {_quoted(name)} to use it, hashed"
+        return Column(name, "ignored", note=note, pii=True)
+    from shipml.data.pii import new_key
+
+    note = f"personal data ({reason}): used as a feature of keyed hashes, never the values"
+    return Column(name, "categorical", note=note, pii=True, hash_key=new_key())
+
+
+def _mark_personal(col: Column, reason: str | None) -> None:
+    if reason:
+        col.pii = True
+        col.note = f"{col.note}; personal data ({reason}): hashed in the prediction log"
+
+
+def _quoted(name: str) -> str:
+    import shlex
+
+    return shlex.quote(name)
 
 
 def _forced_column(series: pd.Series, name: str, kind: str) -> Column:

@@ -158,7 +158,7 @@ def dataset_drift(
         "dataset_drift": bool(results) and share_drifted >= share,
         "n_reference": int(reference.get("n_rows", 0)),
         "n_current": len(current_typed),
-        "pii_excluded": [c.name for c in schema.features if c.pii],
+        "pii_excluded": [c.name for c in schema.columns if c.pii],
     }
 
 

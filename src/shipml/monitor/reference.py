@@ -8,9 +8,9 @@ random sample of up to ``max_rows`` training rows, from which every column is su
   longer be joined back into rows.
 - categorical: value counts in the sample, the 200 most frequent categories plus ``"__other__"``.
 - text: never the text itself, only character lengths (a sorted sample, mean and quantiles).
-- id and ignored columns, and columns marked PII (``Column.pii``): nothing at all, so that no
-  personal data is ever stored in a model's artifacts (their names are listed in
-  ``"pii_excluded"``).
+- id and ignored columns, and columns marked PII (``Column.pii``: left out of the features, or
+  kept as keyed hashes): nothing at all, so that no personal data is ever stored in a model's
+  artifacts (the PII columns' names are listed in ``"pii_excluded"``).
 
 The missing share of each column is measured on all training rows. Everything is plain JSON
 (``json.dumps(reference, allow_nan=False)`` works), so the reference is an artifact like any
@@ -77,7 +77,7 @@ def build_reference(typed: pd.DataFrame, schema, *, max_rows: int = 5000, seed: 
         "max_rows": int(max_rows),
         "seed": seed,
         "columns": columns,
-        "pii_excluded": [c.name for c in schema.features if c.pii],
+        "pii_excluded": [c.name for c in schema.columns if c.pii],
     }
 
 
