@@ -71,7 +71,7 @@ class ArtifactReader:
         data = self.read_bytes(name)
         try:
             return parser(data)
-        except ShipmlError:
+        except (ShipmlError, MemoryError):
             raise
         except Exception as exc:
             raise self._error(
