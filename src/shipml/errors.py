@@ -10,6 +10,7 @@ __all__ = [
     "ModelNotFound",
     "ArtifactIntegrityError",
     "RegistryError",
+    "RegistryDamaged",
     "MissingDependency",
     "AuthError",
 ]
@@ -41,8 +42,19 @@ class RegistryError(ShipmlError):
     """The registry cannot do what was asked (e.g. rollback with no history)."""
 
 
+class RegistryDamaged(RegistryError):
+    """The registry database is damaged, missing while model files remain, or from a newer
+    shipml. The message names the database (never its password) and says what to restore."""
+
+
 class ArtifactIntegrityError(ShipmlError):
-    """A stored artifact file is missing or its sha256 differs from manifest.json."""
+    """A stored artifact file is missing, differs from manifest.json, or does not parse as its
+    declared format. The message names the artifact inside its model, never a server path:
+    `path` keeps the file's location for logs and `--debug`."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
 
 
 class MissingDependency(ShipmlError, ImportError):

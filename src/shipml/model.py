@@ -13,7 +13,7 @@ import pandas as pd
 from shipml.data.features import Encoder
 from shipml.data.io import read_table
 from shipml.data.schema import Schema, _Unknown
-from shipml.errors import DataError, SchemaError
+from shipml.errors import ArtifactIntegrityError, DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
 
 __all__ = ["Model", "as_frame", "explanation_frame", "json_safe"]
@@ -378,7 +378,22 @@ class Model:
         cls, reader, *, name: str | None = None, version: int | None = None, cache: bool = True
     ) -> Model:
         """The stored model. `cache=False`: its text encoder neither reads nor writes the
-        on-disk embedding cache (a server's requests rarely repeat a text)."""
+        on-disk embedding cache (a server's requests rarely repeat a text).
+
+        Every file is parsed here (LightGBM trees, the ONNX graph), so a damaged version fails
+        at load, not at its first prediction: with ArtifactIntegrityError naming the file."""
+        try:
+            return cls._read(reader, name=name, version=version, cache=cache)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            # the JSON files parse but do not describe a model (edited, or another program's)
+            raise ArtifactIntegrityError(
+                f"{reader.label}: model.json, schema.json or encoder.json does not describe a "
+                f"shipml model ({type(exc).__name__}: {exc})",
+                path=str(reader.path),
+            ) from exc
+
+    @classmethod
+    def _read(cls, reader, *, name: str | None, version: int | None, cache: bool) -> Model:
         from shipml.learners.tabular import LightGBMFitted, LinearFitted
 
         spec = reader.read_json("model.json")
@@ -387,15 +402,15 @@ class Model:
         schema = Schema.from_dict(reader.read_json("schema.json"))
         encoder_spec = reader.read_json("encoder.json")
         encoder = Encoder.from_dict(encoder_spec)
-        if "text_encoder" in encoder_spec:  # loaded on first prediction (torch is heavy)
+        if "text_encoder" in encoder_spec:  # torch loads on first prediction (it is heavy)
             from shipml.encoders import from_artifacts
 
             meta = encoder_spec["text_encoder"]
-            encoder.text_encoder = from_artifacts(meta, reader.read_bytes, cache=cache)
+            encoder.text_encoder = from_artifacts(meta, reader, cache=cache)
         members = []
         for m in spec["members"]:
             if m["kind"] == "lightgbm":
-                fitted = LightGBMFitted.load(m, reader.read_text, schema.task)
+                fitted = LightGBMFitted.load(m, reader.read_lightgbm, schema.task)
             elif m["kind"] == "linear":
                 fitted = LinearFitted.load(m, reader.read_npy, m["prefix"], schema.task)
             else:

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> None:
         # Typer handles usage errors itself (message + exit 2); ours propagate to here.
         app(args=args, prog_name="shipml")
     except ShipmlError as exc:
-        fail(str(exc), debug=debug)
+        where = getattr(exc, "path", None)  # e.g. an artifact's file: shown with --debug only
+        fail(f"{exc} (file: {where})" if debug and where else str(exc), debug=debug)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

@@ -181,7 +181,7 @@ def report(
     reader = reg.open(info)
     if "report.html" not in reader.files:
         raise ShipmlError(f"{info.ref} was trained with --no-report")
-    reader.read_bytes("report.html")  # integrity check
+    reader.read_text("report.html")  # integrity check: the manifest's sha256, then UTF-8
     path = info.artifact_dir / "report.html"
     console.print(str(path), soft_wrap=True, highlight=False)
     if open_:

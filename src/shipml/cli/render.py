@@ -15,7 +15,11 @@ err_console = Console(stderr=True)
 def fail(message: str, *, debug: bool = False, code: int = 2) -> None:
     if debug:
         traceback.print_exc()
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # a message may hold brackets: "[/tmp/...]", "[1, 2]"
+
+    err_console.print(
+        f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True
+    )
     sys.exit(code)
 
 

@@ -193,30 +193,32 @@ def from_folder(folder: Path, *, source: str | None = None, cache: bool = True):
     )
 
 
-def from_artifacts(meta: dict, read_bytes, *, cache: bool = True) -> SentenceEncoder:
-    """The encoder a model saved (see SentenceEncoder.artifacts); loaded on first use, each
-    file checked against the manifest by `read_bytes` (registry/formats.py)."""
+def from_artifacts(meta: dict, reader, *, cache: bool = True) -> SentenceEncoder:
+    """The encoder a model saved (see SentenceEncoder.artifacts), each file read through
+    `reader` (registry/formats.py ArtifactReader: checked against the manifest, a file that
+    does not parse is an ArtifactIntegrityError). An ONNX graph and its tokenizer are parsed
+    now; the PyTorch module (heavy) on first use."""
 
     def load():
         transformers = _deps.transformers()
         st = _deps.safetensors_torch()
-        tokenizers = _deps.tokenizers()
-        config = dict(json.loads(read_bytes(meta["config"]).decode("utf-8")))
+        weights = reader.parse(meta["weights"], "safetensors file", st.load)  # before building
+        config = dict(reader.read_json(meta["config"]))
         config = transformers.AutoConfig.for_model(config.pop("model_type"), **config)
         module = transformers.AutoModel.from_config(config)
-        module.load_state_dict(st.load(read_bytes(meta["weights"])), strict=True)
-        tokenizer = tokenizers.Tokenizer.from_str(read_bytes(meta["tokenizer"]).decode("utf-8"))
-        return module, tokenizer
+        module.load_state_dict(weights, strict=True)
+        return module, _tokenizer(reader, meta["tokenizer"])
 
     runtime = tokenizer_loader = None
     if meta.get("onnx"):  # predicts with onnxruntime: torch loads only if the module is asked for
         from shipml.encoders.onnx import OnnxRuntime
 
-        runtime = OnnxRuntime(read_bytes(meta["onnx"]), meta.get("runtime", "onnx"))
+        kind = meta.get("runtime", "onnx")
+        runtime = reader.parse(meta["onnx"], "ONNX model", lambda b: OnnxRuntime(b, kind).open())
+        tokenizer = _tokenizer(reader, meta["tokenizer"])
 
         def tokenizer_loader():
-            text = read_bytes(meta["tokenizer"]).decode("utf-8")
-            return _deps.tokenizers().Tokenizer.from_str(text)
+            return tokenizer
 
     return SentenceEncoder(
         load,
@@ -227,3 +229,8 @@ def from_artifacts(meta: dict, read_bytes, *, cache: bool = True) -> SentenceEnc
         runtime=runtime,
         tokenizer_loader=tokenizer_loader,
     )
+
+
+def _tokenizer(reader, name: str):
+    tokenizers = _deps.tokenizers()
+    return reader.parse(name, "tokenizer file", lambda b: tokenizers.Tokenizer.from_str(b.decode()))

@@ -114,6 +114,11 @@ class OnnxRuntime:
         self._session = None
         self._lock = threading.Lock()
 
+    def open(self) -> OnnxRuntime:
+        """Create the session now (a graph that does not parse fails here, not mid-request)."""
+        _ = self.session
+        return self
+
     @property
     def session(self):
         if self._session is None:

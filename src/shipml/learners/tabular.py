@@ -210,9 +210,12 @@ class LightGBMFitted:
         return meta, files
 
     @classmethod
-    def load(cls, meta: dict, read_text, task: str) -> LightGBMFitted:
-        models = [read_text(name) for name in meta["files"]]
-        return cls(models, np.asarray(meta["offset"], dtype=np.float64), task)
+    def load(cls, meta: dict, read_lightgbm, task: str) -> LightGBMFitted:
+        """`read_lightgbm(name)` -> (model text, Booster): ArtifactReader.read_lightgbm, which
+        checks the text before LightGBM parses it."""
+        pairs = [read_lightgbm(name) for name in meta["files"]]
+        offset = np.asarray(meta["offset"], dtype=np.float64)
+        return cls([text for text, _ in pairs], offset, task, _boosters=[b for _, b in pairs])
 
 
 # -- linear ------------------------------------------------------------------------------------

@@ -19,11 +19,11 @@ from shipml.config import settings
 from shipml.errors import ArtifactIntegrityError, ModelNotFound, RegistryError
 from shipml.registry import tables as t
 from shipml.registry.artifacts import ArtifactWriter, clean_stale_temp
+from shipml.registry.database import HEAD_REVISION, open_engine
 from shipml.registry.formats import ArtifactReader
 
 __all__ = ["Registry", "VersionInfo", "parse_ref", "HEAD_REVISION"]
 
-HEAD_REVISION = "0002"  # newest Alembic revision in migrations/versions (a test checks it)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,49}$")
 
@@ -98,8 +98,8 @@ class Registry:
         self.url = url
         self.artifact_root = Path(root).expanduser().resolve()
         self.artifact_root.mkdir(parents=True, exist_ok=True)
-        self.engine = _engine(url)
-        _upgrade(self.engine)
+        # refuses a damaged database, or a new one over versions already stored (RegistryDamaged)
+        self.engine = open_engine(url, self.artifact_root)
 
     def __repr__(self) -> str:
         return f"Registry({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -251,7 +251,7 @@ class Registry:
         return [(a, v) for a, v in rows]
 
     def open(self, info: VersionInfo) -> ArtifactReader:
-        return ArtifactReader(info.artifact_dir)
+        return ArtifactReader(info.artifact_dir, label=f"{info.name} v{info.version}")
 
     def list_models(self) -> list[dict]:
         """One summary per model: name, latest version, count, aliases, last update."""
@@ -380,49 +380,3 @@ class Registry:
         target = stack[-2]
         self.set_alias(name, alias, target, action="rollback")
         return current, target
-
-
-def _engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")  # readers (a server) never block a writer
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
-    try:
-        return sa.create_engine(url, pool_pre_ping=True)
-    except ModuleNotFoundError as exc:
-        from shipml.errors import MissingDependency
-
-        raise MissingDependency(
-            f'the registry URL needs the driver {exc.name!r}: pip install "shipml[postgres]"'
-        ) from exc
-    except sa.exc.ArgumentError as exc:
-        raise RegistryError(f"bad registry URL {url!r}: {exc}") from exc
-
-
-def _upgrade(engine: sa.Engine) -> None:
-    """Create or upgrade the tables in place (Alembic), skipped when already at the head."""
-    try:
-        with engine.connect() as conn:
-            current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-        if current == HEAD_REVISION:
-            return
-    except sa.exc.OperationalError as exc:
-        if "no such table" not in str(exc).lower() and "does not exist" not in str(exc).lower():
-            raise RegistryError(f"cannot open the registry database: {exc}") from exc
-    except sa.exc.ProgrammingError:
-        pass  # postgres: relation does not exist
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
