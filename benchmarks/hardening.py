@@ -113,14 +113,14 @@ def _free_port() -> int:
 class Server:
     """`shipml serve credit@production` in its own process group, on a free local port."""
 
-    def __init__(self, ctx: Ctx):
+    def __init__(self, ctx: Ctx, extra: tuple[str, ...] = ()):
         self.ctx, self.port = ctx, _free_port()
         self.base = f"http://{HOST}:{self.port}"
         self.log = ctx.home / f"serve-{self.port}.log"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "shipml", "serve", f"{NAME}@production", "--host", HOST,
-                 "--port", str(self.port), "--workers", "1"],
+                 "--port", str(self.port), "--workers", "1", *extra],
                 env=_env(ctx.home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
@@ -176,9 +176,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(ctx: Ctx):
-    """A fresh server for one probe, stopped whatever happens."""
-    server = Server(ctx)
+def serving(ctx: Ctx, extra: tuple[str, ...] = ()):
+    """A fresh server for one probe (`extra`: more `shipml serve` options), always stopped."""
+    server = Server(ctx, extra)
     try:
         server.wait_ready()
         if not ctx.kinds:
@@ -391,9 +391,16 @@ def probe_explain(ctx: Ctx) -> list[Row]:
     for n in (1_000, 10_000):
         with serving(ctx) as server:
             out.append(_explain_once(ctx, server, n))
-    with serving(ctx) as server:
+    # a server with a row cap must take the 1,000 rows for the SIGTERM probe to have work in flight
+    with serving(ctx, _serve_option(ctx, "--max-explain-rows", "1000")) as server:
         out.append(_sigterm_during_explain(ctx, server))
     return out
+
+
+def _serve_option(ctx: Ctx, option: str, value: str) -> tuple[str, ...]:
+    """(option, value) if this tree's `shipml serve` has the option, else ()."""
+    helped = cli(ctx, "serve", "--help", check=False)
+    return (option, value) if option in helped.stdout else ()
 
 
 def _explain(ctx: Ctx, server: Server, n: int, timeout: float = TIMEOUT):
