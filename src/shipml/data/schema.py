@@ -25,6 +25,7 @@ from shipml.data.parse import (
     parse_datetime,
     parse_numeric,
 )
+from shipml.echo import echo
 from shipml.errors import SchemaError, TargetError
 
 __all__ = ["Column", "Schema", "infer_schema", "FEATURE_KINDS", "TASKS"]
@@ -145,7 +146,7 @@ def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series
     present = values.notna().to_numpy()
     if col.kind == "numeric":
         parsed, _ = parse_numeric(values)
-        bad = present & np.isnan(parsed)
+        bad = present & ~np.isfinite(parsed)  # "inf" and "1e309" are not numbers to a model
         result = pd.Series(parsed, index=values.index)
     elif col.kind == "boolean":
         parsed = parse_boolean(values)
@@ -165,7 +166,8 @@ def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series
             "datetime": f"a date like {col.example!r}" if col.example else "a date",
         }[col.kind]
         raise SchemaError(
-            f"column '{col.name}' expected {col.kind} ({hint}), got {example!r} in row {row + 1}"
+            f"column '{col.name}' expected {col.kind} ({hint}), "
+            f"got {echo(example)} in row {row + 1}"
             f"{f' ({int(bad.sum())} bad values in all)' if bad.sum() > 1 else ''}"
         )
     return result

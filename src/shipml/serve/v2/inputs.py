@@ -10,6 +10,7 @@ import numpy as np
 
 from shipml.serve.v2.datatypes import ACCEPTS, DATATYPES, INTEGER, WIRE, decode_bytes
 from shipml.serve.v2.errors import (
+    ODD_VALUE,
     V2Error,
     check_parameters,
     input_error,
@@ -154,6 +155,7 @@ def json_values(name: str, datatype: str, n: int, spec) -> np.ndarray:
         raise input_error(name, f": shape {shape} needs {n} values, got {len(values)}")
     if datatype == "BYTES":
         return _json_strings(name, values)
+    _refuse_infinity(name, values)
     if datatype == "BOOL":
         allowed: tuple = (bool,)
         wanted = "true/false"
@@ -185,6 +187,17 @@ def json_values(name: str, datatype: str, n: int, spec) -> np.ndarray:
         raise input_error(name, ": a number is too large") from None
 
 
+def _refuse_infinity(name: str, values: list) -> None:
+    """Infinity, -Infinity and 1e309 (which JSON parsing turns into infinity): 422. NaN stays
+    the missing value, as tritonclient writes it for a missing float in JSON."""
+    for i, v in enumerate(values):
+        if type(v) is float and v - v != 0 and v == v:
+            raise input_error(
+                name, f": {v} in row {i + 1} is not a finite number (send null for a "
+                "missing value)", ODD_VALUE,
+            )  # fmt: skip
+
+
 def _json_strings(name: str, values: list) -> np.ndarray:
     allowed = (str, type(None))
     bad = set(map(type, values)) - set(allowed)
@@ -201,7 +214,9 @@ def _json_strings(name: str, values: list) -> np.ndarray:
             try:
                 v.encode("utf-8")  # lone surrogates ("\\ud800") are not text
             except UnicodeEncodeError:
-                raise input_error(name, f": value {i + 1} is not valid UTF-8 text") from None
+                raise input_error(
+                    name, f": value {i + 1} is not valid UTF-8 text (a lone surrogate)", ODD_VALUE
+                ) from None
         out[i] = v or None
     return out
 
@@ -216,6 +231,7 @@ def to_column(name: str, kind: str, datatype: str, values: np.ndarray) -> np.nda
             name,
             f": {values[row]} in row {row + 1} is not a finite number "
             "(send NaN for a missing value)",
+            ODD_VALUE,
         )
     if kind == "boolean":
         bad = ~(np.isnan(values) | (values == 0) | (values == 1))
