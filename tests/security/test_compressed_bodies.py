@@ -139,7 +139,7 @@ def test_the_ratio_cap_holds_when_the_size_limit_is_large():
 
 
 def test_the_inflater_streams_members_and_stops_early():
-    from shipml.data.inflate import Inflater, InflateLimit, inflate
+    from shipml.data.inflate import InflateLimit, Inflater, inflate
 
     data = b"a,b\n1,2\n" * 1000
     packed = gzip.compress(data[:4000]) + gzip.compress(data[4000:])  # two gzip members

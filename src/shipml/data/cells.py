@@ -29,12 +29,29 @@ __all__ = ["cell_problem", "is_plain_number"]
 _INFINITY = re.compile(r"^[+-]?(inf|infinity)$", re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _FINITE = "expected a finite number"
+_MAYBE_ODD = re.compile(r"[iIeE]").search  # only such text can be "inf" or overflow
+_NUMBERS = frozenset({"numeric", "boolean"})
+_FLOAT_MAX = 1 << 1023
 
 
 def cell_problem(kind: str, value) -> str | None:
     """Why `value` cannot be a cell of a `kind` column, or None when it can (or when the
     schema's parser decides, as for "$1,234")."""
-    if value is None or isinstance(value, str) and not value:
+    kind_of = type(value)  # the common cells first: this runs for every cell of every request
+    if kind_of is str:
+        if value.isascii() and (kind != "numeric" or not _MAYBE_ODD(value)):
+            return None
+    elif value is None:
+        return None
+    elif kind_of is float and kind in _NUMBERS and (value - value == 0 or value != value):
+        return None  # finite, or NaN (missing)
+    elif kind_of is int and kind in _NUMBERS and -_FLOAT_MAX < value < _FLOAT_MAX:
+        return None
+    return _problem(kind, value)
+
+
+def _problem(kind: str, value) -> str | None:
+    if isinstance(value, str) and not value:
         return None
     if isinstance(value, str):
         return _text_problem(kind, value)

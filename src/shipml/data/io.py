@@ -179,17 +179,16 @@ def _read_delimited(raw: bytes, path: Path, *, tab: bool) -> pd.DataFrame:
 
 
 def _repeated_names(where, names: list[str], dupes: list[str]) -> str:
-    """Repeated column names; when the first line is numbers, the likely cause: no header."""
-    numbers = [n for n in names if n and is_plain_number(n)]
-    first = ", ".join(echo(n, 40) for n in names[:5]) + (", ..." if len(names) > 5 else "")
-    if len(numbers) * 2 > len(names):
-        return (
-            f"{where} seems to have no header row: its first line looks like data ({first}); "
-            "add a first line with the column names"
-        )
+    """Repeated column names; when numbers repeat, the likely cause: there is no header row."""
     shown = ", ".join(echo(n, 60) for n in dupes[:10])
-    more = f" and {len(dupes) - 10} more" if len(dupes) > 10 else ""
-    return f"{where}: column names repeat: {shown}{more}"
+    shown += f" and {len(dupes) - 10} more" if len(dupes) > 10 else ""
+    if any(is_plain_number(n) for n in dupes):
+        first = ", ".join(echo(n, 40) for n in names[:6]) + (", ..." if len(names) > 6 else "")
+        return (
+            f"{where} seems to have no header row: its first line looks like data ({first}; "
+            f"{shown} repeat); add a first line with the column names"
+        )
+    return f"{where}: column names repeat: {shown}"
 
 
 def _sniff_delimiter(sample: str) -> str:

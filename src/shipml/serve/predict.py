@@ -32,15 +32,23 @@ def check_records(model, records: list[dict], where=json_field) -> None:
     SchemaError (422) naming `where(i, column)`."""
     needed = [(c.name, c.kind) for c in model.schema.features]
     for i, record in enumerate(records):
-        absent = [c for c, _ in needed if c not in record]
-        if absent:
-            shown = ", ".join(repr(c) for c in absent[:5])
-            more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
-            raise SchemaError(f"records[{i}] has no {shown}{more} (use null for a missing value)")
         for name, kind in needed:
-            problem = cell_problem(kind, record[name])
+            value = record.get(name, _ABSENT)
+            if value is _ABSENT:
+                _absent(i, record, needed)
+            problem = cell_problem(kind, value)
             if problem:
                 raise SchemaError(f"{where(i, name)}: {problem}")
+
+
+_ABSENT = object()
+
+
+def _absent(i: int, record: dict, needed) -> None:
+    absent = [c for c, _ in needed if c not in record]
+    shown = ", ".join(repr(c) for c in absent[:5])
+    more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+    raise SchemaError(f"records[{i}] has no {shown}{more} (use null for a missing value)")
 
 
 class Predictor:

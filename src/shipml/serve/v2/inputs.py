@@ -155,7 +155,6 @@ def json_values(name: str, datatype: str, n: int, spec) -> np.ndarray:
         raise input_error(name, f": shape {shape} needs {n} values, got {len(values)}")
     if datatype == "BYTES":
         return _json_strings(name, values)
-    _refuse_infinity(name, values)
     if datatype == "BOOL":
         allowed: tuple = (bool,)
         wanted = "true/false"
@@ -185,17 +184,6 @@ def json_values(name: str, datatype: str, n: int, spec) -> np.ndarray:
         return np.array(values, dtype=np.float64)
     except OverflowError:
         raise input_error(name, ": a number is too large") from None
-
-
-def _refuse_infinity(name: str, values: list) -> None:
-    """Infinity, -Infinity and 1e309 (which JSON parsing turns into infinity): 422. NaN stays
-    the missing value, as tritonclient writes it for a missing float in JSON."""
-    for i, v in enumerate(values):
-        if type(v) is float and v - v != 0 and v == v:
-            raise input_error(
-                name, f": {v} in row {i + 1} is not a finite number (send null for a "
-                "missing value)", ODD_VALUE,
-            )  # fmt: skip
 
 
 def _json_strings(name: str, values: list) -> np.ndarray:
