@@ -391,7 +391,7 @@ def _infer_task(raw: pd.Series, target: str, task: str | None) -> tuple[str, lis
         if not numeric:
             bad = present[np.isnan(numbers)].iloc[0]
             raise TargetError(
-                f"regression needs a numeric target; column '{target}' has {bad!r}; "
+                f"regression needs a numeric target; column '{target}' has {echo(bad)}; "
                 "use --task multiclass to predict categories"
             )
         if np.nanstd(numbers) == 0:
@@ -399,8 +399,8 @@ def _infer_task(raw: pd.Series, target: str, task: str | None) -> tuple[str, lis
         return task, None, notes
     if n_unique < 2:
         raise TargetError(
-            f"target column '{target}' has a single class ({text.iloc[0]!r}): a classifier needs "
-            "at least two; add rows of the other class"
+            f"target column '{target}' has a single class ({echo(text.iloc[0])}): a classifier "
+            "needs at least two; add rows of the other class"
         )
     if task == "binary" and n_unique > 2:
         raise TargetError(f"binary task but target '{target}' has {n_unique} classes")

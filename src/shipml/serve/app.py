@@ -278,15 +278,17 @@ def _routes(app, pool, predictor, need, metrics, max_body_bytes: int) -> None:
     def model_info(request: Request, name: str, _key=Depends(need("predict"))) -> dict:
         model, version = served(request, name)
         schema = model.schema
-        return {
-            "name": name,
-            "version": version,
-            "task": model.task,
-            "target": schema.target,
-            "classes": model.classes,
-            "inputs": [{"name": c.name, "kind": c.kind} for c in schema.features],
-            "metrics": {k: v for k, v in model.metrics.items() if isinstance(v, (int, float))},
-        }
+        return _json(
+            {  # a metric may be NaN (undefined): null, never a failed answer
+                "name": name,
+                "version": version,
+                "task": model.task,
+                "target": schema.target,
+                "classes": model.classes,
+                "inputs": [{"name": c.name, "kind": c.kind} for c in schema.features],
+                "metrics": {k: v for k, v in model.metrics.items() if isinstance(v, (int, float))},
+            }
+        )
 
     @app.post("/v1/models/{name}/predict")
     async def predict(request: Request, name: str, body: PredictBody,
