@@ -76,8 +76,9 @@ def run_cli(args, capsys):
     return exc.value.code or 0, out.out, out.err
 
 
-def start_server(registry_dir, *refs: str, workers: int = 1):
-    """`shipml serve` in a subprocess on a free port, waited on until ready: (process, base URL)."""
+def start_server(registry_dir, *refs: str, workers: int = 1, options=()):
+    """`shipml serve` in a subprocess on a free port, waited on until ready: (process, base URL).
+    `options`: more `shipml serve` arguments."""
     import socket
     import subprocess
     import sys
@@ -90,7 +91,7 @@ def start_server(registry_dir, *refs: str, workers: int = 1):
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "shipml", "serve", *refs, "--port", str(port), "--workers",
-         str(workers), "--registry-uri", str(registry_dir)],
+         str(workers), "--registry-uri", str(registry_dir), *map(str, options)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

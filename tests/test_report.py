@@ -192,8 +192,9 @@ def test_binary_report_has_every_section_in_order(binary_report, out_dir):
 def test_binary_report_embeds_one_png_per_plot(binary_report):
     _, text, _ = binary_report
     images = _images(text)
-    # confusion matrix, ROC, precision-recall, calibration, importance, search, class balance
-    assert len(images) == 7
+    # confusion matrix, ROC, precision-recall, calibration, decision threshold, importance,
+    # search, class balance
+    assert len(images) == 8
     assert all(img.startswith(PNG) and len(img) > 5_000 for img in images)
 
 

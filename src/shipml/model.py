@@ -111,12 +111,28 @@ class Model:
             total = part if total is None else total + part
         return total
 
-    def _labels_from_proba(self, proba: np.ndarray) -> np.ndarray:
-        if self.task == "binary" and self.threshold is not None:
-            idx = (proba[:, 1] >= self.threshold).astype(int)
+    def labels_from_proba(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+        """Class labels of probabilities (columns in the order of `classes`). Binary: positive
+        when P(positive) >= `threshold` (default: the model's own decision threshold)."""
+        threshold = self._checked_threshold(threshold)
+        if self.task == "binary" and threshold is not None:
+            idx = (proba[:, 1] >= threshold).astype(int)
         else:
             idx = proba.argmax(axis=1)
         return np.asarray(self.classes)[idx]
+
+    _labels_from_proba = labels_from_proba  # the name the server and training use
+
+    def _checked_threshold(self, threshold) -> float | None:
+        if threshold is None:
+            return self.threshold
+        if self.task != "binary":
+            raise DataError(f"a decision threshold is for binary models; this one is {self.task}")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+            raise DataError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+        if not 0.0 <= float(threshold) <= 1.0:  # NaN fails too
+            raise DataError(f"threshold must be between 0 and 1, got {threshold!r}")
+        return float(threshold)
 
     # -- public API --------------------------------------------------------------------------
     def _encoded(self, data) -> tuple[pd.Index, np.ndarray]:
@@ -133,18 +149,20 @@ class Model:
         frame, X = self.encode(data)
         return frame.index, X
 
-    def outputs(self, data) -> tuple[np.ndarray, np.ndarray | None]:
+    def outputs(self, data, *, threshold: float | None = None):
         """(labels or values, class probabilities or None): what the server sends back."""
+        threshold = self._checked_threshold(threshold)
         _, X = self._encoded(data)
         raw = self.raw(X)
         if self.task == "regression":
             return untransform_target(raw, self.transform), None
         proba = to_proba(raw, self.task)
-        return self._labels_from_proba(proba), proba
+        return self.labels_from_proba(proba, threshold), proba
 
-    def predict(self, data) -> np.ndarray:
-        """Labels (classification, the original class values) or numbers (regression)."""
-        return self.outputs(data)[0]
+    def predict(self, data, *, threshold: float | None = None) -> np.ndarray:
+        """Labels (classification, the original class values) or numbers (regression).
+        Binary: `threshold` overrides the decision threshold (positive when P >= threshold)."""
+        return self.outputs(data, threshold=threshold)[0]
 
     def predict_proba(self, data) -> pd.DataFrame:
         """One column per class label, rows summing to 1."""
@@ -204,6 +222,7 @@ class Model:
             validation=f"scored on {len(frame):,} labelled rows given for evaluation",
             model_info=self.describe(),
             examples=frame[text] if text and self.task != "regression" else None,
+            threshold=self.threshold,
         )
 
     def explain(self, data, *, top: int = 5, words: bool = True) -> pd.DataFrame:
@@ -312,6 +331,7 @@ class Model:
             "text features": self.info.get("text_features"),
             "text runtime": (self.info.get("text_runtime") or {}).get("runtime"),
             "decision threshold": self.threshold,
+            "threshold reason": (self.info.get("threshold") or {}).get("reason"),
             "target transform": None if self.transform == "none" else self.transform,
             "validation": self.info.get("validation"),
             "trained rows": lineage.get("rows"),

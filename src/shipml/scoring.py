@@ -6,7 +6,7 @@ import numpy as np
 
 from shipml.learners.base import to_proba, untransform_target
 
-__all__ = ["OPTIMIZE", "default_metric", "score", "better", "worst", "binary_auc"]
+__all__ = ["OPTIMIZE", "check_metric", "default_metric", "score", "better", "worst", "binary_auc"]
 
 # metric -> True when larger is better
 OPTIMIZE = {
@@ -15,6 +15,8 @@ OPTIMIZE = {
     "accuracy": True,
     "balanced_accuracy": True,
     "f1_macro": True,
+    "f1": True,  # of the positive class (binary)
+    "mcc": True,  # Matthews correlation coefficient
     "rmse": False,
     "mae": False,
     "r2": True,
@@ -23,6 +25,27 @@ OPTIMIZE = {
 
 def default_metric(task: str) -> str:
     return {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
+
+
+_FOR = {
+    "regression": ("rmse", "mae", "r2"),
+    "binary": ("roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1_macro", "f1", "mcc"),
+    "multiclass": ("roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1_macro", "mcc"),
+}
+
+
+def check_metric(metric: str, task: str) -> None:
+    """A ShipmlError unless `metric` can be optimized for `task`."""
+    from shipml.errors import ShipmlError
+
+    if metric not in OPTIMIZE:
+        raise ShipmlError(f"unknown metric {metric!r}; choose one of {', '.join(OPTIMIZE)}")
+    if metric not in _FOR[task]:
+        hint = " (f1 is the positive class's F1: use f1_macro)" if metric == "f1" else ""
+        raise ShipmlError(
+            f"metric {metric!r} does not apply to a {task} target{hint}; choose one of "
+            f"{', '.join(_FOR[task])}"
+        )
 
 
 def better(metric: str, a: float, b: float) -> bool:
@@ -71,6 +94,10 @@ def score(metric: str, task: str, y: np.ndarray, raw: np.ndarray, transform: str
         return float(m.balanced_accuracy_score(y, pred))
     if metric == "f1_macro":
         return float(m.f1_score(y, pred, average="macro", labels=labels, zero_division=0))
+    if metric == "f1" and task == "binary":
+        return float(m.f1_score(y, pred, zero_division=0))
+    if metric == "mcc":
+        return float(m.matthews_corrcoef(y, pred))
     raise ValueError(f"metric {metric!r} does not apply to classification")
 
 

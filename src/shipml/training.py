@@ -133,7 +133,7 @@ def train(
     text when detection would not.
     """
     from shipml.ensemble import select_ensemble
-    from shipml.scoring import OPTIMIZE, better, default_metric
+    from shipml.scoring import better, check_metric, default_metric
     from shipml.search import FAMILIES, run_search
 
     started = time.monotonic()
@@ -159,8 +159,7 @@ def train(
         pii=tuple(pii),
     )
     metric = metric or default_metric(schema.task)
-    if metric not in OPTIMIZE:
-        raise ShipmlError(f"unknown metric {metric!r}; choose one of {', '.join(OPTIMIZE)}")
+    check_metric(metric, schema.task)
     if len(tdata.y) < 10:
         raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
     reserve = _reserve(time_budget, len(tdata.y), report and name is not None)
@@ -229,8 +228,11 @@ def train(
     if plan.kind == "holdout":
         _refit(ens, tdata, seed, Budget(started + time_budget - reserve))
     members = [Member(c.fitted, w, c.name) for c, w in zip(ens.members, ens.weights)]
-    threshold = _threshold(schema, tdata.y, oof_raw, rows)
+    decision = _threshold(schema, tdata.y, oof_raw, rows, metric, seed)
+    threshold = None if decision is None else decision.threshold
     model = Model(schema, features, members, ens.transform, threshold)
+    if decision is not None:
+        model.info["threshold"] = decision.to_dict()
     metrics = _validation_metrics(model, tdata.y[rows], oof_raw)
     sample = _sample(len(tdata.X), _IMPORTANCE_ROWS, seed)
     model.info.update(
@@ -388,22 +390,16 @@ def _plan(
     )
 
 
-def _threshold(schema: Schema, y: np.ndarray, oof_raw: np.ndarray, rows: np.ndarray):
-    """Binary decision threshold. Probabilities are calibrated to the real class balance, so
-    with imbalanced classes 0.5 would almost never flag the rare class: pick the threshold that
-    maximizes balanced accuracy on validation instead (classes within 40/60: keep 0.5)."""
+def _threshold(schema: Schema, y: np.ndarray, oof_raw: np.ndarray, rows: np.ndarray,
+               metric: str, seed: int):  # fmt: skip
+    """Binary decision threshold, chosen for `metric` on the out-of-fold predictions: the
+    metric's best threshold for a label metric, 0.5 for a ranking one (evaluate/threshold.py)."""
     if schema.task != "binary":
         return None
-    yv = y[rows]
-    share = float(np.mean(yv))
-    if 0.4 <= share <= 0.6:
-        return 0.5
-    from sklearn.metrics import roc_curve
+    from shipml.evaluate.threshold import choose_threshold
 
     p = to_proba(oof_raw, "binary")[:, 1]
-    fpr, tpr, thresholds = roc_curve(yv, p)
-    best = int(np.argmax(tpr - fpr))  # Youden's J = balanced accuracy * 2 - 1
-    return float(np.clip(thresholds[best], 1e-6, 1.0))
+    return choose_threshold(y[rows], p, metric, seed=seed)
 
 
 def _validation_metrics(model: Model, y_enc: np.ndarray, oof_raw: np.ndarray) -> dict:
@@ -535,6 +531,7 @@ def _training_report(model, name, path: Path, frame, tdata, rows, oof_raw) -> No
         model_info=info,
         notes=model.info.get("notes"),
         examples=examples,
+        threshold=model.threshold,
     )
 
 

@@ -54,6 +54,6 @@ def revoke(
     name: Annotated[str, typer.Argument(help="Name of the key to revoke.")],
     registry_uri: RegistryUri = None,
 ) -> None:
-    """Revoke a key (a running server stops accepting it within a minute)."""
+    """Revoke a key (a running server stops accepting it within a second)."""
     _store(registry_uri).revoke(name)
     console.print(f"revoked {name}")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from shipml.cli.options import RegistryUri, registry
-from shipml.cli.render import console, fmt, kv_table, metrics_table
+from shipml.cli.render import console, fmt, kv_table, metrics_table, threshold_lines
 
 app = typer.Typer(help="List, inspect, promote and roll back model versions.", no_args_is_help=True)
 
@@ -70,6 +70,8 @@ def show(
             }
         )
     )
+    for line in _threshold(reg, info):
+        console.print(line, soft_wrap=True, highlight=False)
     console.print(metrics_table(info.metrics, title="validation metrics"))
     schema = Table(title="schema", title_justify="left")
     for col in ("column", "kind", "missing %", "note"):
@@ -98,6 +100,21 @@ def show(
     console.print(history)
 
 
+def _threshold(reg, info) -> list[str]:
+    """Lines on the decision threshold of a binary model (stored in its model.json)."""
+    from rich.markup import escape
+
+    from shipml.errors import ShipmlError
+
+    if info.task != "binary":
+        return []
+    try:
+        spec = reg.open(info).read_json("model.json")
+    except ShipmlError as exc:
+        return [f"[bold]decision threshold:[/bold] unreadable ({escape(str(exc))})"]
+    return threshold_lines(spec.get("threshold"), (spec.get("info") or {}).get("threshold"))
+
+
 @app.command("promote")
 def promote(
     name: Annotated[str, typer.Argument(help="Model name.")],
@@ -107,13 +124,33 @@ def promote(
     alias: Annotated[str, typer.Option(help="Alias to set.")] = "production",
     registry_uri: RegistryUri = None,
 ) -> None:
-    """Point an alias (default: production) at a version (default: the latest)."""
+    """Point an alias (default: production) at a version (default: the latest).
+
+    The version must load first (every file matches its manifest, the model parses): servers
+    following the alias switch to it within a second."""
     reg = registry(registry_uri)
-    if version is None:
-        version = reg.resolve(name).version
+    info = reg.resolve(name) if version is None else reg.get(name, version)
+    version = info.version
+    _check_loads(reg, info, f"{name}@{alias}")
     previous = reg.set_alias(name, alias, version)
     was = f" (was {previous})" if previous is not None else ""
     console.print(f"{name}@{alias} → version {version}{was}")
+
+
+def _check_loads(reg, info, target: str) -> None:
+    """ArtifactIntegrityError (exit 2) unless `info` loads as a model."""
+    from shipml.errors import ArtifactIntegrityError, ShipmlError
+    from shipml.model import Model
+
+    try:
+        reader = reg.open(info)
+        reader.verify_all()
+        Model.read(reader, name=info.name, version=info.version)
+    except Exception as exc:  # whatever the reason, a server could not load it either
+        why = str(exc) if isinstance(exc, ShipmlError) else f"{type(exc).__name__}: {exc}"
+        raise ArtifactIntegrityError(
+            f"not moving {target} to version {info.version}: it does not load ({why})"
+        ) from exc
 
 
 @app.command("rollback")

@@ -33,7 +33,9 @@ SUMMARY_METRICS = (
     "pr_auc",
     "accuracy",
     "balanced_accuracy",
+    "f1",
     "f1_macro",
+    "mcc",
     "precision_macro",
     "recall_macro",
     "log_loss",
@@ -64,3 +66,21 @@ def kv_table(items: dict, title: str | None = None) -> Table:
         if value not in (None, ""):
             table.add_row(str(key), fmt(value))
     return table
+
+
+def threshold_lines(threshold: float | None, decision: dict | None) -> list[str]:
+    """The decision threshold, its reason, and validation accuracy / F1 at 0.5 and at it."""
+    if threshold is None:
+        return []
+    from rich.markup import escape
+
+    lines = [f"[bold]decision threshold:[/bold] {threshold:g}"]
+    if not decision:
+        return lines
+    lines[0] += f" — {escape(decision['reason'])}"
+    half, at = decision["at_argmax"], decision["at_threshold"]
+    where = f"at 0.5: accuracy {half['accuracy']:.3f}, F1 {half['f1']:.3f}"
+    if threshold != 0.5:
+        where += f"; at {threshold:g}: accuracy {at['accuracy']:.3f}, F1 {at['f1']:.3f}"
+    lines.append(f"  validation {where}")
+    return lines

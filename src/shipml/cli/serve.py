@@ -38,6 +38,19 @@ def serve(
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="Allow browser calls from this origin (CORS).")
     ] = None,
+    max_explain_rows: Annotated[
+        int, typer.Option(help="Most rows one /explain request may send (413 past it).")
+    ] = 100,
+    heavy_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds a heavy request (explain, large CSV) may run (503 past it)."),
+    ] = 30.0,
+    heavy_slots: Annotated[
+        int, typer.Option(help="Heavy requests at once per worker (503 + Retry-After past it).")
+    ] = 2,
+    graceful_timeout: Annotated[
+        float, typer.Option(help="Seconds SIGTERM waits for requests in flight before exiting.")
+    ] = 10.0,
     access_log: Annotated[
         bool, typer.Option(help="One JSON line per request on stderr (no payloads).")
     ] = True,
@@ -53,21 +66,26 @@ def serve(
 
     if workers < 1:
         raise ShipmlError("--workers must be at least 1")
+    if max_explain_rows < 1 or heavy_slots < 1 or not heavy_timeout > 0:
+        raise ShipmlError("--max-explain-rows and --heavy-slots must be >= 1, --heavy-timeout > 0")
     config = {
         "refs": refs, "registry_uri": registry_uri, "auth": not no_auth, "rate_per_s": rate,
         "burst": burst, "max_body_bytes": int(max_body_mb * 1024 * 1024),
         "log_predictions": not no_log, "pii_columns": list(pii or ()),
         "cors_origins": list(cors_origin or ()), "access_log": access_log,
+        "max_explain_rows": max_explain_rows, "heavy_timeout_s": heavy_timeout,
+        "heavy_slots": heavy_slots,
     }  # fmt: skip
     reg = Registry(registry_uri)
     for ref in refs:  # fail here, with one clear line, rather than in every worker
-        reg.resolve(ref)
+        reg.open(reg.resolve(ref)).verify_all()
     os.environ[_ENV] = json.dumps(config)
     with tempfile.TemporaryDirectory(prefix="shipml-metrics-") as metrics_dir:
         if workers > 1:  # each worker writes its numbers here; any worker sums them on scrape
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run("shipml.cli.serve:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level="info", access_log=False,
+                    timeout_graceful_shutdown=graceful_timeout,
                     **_http_protocol())  # fmt: skip
 
 

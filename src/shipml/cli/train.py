@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shipml.cli.options import RegistryUri
-from shipml.cli.render import console, fmt, metrics_table
+from shipml.cli.render import console, fmt, metrics_table, threshold_lines
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +28,12 @@ def train(
         str | None, typer.Option(help="binary, multiclass or regression (default: inferred).")
     ] = None,
     metric: Annotated[
-        str | None, typer.Option(help="Metric to optimize (default: roc_auc / log_loss / rmse).")
+        str | None,
+        typer.Option(
+            help="Metric to optimize (default: roc_auc / log_loss / rmse). Binary: a label "
+            "metric (accuracy, f1, balanced_accuracy, mcc, f1_macro) also sets the decision "
+            "threshold that maximizes it on validation; roc_auc and log_loss keep 0.5."
+        ),
     ] = None,
     time_column: Annotated[
         str | None, typer.Option(help="Validate on the most recent rows by this column.")
@@ -126,13 +131,15 @@ def show_trained(model) -> None:
         "validation": model.info.get("validation"),
         "ensemble": model.describe()["ensemble"],
         "text features": model.info.get("text_features"),
-        "decision threshold": model.threshold,
         "target transform": None if model.transform == "none" else model.transform,
     }
     for key, value in facts.items():
         if value is not None:
             say(f"[bold]{key}:[/bold] {fmt(value)}")
-    console.print(metrics_table(m, title=f"validation ({m.get('primary')} optimized)"))
+    for line in threshold_lines(model.threshold, model.info.get("threshold")):
+        say(line)
+    optimized = lineage.get("metric") or m.get("primary")
+    console.print(metrics_table(m, title=f"validation ({optimized} optimized)"))
     top = list(model.info.get("importance", {}).items())[:5]
     if top:
         say("[bold]top columns:[/bold] " + ", ".join(f"{k} ({v:.3g})" for k, v in top))

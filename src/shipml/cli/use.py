@@ -56,6 +56,13 @@ def predict(
     proba: Annotated[
         bool, typer.Option("--proba/--no-proba", help="Add a probability column per class.")
     ] = True,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Binary models: label a row positive when P(positive) >= this, instead of "
+            "the model's decision threshold (`shipml models show` gives it and its reason)."
+        ),
+    ] = None,
     registry_uri: RegistryUri = None,
 ) -> None:
     """Add predictions (and class probabilities) to a table; writes CSV."""
@@ -65,10 +72,10 @@ def predict(
     frame = m.as_frame(data)
     scored = frame.copy()
     if model.task == "regression":
-        scored["prediction"] = model.predict(frame)
+        scored["prediction"] = model.predict(frame, threshold=threshold)  # a threshold: error
     else:
         probabilities = model.predict_proba(frame)
-        scored["prediction"] = model._labels_from_proba(probabilities.to_numpy())
+        scored["prediction"] = model.labels_from_proba(probabilities.to_numpy(), threshold)
         if proba:
             for label in probabilities.columns:
                 scored[f"probability_{label}"] = probabilities[label].round(6)

@@ -109,6 +109,7 @@ COPY --chown={UID}:{UID} registry/ {REGISTRY}/
 
 USER {UID}:{UID}
 ENV HOME={APP} \\
+    SHIPML_HOME={REGISTRY} \\
     SHIPML_REGISTRY_URI={REGISTRY}
 
 EXPOSE {port}
@@ -186,8 +187,10 @@ docker run -d -p {port}:{port} \\
 ```
 
 **Baked in.** `shipml keys create --name my-app --registry-uri registry` before `docker build`
-stores the key's scrypt hash (never the key) in the image; anyone with the image then has the
-hash, not the key.
+stores the key's keyed hash (never the key) in the image. The hash's key (the pepper) is not in
+the image: run that command with `SHIPML_KEY_PEPPER` set, and pass the same value to the container
+(`docker run -e SHIPML_KEY_PEPPER=...`). The same goes for a team registry: every machine that
+creates or checks its keys needs the same `SHIPML_KEY_PEPPER`.
 
 ## Call it
 

@@ -43,6 +43,8 @@ METRIC_DIRECTIONS: dict[str, str] = {
     "recall_macro": "maximize",
     "f1_macro": "maximize",
     "f1_weighted": "maximize",
+    "f1": "maximize",
+    "mcc": "maximize",
     "roc_auc": "maximize",
     "pr_auc": "maximize",
     "log_loss": "minimize",
@@ -63,6 +65,8 @@ METRIC_NAMES: dict[str, str] = {
     "recall_macro": "Recall (macro)",
     "f1_macro": "F1 (macro)",
     "f1_weighted": "F1 (weighted)",
+    "f1": "F1 (positive class)",
+    "mcc": "MCC",
     "roc_auc": "ROC AUC",
     "pr_auc": "PR AUC",
     "log_loss": "Log loss",
@@ -118,11 +122,11 @@ def classification_metrics(
     probability, unless ``y_pred`` gives the labels the model really answers (e.g. after a tuned
     decision threshold): then accuracy, precision, recall, F1 and the confusion matrix score
     ``y_pred``, and the probability scores (log loss, AUCs, Brier) still score ``proba``. For two
-    classes the positive class is ``classes[1]`` and ``proba`` may also be
-    the 1-D probability of that class. Keys that do not apply (``brier``, ``calibration`` and
-    ``positive_class`` for multiclass; ``roc_auc`` when a class is missing from ``y_true``) are
-    ``None``, so every result has the same keys. ``per_class[...]["support"]`` and the confusion
-    matrix count rows; ``sample_weight`` weighs every score.
+    classes the positive class is ``classes[1]`` and ``proba`` may also be the 1-D probability
+    of that class. Keys that do not apply (``brier``, ``calibration``, ``f1`` (of the positive
+    class) and ``positive_class`` for multiclass; ``roc_auc`` when a class is missing from
+    ``y_true``) are ``None``, so every result has the same keys. ``per_class[...]["support"]``
+    and the confusion matrix count rows; ``sample_weight`` weighs every score.
     """
     classes = list(classes)
     if len(classes) < 2:
@@ -162,6 +166,8 @@ def classification_metrics(
             "f1_weighted": skm.f1_score(
                 codes, pred, labels=labels, average="weighted", sample_weight=w, zero_division=0
             ),
+            "f1": f1[1] if k == 2 else None,
+            "mcc": skm.matthews_corrcoef(codes, pred, sample_weight=w),
             "log_loss": skm.log_loss(codes, p, labels=labels, sample_weight=w),
             "roc_auc": None,
             "pr_auc": None,

@@ -39,6 +39,7 @@ __all__ = [
     "pr_curve_png",
     "residuals_png",
     "roc_curve_png",
+    "threshold_png",
     "trials_png",
 ]
 
@@ -216,6 +217,46 @@ def pr_curve_png(
         ax.set_ylabel("Precision (share of flagged rows that are right)")
         ax.set_title(_curve_title("Precision-recall curve", names, shown))
         _legend(ax, loc="lower left")
+        return _png(fig)
+
+
+def threshold_png(
+    y_true: Sequence[Any],
+    proba: Sequence[Sequence[float]],
+    classes: Sequence[Any],
+    threshold: float | None,
+) -> bytes:
+    """Precision, recall and F1 of ``classes[1]`` against the decision threshold (positive
+    when P >= t), the threshold the labels use marked (and 0.5 when it differs)."""
+    from shipml.evaluate.threshold import threshold_curve
+
+    codes, p, names = _prepare(y_true, proba, classes)
+    if len(names) != 2:
+        raise DataError(f"the threshold plot is for 2 classes, got {len(names)}")
+    curve = threshold_curve(codes == 1, p[:, 1])
+    t = curve["threshold"]
+    with _style():
+        fig, ax = _figure(7.4, 4.6)
+        for key, label, color in (
+            ("precision", "Precision", ORANGE),
+            ("recall", "Recall", PALETTE[2]),
+            ("f1", "F1", BLUE),
+        ):
+            ax.plot(t, curve[key], lw=2.4 if key == "f1" else 1.6, color=color, label=label)
+        if threshold is not None:
+            i = int(np.argmin(np.abs(t - threshold)))
+            ax.axvline(threshold, color=PALETTE[3], lw=1.6, label=f"Used: {threshold:.3g}")
+            ax.plot([threshold], [curve["f1"][i]], "o", color=PALETTE[3], ms=6)
+            if abs(threshold - 0.5) > 1e-9:
+                ax.axvline(0.5, color=GREY, lw=1, ls="--", label="0.5 (most likely class)")
+        if not 0 < (codes == 1).sum() < len(codes):
+            _message(ax, "Rows of both classes are needed for this plot.")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(f"Threshold on the probability of “{_text(names[1], 20)}”")
+        ax.set_ylabel("Score")
+        ax.set_title(f"Precision, recall and F1 vs threshold ({_text(names[1], 24)})")
+        _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return _png(fig)
 
 

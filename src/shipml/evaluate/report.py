@@ -46,7 +46,9 @@ _ORDER = {
         "pr_auc",
         "accuracy",
         "balanced_accuracy",
+        "f1",
         "f1_macro",
+        "mcc",
         "precision_macro",
         "recall_macro",
         "f1_weighted",
@@ -109,6 +111,7 @@ def write_report(
     model_info: Mapping[str, Any] | None = None,
     notes: Sequence[str] | None = None,
     examples: pd.DataFrame | None = None,
+    threshold: float | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` (parent folders are created) and return its path.
 
@@ -124,7 +127,8 @@ def write_report(
     20 classes they replace the confusion-matrix picture, which would be unreadable.
     ``examples`` (classification): a DataFrame of the scored rows' text columns, in the order
     of ``y_true``; up to 15 misclassified rows are shown with their text, the most confident
-    mistakes first.
+    mistakes first. ``threshold`` (binary, with ``proba``): the decision threshold the labels
+    use, marked on a plot of precision, recall and F1 against the threshold.
     """
     if task not in TASKS:
         raise ShipmlError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
@@ -136,7 +140,7 @@ def write_report(
     ctx = _Context(task, metrics, y_true, classes, data_summary)
     parts: list[tuple[str, str, str]] = []  # (anchor, heading, body)
     parts.append(("metrics", "Key metrics", _metrics_table(ctx)))
-    parts.append(("plots", "Plots", _plots(ctx, plots, y_true, y_pred, proba)))
+    parts.append(("plots", "Plots", _plots(ctx, plots, y_true, y_pred, proba, threshold)))
     pairs = _confused_pairs(ctx, y_true, y_pred) if task == "multiclass" else ""
     if task != "regression" and (metrics.get("per_class") or pairs):
         per_class = _per_class(ctx) if metrics.get("per_class") else ""
@@ -265,7 +269,7 @@ def _metrics_table(ctx: _Context) -> str:
     return f"{intro}{table(head, rows)}"
 
 
-def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
+def _plots(ctx: _Context, plots, y_true, y_pred, proba, threshold=None) -> str:
     if ctx.task == "regression":
         how = (
             "Left: each dot is a row; dots on the dashed line are perfect predictions, dots "
@@ -336,7 +340,26 @@ def _plots(ctx: _Context, plots, y_true, y_pred, proba) -> str:
         )
         png = plots.calibration_png(y_true, proba, classes)
         figs.append(figure(png, "Calibration", how, wide=True))
+        figs.append(_threshold_figure(ctx, plots, y_true, proba, classes, threshold))
     return "".join(figs)
+
+
+def _threshold_figure(ctx: _Context, plots, y_true, proba, classes, threshold) -> str:
+    pos = f"“{esc(ctx.positive)}”"
+    used = (
+        f"The red line is the threshold the labels use ({fmt(threshold)})"
+        if threshold is not None
+        else "No decision threshold was given: labels are the most likely class (0.5)"
+    )
+    how = (
+        f"A row is labelled {pos} when its probability is at least the threshold. Lowering it "
+        f"flags more rows: recall (the share of {pos} rows caught) rises, precision (the share "
+        f"of flagged rows that really are {pos}) falls; F1 balances the two. {used}. To use "
+        "another one, predict with --threshold (or model.predict(df, threshold=...)), or train "
+        "with --metric f1 to have it chosen for F1."
+    )
+    png = plots.threshold_png(y_true, proba, classes, threshold)
+    return figure(png, "Decision threshold", how)
 
 
 def _per_class(ctx: _Context) -> str:
@@ -583,6 +606,15 @@ def _explain(ctx: _Context, name: str) -> str:
         ),
         "f1_weighted": lambda: (
             "Like F1 (macro), but each class counts in proportion to its number of rows."
+        ),
+        "f1": lambda: (
+            f"Balance of precision and recall for {pos} alone (the rows the model flags); "
+            "1 = perfect. It moves with the decision threshold."
+        ),
+        "mcc": lambda: (
+            "Matthews correlation between the predicted and the real classes: uses every cell "
+            "of the confusion matrix, so it stays honest when a class is rare; 0 = guessing, "
+            "1 = perfect."
         ),
         "roc_auc": lambda: (
             f"Chance that a random {pos} row gets a higher score than a random other row; "

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from shipml.config import settings
-from shipml.errors import ModelNotFound, RegistryError
+from shipml.errors import ArtifactIntegrityError, ModelNotFound, RegistryError
 from shipml.registry import tables as t
 from shipml.registry.artifacts import ArtifactWriter, clean_stale_temp
 from shipml.registry.formats import ArtifactReader
@@ -305,12 +305,22 @@ class Registry:
     def set_alias(
         self, name: str, alias: str, version: int, *, action: str = "promote"
     ) -> int | None:
-        """Point `alias` at `version`; returns the version it pointed to before (or None)."""
+        """Point `alias` at `version`; returns the version it pointed to before (or None).
+
+        The version's files are checked against their manifest first: servers following the
+        alias would otherwise switch to files it cannot load (ArtifactIntegrityError, and the
+        alias stays where it was)."""
         if not _ALIAS.match(alias) or alias.isdigit():
             raise RegistryError(
                 f"bad alias {alias!r}: use letters, digits, '_' or '-', starting with a letter"
             )
-        self.get(name, version)  # raises if absent
+        info = self.get(name, version)  # raises if absent
+        try:
+            self.open(info).verify_all()
+        except ArtifactIntegrityError as exc:
+            raise ArtifactIntegrityError(
+                f"not moving {name}@{alias} to version {version}: {exc}"
+            ) from exc
         with self.engine.begin() as conn:
             model_id = self._model_id(conn, name)
             where = (t.aliases.c.model_id == model_id) & (t.aliases.c.alias == alias)

@@ -10,7 +10,14 @@ details. Predictions are appended to the prediction log (monitor/log.py) with PI
 import logging
 
 from shipml.echo import echo
-from shipml.errors import AuthError, DataError, ModelNotFound, SchemaError, ShipmlError
+from shipml.errors import (
+    ArtifactIntegrityError,
+    AuthError,
+    DataError,
+    ModelNotFound,
+    SchemaError,
+    ShipmlError,
+)
 from shipml.serve.limits import BodyLimit, HeaderLimit, TooMany
 from shipml.serve.pool import ModelPool
 from shipml.serve.predict import check_records
@@ -19,6 +26,9 @@ __all__ = ["create_app", "ModelPool"]
 
 log = logging.getLogger("shipml.serve")
 MAX_RECORDS = 10_000
+MAX_EXPLAIN_ROWS = 100  # ~45 ms a row for a text model: a few seconds per request
+EXPLAIN_CHUNK = 10  # rows per step of a heavy request: how soon it can stop
+CSV_HEAVY_BYTES = 256 * 1024  # a CSV body past this is a heavy request (slot, deadline, stops)
 _CSV_TYPES = ("text/csv", "text/plain", "application/csv", "text/tab-separated-values")
 
 
@@ -34,18 +44,32 @@ def create_app(
     log_predictions: bool = True,
     pii_columns: list[str] | tuple[str, ...] = (),
     cors_origins: list[str] | tuple[str, ...] = (),
+    failed_auth_per_s: float = 1.0,
+    failed_auth_burst: int = 10,
+    max_explain_rows: int = MAX_EXPLAIN_ROWS,
+    heavy_timeout_s: float = 30.0,
+    heavy_slots: int = 2,
 ):
     """The FastAPI application serving `refs` ("churn", "churn@production", "churn/3").
 
     `pii_columns` adds to the columns the model's schema already marks as personal data; their
     values are stored in the prediction log only as keyed hashes. CORS stays off unless
-    `cors_origins` lists the allowed origins.
+    `cors_origins` lists the allowed origins. A client address may fail to authenticate
+    `failed_auth_burst` times at once, then `failed_auth_per_s` times a second on average;
+    past that it gets 429 (with Retry-After) before its key is even looked up.
+
+    Heavy requests (explain, CSV bodies over 256 KiB; see heavy.py): at most `heavy_slots` at
+    once per worker (else 503 + Retry-After), each stopped after `heavy_timeout_s` seconds
+    (503), when its client disconnects or when the server shuts down; explain takes at most
+    `max_explain_rows` rows (else 413).
     """
     from fastapi import FastAPI
 
     from shipml.registry.store import Registry
+    from shipml.serve.heavy import Heavy
     from shipml.serve.keys import KeyStore
     from shipml.serve.metrics import Metrics, ObserveMiddleware
+    from shipml.serve.paths import path_scrubber
     from shipml.serve.predict import Predictor
     from shipml.serve.ratelimit import RateLimiter
 
@@ -55,9 +79,13 @@ def create_app(
     def loaded(name: str, version: int, seconds: float) -> None:
         metrics.load_seconds.labels(name, str(version)).set(seconds)
 
-    pool = ModelPool.from_refs(reg, refs, on_load=loaded)
+    def failed(name: str, version: int) -> None:
+        metrics.load_failures.labels(name, str(version)).inc()
+
+    pool = ModelPool.from_refs(reg, refs, on_load=loaded, on_failure=failed)
     keys = KeyStore(reg.engine)
     limiter = RateLimiter(rate_per_s, burst)
+    failures = RateLimiter(failed_auth_per_s, failed_auth_burst)
     predictor = Predictor(metrics, _prediction_log(reg, log_predictions, metrics),
                           _hashers(pii_columns))  # fmt: skip
     if not auth:
@@ -65,9 +93,13 @@ def create_app(
 
     from contextlib import asynccontextmanager
 
+    heavy = Heavy(heavy_slots, heavy_timeout_s)
+
     @asynccontextmanager
     async def lifespan(_app):
+        heavy.watch_signals()  # SIGTERM stops heavy work within a chunk
         yield
+        heavy.stopping.set()
         if predictor.log is not None:  # write what is queued before the process exits
             predictor.log.flush(timeout=10.0)
 
@@ -82,10 +114,10 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeaderLimit)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
-    app.state.pool, app.state.predictor = pool, predictor
-    _error_handlers(app)
-    need = _auth(auth, keys, limiter)
-    _routes(app, pool, predictor, need, metrics, max_body_bytes)
+    app.state.pool, app.state.predictor, app.state.heavy = pool, predictor, heavy
+    _error_handlers(app, path_scrubber(reg))
+    need = _auth(auth, keys, limiter, failures)
+    _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows, max_body_bytes)
 
     from shipml.serve.oip import add_v2_routes
 
@@ -119,12 +151,12 @@ def _hashers(extra_columns):
     return hasher_for
 
 
-def _error_handlers(app) -> None:
+def _error_handlers(app, scrub=str) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     def error(status: int, message: str, headers: dict | None = None):
-        return error_response(status, message, headers)
+        return error_response(status, scrub(message), headers)
 
     @app.exception_handler(ShipmlError)
     async def _shipml_error(_request, exc: ShipmlError):
@@ -132,8 +164,11 @@ def _error_handlers(app) -> None:
             return error(exc.status, str(exc))
         if isinstance(exc, ModelNotFound):
             return error(404, str(exc))
+        if isinstance(exc, ArtifactIntegrityError):  # the server's files, not the request
+            log.error("%s", exc)
+            return error(503, "the model's files failed their integrity check (see the server log)")
         status = getattr(exc, "status", None) or (422 if isinstance(exc, SchemaError) else 400)
-        return error(status, str(exc))
+        return error(status, str(exc), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError):
@@ -158,8 +193,9 @@ def _error_handlers(app) -> None:
     async def _too_many(_request, exc: TooMany):
         import math
 
-        seconds = exc.args[0]
-        return error(429, "rate limit exceeded for this API key",
+        seconds = exc.args[0]  # and args[1], if given, says which limit
+        message = exc.args[1] if len(exc.args) > 1 else "rate limit exceeded for this API key"
+        return error(429, message,
                      {"Retry-After": str(max(1, math.ceil(seconds)))})  # fmt: skip
 
     @app.exception_handler(Exception)
@@ -198,11 +234,15 @@ def _json_problem(body, error: dict) -> str:
     return f"the body is not valid JSON: {reason} at line {line} column {column}"
 
 
-def _auth(enabled: bool, keys, limiter):
+def _auth(enabled: bool, keys, limiter, failures):
     """`Depends(need("predict"))`: the API key of the request, checked for scope and rate.
 
-    A key verified in the last minute is checked on the event loop (a dictionary lookup); any
-    other goes to a worker thread, where the database and scrypt run without blocking others."""
+    A client address over its failed-login limit (`failures`) gets 429 before anything else; each
+    401 for a request that sent an Authorization header takes one of its tokens. (Behind a proxy
+    all clients share its address: run the proxy's own limits, or uvicorn --proxy-headers.)
+    A key verified in the last second is checked on the event loop (a dictionary lookup); any
+    other goes to a worker thread: its database lookup must not stall the loop (SQLite may wait
+    for a lock, PostgreSQL is a network round trip)."""
     from fastapi import Request
     from starlette.concurrency import run_in_threadpool
 
@@ -214,10 +254,19 @@ def _auth(enabled: bool, keys, limiter):
             token = header[7:].strip() if header[:7].lower() == "bearer " else None
             if header.strip() and token is None:
                 raise AuthError('send the key as "Authorization: Bearer <key>"')
-            if keys.cached(token):
-                key = keys.require(token, scope)
-            else:
-                key = await run_in_threadpool(keys.require, token, scope)
+            client = request.client.host if request.client else "unknown"
+            wait = failures.peek(client)
+            if wait > 0:
+                raise TooMany(wait, "too many failed API key attempts from this address")
+            try:
+                if keys.cached(token):
+                    key = keys.require(token, scope)
+                else:
+                    key = await run_in_threadpool(keys.require, token, scope)
+            except AuthError as exc:
+                if exc.status == 401 and header:
+                    failures.check(client)
+                raise
             request.state.key = key.name
             wait = limiter.check(key.name)
             if wait > 0:
@@ -229,7 +278,8 @@ def _auth(enabled: bool, keys, limiter):
     return need
 
 
-def _routes(app, pool, predictor, need, metrics, max_body_bytes: int) -> None:
+def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
+            max_body_bytes: int) -> None:  # fmt: skip
     from fastapi import Depends, Query, Request
     from fastapi.responses import Response
     from pydantic import BaseModel, Field, StrictStr
@@ -321,22 +371,32 @@ def _routes(app, pool, predictor, need, metrics, max_body_bytes: int) -> None:
         raw = await request.body()
         model, version = served(request, name)
 
-        def run() -> bytes:
-            return _score_csv(raw, name, model, version, predictor, key_name(key), request,
+        def run(job=None) -> bytes:
+            return _score_csv(raw, name, model, version, predictor, key_name(key), request, job,
                               max_body_bytes)  # fmt: skip
 
-        payload = await asyncio.get_running_loop().run_in_executor(None, run)
+        if len(raw) > CSV_HEAVY_BYTES:  # large batch: a heavy slot, a deadline, stops early
+            payload = await heavy.run(request, run)
+        else:
+            payload = await asyncio.get_running_loop().run_in_executor(None, run)
         return Response(content=payload, media_type="text/csv; charset=utf-8")
 
     @app.post("/v1/models/{name}/explain")
-    def explain(request: Request, name: str, body: PredictBody,
-                top: int = Query(5, ge=1, le=50, description="Reasons per row."),
-                _key=Depends(need("predict"))):  # fmt: skip
+    async def explain(request: Request, name: str, body: PredictBody,
+                      top: int = Query(5, ge=1, le=50, description="Reasons per row."),
+                      _key=Depends(need("predict"))):  # fmt: skip
+        """A heavy route (see create_app): at most `max_explain_rows` rows, done in chunks."""
         model, version = served(request, name)
-        check_records(model, body.records)
-        request.state.rows = len(body.records)
-        return _json({"model": name, "version": version,
-                      "explanations": model.explain_records(body.records, top=top)})  # fmt: skip
+        records = body.records
+        heavy.check_rows(len(records), max_explain_rows, "explain", "--max-explain-rows")
+        check_records(model, records)
+        request.state.rows = len(records)
+
+        def part(rows: list[dict]) -> list[dict]:
+            return model.explain_records(rows, top=top)
+
+        explanations = await heavy.run(request, lambda job: job.map(records, part, EXPLAIN_CHUNK))
+        return _json({"model": name, "version": version, "explanations": explanations})
 
     @app.post("/v1/feedback")
     def feedback(request: Request, body: FeedbackBody, key=Depends(need("feedback"))) -> dict:
@@ -360,7 +420,9 @@ def _json(content: dict):
     return Response(content=body.encode("utf-8"), media_type="application/json")
 
 
-def _score_csv(raw: bytes, name, model, version, predictor, key, request, max_bytes) -> bytes:
+def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=None,
+               max_bytes: int | None = None) -> bytes:  # fmt: skip
+    """Score a CSV body; with a heavy `job`, in chunks it can stop between (heavy.py)."""
     import io
 
     from shipml.data.formulas import defuse
@@ -373,7 +435,12 @@ def _score_csv(raw: bytes, name, model, version, predictor, key, request, max_by
     # empty cells are None (missing), as JSON null: NaN is left for nothing but missing floats
     records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     request.state.rows = len(records)
-    rows = predictor.predict(name, model, version, records, key, where=csv_field)
+    check_records(model, records, csv_field)  # all rows first: errors name the CSV's row
+
+    def score(part: list[dict]) -> list[dict]:
+        return predictor.predict(name, model, version, part, key)
+
+    rows = score(records) if job is None else job.map(records, score, _csv_chunk(model))
     out = frame.copy()
     out.insert(0, "prediction_id", [r["id"] for r in rows])
     out["prediction"] = [r.get("label", r.get("value")) for r in rows]
@@ -382,6 +449,11 @@ def _score_csv(raw: bytes, name, model, version, predictor, key, request, max_by
     buffer = io.StringIO()
     defuse(out).to_csv(buffer, index=False)
     return buffer.getvalue().encode("utf-8")
+
+
+def _csv_chunk(model) -> int:
+    """Rows per step of a large CSV batch: text models embed each row (slow), others do not."""
+    return 100 if any(c.kind == "text" for c in model.schema.features) else 5000
 
 
 def _store_feedback(pool, predictor, prediction_id: str, label, key: str | None) -> dict:

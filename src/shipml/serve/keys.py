@@ -2,29 +2,39 @@
 
 A key reads ``shipml_<prefix>_<secret>``: `prefix` is 12 hex characters, public, stored, and used
 to find the key's row; `secret` is ``secrets.token_urlsafe(32)`` (256 bits). The database keeps
-only a random salt and ``scrypt(secret, salt, n=2**14, r=8, p=1)`` (parameters stored with the
-hash, so they can be raised later without breaking old keys). `create` returns the full key once;
+only ``hmac-sha256$<hex>`` = HMAC-SHA-256(pepper, secret). `create` returns the full key once;
 nothing here stores or logs it, and no ApiKey holds it.
+
+Why a fast keyed hash and not a slow KDF: a slow KDF (scrypt, bcrypt) protects *guessable*
+passwords. A 256-bit random secret cannot be guessed however fast the hash, so scrypt only made
+every failed login cost the server ~50 ms of CPU (20x a good one: an easy way to burn its cores).
+The pepper is a server-side secret that is not in the database, so a stolen database alone does
+not even let anyone test a candidate secret. It comes from ``SHIPML_KEY_PEPPER`` or else from
+``$SHIPML_HOME/key-pepper`` (created once, mode 0600, by the same mechanism as the PII secret in
+pii.py). Every process that creates or checks keys of one registry (the CLI, each server, each
+container) needs the same pepper: set ``SHIPML_KEY_PEPPER`` for a shared or a PostgreSQL registry.
+
+Old rows (``scrypt$n$r$p$<hex>`` with a salt, made by shipml 0.1) still verify; on their first
+successful use they are rewritten as HMAC rows. Until then a wrong secret for such a row still
+costs one scrypt, which the server's per-address limit on failed logins bounds.
 
 Scopes: ``predict``, ``feedback``, ``admin``; ``admin`` implies the other two.
 
-Cost and caching. scrypt costs ~50 ms of CPU and 16 MiB per check on purpose (a stolen database
-must be slow to brute-force), far too much to pay per request. So a *successful* verification
-is cached in memory for `cache_ttl` seconds (default 60), keyed by sha256 of the presented key
-(the key itself is not kept). What this means for revocation:
+Cost, caching and revocation. A verification costs one indexed database lookup and one HMAC
+(microseconds), good or bad. A successful one is remembered in memory for at most `cache_ttl`
+seconds (default and maximum 1 s, keyed by sha256 of the presented key, never the key itself) so
+that a busy key is checked on the server's event loop without a database round trip. So:
 
 - `revoke` through the same KeyStore (the server's own admin route) takes effect at once;
 - a revoke made elsewhere (another process, the CLI while a server runs) takes effect on a
-  running server within `cache_ttl` seconds, when its cache entry expires.
+  running server within `cache_ttl` seconds (<= 1 s).
 
-Failures are never cached. `last_used_at` is written on each cache miss, so at most once per
-`cache_ttl` per key and server process.
+Failures are never cached; limiting them per client address is the server's job (app.py).
+`last_used_at` is written at most once a minute per key (not one write per request).
 
-Timing. An unknown prefix pays a dummy scrypt and a revoked key pays the real one, so response
-time does not tell an attacker which prefixes exist or are revoked; digests are compared with
-`hmac.compare_digest`. A malformed key is rejected before any hashing: its shape says nothing
-about the stored keys. Each failed attempt with a well-formed key costs the server one scrypt,
-so the server should also rate-limit failed attempts per client address.
+Timing. An unknown prefix and a revoked key pay the same HMAC as a wrong secret; digests are
+compared with `hmac.compare_digest`. A malformed key is rejected before any hashing or database
+work: its shape says nothing about the stored keys.
 """
 
 from __future__ import annotations
@@ -51,14 +61,16 @@ __all__ = ["SCOPES", "ApiKey", "KeyStore"]
 log = logging.getLogger(__name__)
 
 SCOPES = ("predict", "feedback", "admin")
+PEPPER_ENV = "SHIPML_KEY_PEPPER"
+PEPPER_FILE = "key-pepper"
+MAX_CACHE_TTL = 1.0  # seconds: a revoke made elsewhere is honoured within this
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _KEY = re.compile(r"^shipml_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")  # token_urlsafe(32): 43 chars
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~50 ms, 16 MiB (128 * r * n bytes)
+_HMAC = "hmac-sha256"
+_LEGACY = "scrypt"  # rows made by shipml 0.1: verified, then rewritten as HMAC on first use
 _DKLEN = 32
-_MAXMEM = 64 * 1024 * 1024  # OpenSSL's default limit (32 MiB) leaves no room to raise n later
-# Checked against when the prefix is unknown, so that case costs one scrypt like a wrong secret.
-_DUMMY_SALT = secrets.token_hex(16)
-_DUMMY_HASH = "scrypt${n}${r}${p}$".format(**_SCRYPT) + secrets.token_hex(_DKLEN)
+_MAXMEM = 64 * 1024 * 1024
+_USED_EVERY = dt.timedelta(seconds=60)  # last_used_at precision: one write a minute per key
 
 
 @dataclass(frozen=True)
@@ -85,23 +97,33 @@ class KeyStore:
     """API keys in the registry database.
 
     `engine`: a SQLAlchemy engine whose tables are at the registry's head revision, e.g.
-    ``Registry(...).engine`` (opening a Registry creates or upgrades them). `cache_ttl`: seconds
-    a successful verification is remembered (see the module docstring for what this means for
-    revocation); `clock`: a monotonic clock in seconds, injectable for tests.
+    ``Registry(...).engine`` (opening a Registry creates or upgrades them). `pepper`: the HMAC
+    key (default: ``SHIPML_KEY_PEPPER`` or ``$SHIPML_HOME/key-pepper``). `cache_ttl`: seconds a
+    successful verification is remembered, 0 to 1 (see the module docstring); `clock`: a
+    monotonic clock in seconds, injectable for tests.
     """
 
     def __init__(
         self,
         engine: sa.Engine,
         *,
-        cache_ttl: float = 60.0,
+        pepper: bytes | None = None,
+        cache_ttl: float = MAX_CACHE_TTL,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ):
-        if cache_ttl < 0 or cache_size < 0:
-            raise ValueError("cache_ttl and cache_size must be >= 0")
+        if not 0 <= cache_ttl <= MAX_CACHE_TTL or cache_size < 0:
+            raise ValueError(
+                f"cache_ttl must be between 0 and {MAX_CACHE_TTL:g} s (a revoke made elsewhere "
+                "waits for it) and cache_size >= 0"
+            )
+        if pepper is None:
+            from shipml.serve.pii import load_secret
+
+            pepper = load_secret(env=PEPPER_ENV, filename=PEPPER_FILE)
         self.engine = engine
         self.cache_ttl = float(cache_ttl)
+        self._pepper = bytes(pepper)
         self._cache_size = int(cache_size)
         self._clock = clock
         # sha256(presented key) -> (expiry on `clock`, ApiKey), oldest first (expiry order).
@@ -118,8 +140,7 @@ class KeyStore:
         name = _check_name(name)
         scope_text = ",".join(_check_scopes(scopes))
         secret = secrets.token_urlsafe(32)
-        salt = secrets.token_hex(16)
-        hashed = _hash(secret, salt)
+        hashed = _hash(self._pepper, secret)
         for _attempt in range(5):
             prefix = secrets.token_hex(6)
             try:
@@ -131,7 +152,7 @@ class KeyStore:
                             name=name,
                             prefix=prefix,
                             hash=hashed,
-                            salt=salt,
+                            salt="",  # only the legacy scrypt rows have one
                             scopes=scope_text,
                             created_at=_now(),
                         )
@@ -207,8 +228,8 @@ class KeyStore:
         return key
 
     def cached(self, presented: str | None) -> bool:
-        """Whether `presented` was verified recently: `require` then answers without the
-        database or scrypt (the server checks it on the event loop)."""
+        """Whether `presented` was verified in the last `cache_ttl` seconds: `require` then
+        answers without the database (the server checks it on the event loop)."""
         if not isinstance(presented, str):
             return False
         digest = hashlib.sha256(presented.strip().encode()).digest()
@@ -245,23 +266,47 @@ class KeyStore:
                 .mappings()
                 .first()
             )
-        if row is None:
-            _matches(secret, _DUMMY_SALT, _DUMMY_HASH)  # same cost as a wrong secret
+        if row is None or row["revoked_at"] is not None:
+            _hash(self._pepper, secret)  # the same work as a wrong secret
             return None
-        if not _matches(secret, row["salt"], row["hash"]) or row["revoked_at"] is not None:
+        if not self._matches(secret, row["salt"], row["hash"]):
             return None
-        used = _now()
+        changes = {}
+        if row["hash"].startswith(_LEGACY + "$"):
+            changes.update(hash=_hash(self._pepper, secret), salt="")
+        last = _utc(row["last_used_at"])
+        now = _now()
+        if last is None or now - last >= _USED_EVERY:
+            changes["last_used_at"] = now
+        if changes:
+            row = self._record(row, changes)
+        return _api_key(row)
+
+    def _matches(self, secret: str, salt_hex: str, stored: str) -> bool:
+        algorithm, _, digest = stored.partition("$")
+        if algorithm == _HMAC:
+            return hmac.compare_digest(_hash(self._pepper, secret), stored)
+        if algorithm == _LEGACY:
+            n, r, p, digest = digest.split("$")
+            return hmac.compare_digest(_scrypt(secret, salt_hex, int(n), int(r), int(p)), digest)
+        raise RegistryError(f"API key hash uses an unknown algorithm {algorithm!r}")
+
+    def _record(self, row, changes: dict):
+        """Write `changes` (a hash upgrade, last_used_at) to the key's row; a failed write is
+        logged, not a reason to refuse the request."""
         try:
             with self.engine.begin() as conn:
                 conn.execute(
                     t.api_keys.update()
-                    .where(t.api_keys.c.id == row["id"])
-                    .values(last_used_at=used)
+                    .where(t.api_keys.c.id == row["id"], t.api_keys.c.hash == row["hash"])
+                    .values(**changes)
                 )
-        except sa.exc.DBAPIError as exc:  # e.g. database locked: not a reason to refuse a request
-            log.warning("could not record the use of API key %r: %s", row["name"], exc)
-            used = row["last_used_at"]
-        return _api_key({**row, "last_used_at": used})
+        except sa.exc.DBAPIError as exc:  # e.g. database locked
+            log.warning("could not update API key %r: %s", row["name"], exc)
+            return row
+        if "hash" in changes:
+            log.info("API key %r: scrypt hash replaced by HMAC-SHA-256", row["name"])
+        return {**row, **changes}
 
     @staticmethod
     def _active_id(conn, name: str) -> int | None:
@@ -272,23 +317,16 @@ class KeyStore:
         ).scalar()
 
 
+def _hash(pepper: bytes, secret: str) -> str:
+    """``hmac-sha256$<hex>``: what the database stores for a key."""
+    return f"{_HMAC}$" + hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+
 def _scrypt(secret: str, salt_hex: str, n: int, r: int, p: int) -> str:
+    """The legacy hash (shipml 0.1 rows), checked until the row's first successful use."""
     return hashlib.scrypt(
         secret.encode(), salt=bytes.fromhex(salt_hex), n=n, r=r, p=p, maxmem=_MAXMEM, dklen=_DKLEN
     ).hex()
-
-
-def _hash(secret: str, salt_hex: str) -> str:
-    """``scrypt$n$r$p$<hex digest>``: the parameters travel with the hash."""
-    return "scrypt${n}${r}${p}$".format(**_SCRYPT) + _scrypt(secret, salt_hex, **_SCRYPT)
-
-
-def _matches(secret: str, salt_hex: str, stored: str) -> bool:
-    algorithm, n, r, p, digest = stored.split("$")
-    if algorithm != "scrypt":
-        raise RegistryError(f"API key hash uses an unknown algorithm {algorithm!r}")
-    computed = _scrypt(secret, salt_hex, int(n), int(r), int(p))
-    return hmac.compare_digest(computed, digest)
 
 
 def _check_name(name: str) -> str:

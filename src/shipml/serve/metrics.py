@@ -7,6 +7,8 @@ Metrics (``GET /metrics``, text exposition format):
 - ``shipml_predictions_total{model,version,class}`` (one per predicted row; class "" for
   regression) and ``shipml_prediction_value{model,version}`` (histogram, regression)
 - ``shipml_model_load_seconds{model,version}`` and ``shipml_prediction_log_dropped_total``
+- ``shipml_model_load_failures_total{model,version}``: attempts to load a version the server could
+  not load (it kept serving the one it had; see pool.py)
 
 With several workers (``shipml serve --workers N``) each process writes its numbers to
 ``PROMETHEUS_MULTIPROC_DIR`` and any worker answers the scrape with the sum of all of them.
@@ -61,6 +63,10 @@ class Metrics:
         self.load_seconds = Gauge(
             "shipml_model_load_seconds", "Time to load a model version.",
             ["model", "version"], registry=reg, multiprocess_mode="max",
+        )  # fmt: skip
+        self.load_failures = Counter(
+            "shipml_model_load_failures", "Attempts to load a model version that failed.",
+            ["model", "version"], registry=reg,
         )  # fmt: skip
         self.log_dropped = Counter(
             "shipml_prediction_log_dropped", "Prediction log rows that could not be written.",

@@ -23,16 +23,18 @@ ENV = "SHIPML_PII_SECRET"
 PREFIX = "hmac:"
 
 
-def load_secret(home: Path | None = None) -> bytes:
-    """The server secret: the environment variable, else a file created once in SHIPML_HOME."""
-    value = os.environ.get(ENV)
+def load_secret(home: Path | None = None, *, env: str = ENV, filename: str = "pii-secret") -> bytes:
+    """A server secret: the environment variable `env`, else the file `filename` created once
+    (mode 0600, 256 random bits) in SHIPML_HOME. The API-key pepper (keys.py) comes from here
+    too."""
+    value = os.environ.get(env)
     if value:
         return value.encode("utf-8")
     if home is None:
         from shipml.config import settings
 
         home = settings().home
-    path = Path(home) / "pii-secret"
+    path = Path(home) / filename
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

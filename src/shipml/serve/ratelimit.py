@@ -3,7 +3,9 @@
 The server calls ``check(key)`` once per request (the key's name, or the client address for
 requests without a valid key); 0.0 means go ahead, anything else is the wait in seconds until the
 next token, which the server turns into HTTP 429 with ``Retry-After: ceil(wait)``. A refused
-request takes no token, so a client that keeps retrying is not pushed further back.
+request takes no token, so a client that keeps retrying is not pushed further back. A second
+limiter counts failed logins per client address: ``peek(address)`` (no token taken) refuses a
+client over that limit before its key is checked, and each failure takes a token.
 
 Memory stays bounded: a bucket left alone for ``burst / rate_per_s`` seconds is full again, the
 same as a bucket never seen, so it is dropped at no cost to accuracy (buckets are kept in
@@ -63,11 +65,7 @@ class RateLimiter:
             now = self._clock()
             self._drop_idle(now)
             bucket = self._buckets.get(key)
-            if bucket is None:
-                tokens = float(self.burst)
-            else:
-                elapsed = max(0.0, now - bucket[1])  # tolerate a clock that steps back
-                tokens = min(float(self.burst), bucket[0] + elapsed * self.rate)
+            tokens = self._tokens(bucket, now)
             if tokens >= 1.0:
                 tokens -= 1.0
                 wait = 0.0
@@ -81,6 +79,19 @@ class RateLimiter:
                 bucket[0], bucket[1] = tokens, now
                 self._buckets.move_to_end(key)
             return wait
+
+    def peek(self, key: str) -> float:
+        """Like `check` but takes no token: 0.0 if `key` has one left, else the wait. (The
+        server refuses a client over its failed-login limit before checking its key.)"""
+        with self._lock:
+            tokens = self._tokens(self._buckets.get(key), self._clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def _tokens(self, bucket: list[float] | None, now: float) -> float:
+        if bucket is None:
+            return float(self.burst)
+        elapsed = max(0.0, now - bucket[1])  # tolerate a clock that steps back
+        return min(float(self.burst), bucket[0] + elapsed * self.rate)
 
     def reset(self, key: str | None = None) -> None:
         """Forget one key's bucket (or all of them)."""
