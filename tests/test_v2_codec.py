@@ -462,7 +462,8 @@ def test_json_request_errors(mixed_schema, path, message):
     with pytest.raises(V2Error) as err:
         parse_infer_request(body, None, mixed_schema)
     assert message in str(err.value)
-    assert err.value.status == 400
+    odd = "UTF-8" in message  # a lone surrogate: 422, as on every route (tests/security)
+    assert err.value.status == (422 if odd else 400)
     assert err.value.to_dict() == {"error": str(err.value)}
     assert isinstance(err.value, ShipmlError)
 

@@ -85,7 +85,20 @@ def serve(
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run("shipml.cli.serve:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level="info", access_log=False,
-                    timeout_graceful_shutdown=graceful_timeout)  # fmt: skip
+                    timeout_graceful_shutdown=graceful_timeout,
+                    **_http_protocol())  # fmt: skip
+
+
+def _http_protocol() -> dict:
+    """uvicorn's `http=` choice: httptools with shipml's header limit (431), else h11 with the
+    same limit (serve/http.py)."""
+    from shipml.serve.limits import MAX_HEADERS_BYTES
+
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return {"http": "h11", "h11_max_incomplete_event_size": MAX_HEADERS_BYTES}
+    return {"http": "shipml.serve.http:LimitedHttpTools"}
 
 
 def app_from_env():

@@ -80,10 +80,17 @@ def predict(
             for label in probabilities.columns:
                 scored[f"probability_{label}"] = probabilities[label].round(6)
     if output is None:
-        scored.to_csv(sys.stdout, index=False)
+        _csv_safe(scored).to_csv(sys.stdout, index=False)
         return
     _atomic_csv(scored, output)
     console.print(f"wrote {len(scored):,} rows to {output}")
+
+
+def _csv_safe(frame):
+    """Input cells written back cannot run as spreadsheet formulas (data/formulas.py)."""
+    from shipml.data.formulas import defuse
+
+    return defuse(frame)
 
 
 def _atomic_csv(frame, path: Path) -> None:
@@ -91,7 +98,7 @@ def _atomic_csv(frame, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
+    _csv_safe(frame).to_csv(tmp, index=False)
     os.replace(tmp, path)
 
 

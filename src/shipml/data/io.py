@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from shipml.data.cells import is_plain_number
+from shipml.data.inflate import inflate, is_gzip
+from shipml.echo import echo
 from shipml.errors import DataError, MissingDependency
 
 __all__ = ["Table", "read_table", "read_csv_bytes", "NA_VALUES"]
@@ -82,12 +85,19 @@ def read_table(source: str | Path | pd.DataFrame, *, sheet: str | int | None = N
     return Table(frame=frame, source=str(path), sha256=digest)
 
 
-def read_csv_bytes(raw: bytes, where: str = "the CSV body") -> pd.DataFrame:
-    """A delimited table sent as bytes (an upload), read exactly like a CSV file."""
+def read_csv_bytes(
+    raw: bytes, where: str = "the CSV body", *, max_bytes: int | None = None
+) -> pd.DataFrame:
+    """A delimited table sent as bytes (an upload), read exactly like a CSV file.
+
+    Gzip data is inflated within `max_bytes` and the ratio cap of data/inflate.py (an upload
+    is untrusted: InflateLimit, a 413 on the server, when it would pass them)."""
     if not raw.strip():
         raise DataError(f"{where} is empty")
+    if is_gzip(raw):
+        raw = inflate(raw, where, limit=max_bytes)
     try:
-        frame = _read_delimited(_decompress(raw, Path(where)), Path(where), tab=False)
+        frame = _read_delimited(raw, Path(where), tab=False)
     except DataError:
         raise
     except Exception as exc:
@@ -124,14 +134,13 @@ def _read_by_kind(path: Path, raw: bytes, kind: str, sheet: str | int | None) ->
 
 
 def _decompress(raw: bytes, path: Path) -> bytes:
-    if raw[:2] == b"\x1f\x8b":
-        import gzip
-
-        try:
-            return gzip.decompress(raw)
-        except OSError as exc:
-            raise DataError(f"cannot read {path}: broken gzip file ({exc})") from exc
-    return raw
+    """A local .gz file inflated: the user's own file, so no size or ratio cap."""
+    if not is_gzip(raw):
+        return raw
+    try:
+        return inflate(raw, str(path), limit=None, ratio=None)
+    except DataError as exc:
+        raise DataError(f"cannot read {path}: broken gzip file ({exc})") from exc
 
 
 def _decode(raw: bytes, path: Path) -> tuple[str, str]:
@@ -157,7 +166,7 @@ def _read_delimited(raw: bytes, path: Path, *, tab: bool) -> pd.DataFrame:
     names = [h.strip() for h in header]
     dupes = sorted({n for n in names if n and names.count(n) > 1})
     if dupes:  # pandas would silently rename them "a.1"
-        raise DataError(f"{path}: column names repeat: {', '.join(map(repr, dupes))}")
+        raise DataError(_repeated_names(path, names, dupes))
     return pd.read_csv(
         io.StringIO(text),
         sep=delimiter,
@@ -167,6 +176,19 @@ def _read_delimited(raw: bytes, path: Path, *, tab: bool) -> pd.DataFrame:
         skipinitialspace=True,
         skip_blank_lines=True,
     )
+
+
+def _repeated_names(where, names: list[str], dupes: list[str]) -> str:
+    """Repeated column names; when numbers repeat, the likely cause: there is no header row."""
+    shown = ", ".join(echo(n, 60) for n in dupes[:10])
+    shown += f" and {len(dupes) - 10} more" if len(dupes) > 10 else ""
+    if any(is_plain_number(n) for n in dupes):
+        first = ", ".join(echo(n, 40) for n in names[:6]) + (", ..." if len(names) > 6 else "")
+        return (
+            f"{where} seems to have no header row: its first line looks like data ({first}; "
+            f"{shown} repeat); add a first line with the column names"
+        )
+    return f"{where}: column names repeat: {shown}"
 
 
 def _sniff_delimiter(sample: str) -> str:
@@ -187,7 +209,7 @@ def _clean_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if dupes:
-        raise DataError(f"{where}: column names repeat: {', '.join(map(repr, dupes))}")
+        raise DataError(_repeated_names(where, list(frame.columns), dupes))
     unnamed = [c for c in frame.columns if c.startswith("Unnamed: ")]
     # An unnamed first column full of 0..n-1 is a saved pandas index, not data.
     if unnamed and frame[unnamed[0]].notna().all():

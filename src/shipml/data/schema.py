@@ -25,6 +25,7 @@ from shipml.data.parse import (
     parse_datetime,
     parse_numeric,
 )
+from shipml.echo import echo
 from shipml.errors import SchemaError, TargetError
 
 __all__ = ["Column", "Schema", "infer_schema", "FEATURE_KINDS", "TASKS"]
@@ -146,7 +147,7 @@ def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series
     present = values.notna().to_numpy()
     if col.kind == "numeric":
         parsed, _ = parse_numeric(values)
-        bad = present & np.isnan(parsed)
+        bad = present & ~np.isfinite(parsed)  # "inf" and "1e309" are not numbers to a model
         result = pd.Series(parsed, index=values.index)
     elif col.kind == "boolean":
         parsed = parse_boolean(values)
@@ -171,7 +172,8 @@ def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series
             "datetime": f"a date like {col.example!r}" if col.example else "a date",
         }[col.kind]
         raise SchemaError(
-            f"column '{col.name}' expected {col.kind} ({hint}), got {example!r} in row {row + 1}"
+            f"column '{col.name}' expected {col.kind} ({hint}), "
+            f"got {echo(example)} in row {row + 1}"
             f"{f' ({int(bad.sum())} bad values in all)' if bad.sum() > 1 else ''}"
         )
     return result
@@ -423,7 +425,7 @@ def _infer_task(raw: pd.Series, target: str, task: str | None) -> tuple[str, lis
         if not numeric:
             bad = present[np.isnan(numbers)].iloc[0]
             raise TargetError(
-                f"regression needs a numeric target; column '{target}' has {bad!r}; "
+                f"regression needs a numeric target; column '{target}' has {echo(bad)}; "
                 "use --task multiclass to predict categories"
             )
         if np.nanstd(numbers) == 0:
@@ -431,8 +433,8 @@ def _infer_task(raw: pd.Series, target: str, task: str | None) -> tuple[str, lis
         return task, None, notes
     if n_unique < 2:
         raise TargetError(
-            f"target column '{target}' has a single class ({text.iloc[0]!r}): a classifier needs "
-            "at least two; add rows of the other class"
+            f"target column '{target}' has a single class ({echo(text.iloc[0])}): a classifier "
+            "needs at least two; add rows of the other class"
         )
     if task == "binary" and n_unique > 2:
         raise TargetError(f"binary task but target '{target}' has {n_unique} classes")

@@ -9,6 +9,7 @@ details. Predictions are appended to the prediction log (monitor/log.py) with PI
 
 import logging
 
+from shipml.echo import echo
 from shipml.errors import (
     ArtifactIntegrityError,
     AuthError,
@@ -17,7 +18,7 @@ from shipml.errors import (
     SchemaError,
     ShipmlError,
 )
-from shipml.serve.limits import BodyLimit, TooMany
+from shipml.serve.limits import BodyLimit, HeaderLimit, TooMany
 from shipml.serve.pool import ModelPool
 from shipml.serve.predict import check_records
 
@@ -111,11 +112,12 @@ def create_app(
                            allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])  # fmt: skip
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(HeaderLimit)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.state.pool, app.state.predictor, app.state.heavy = pool, predictor, heavy
     _error_handlers(app, path_scrubber(reg))
     need = _auth(auth, keys, limiter, failures)
-    _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows)
+    _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows, max_body_bytes)
 
     from shipml.serve.oip import add_v2_routes
 
@@ -151,11 +153,10 @@ def _hashers(extra_columns):
 
 def _error_handlers(app, scrub=str) -> None:
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-        return JSONResponse({"error": scrub(message)}, status_code=status, headers=headers)
+    def error(status: int, message: str, headers: dict | None = None):
+        return error_response(status, scrub(message), headers)
 
     @app.exception_handler(ShipmlError)
     async def _shipml_error(_request, exc: ShipmlError):
@@ -178,8 +179,10 @@ def _error_handlers(app, scrub=str) -> None:
             return error(
                 415 if kind else 422,
                 "send the body as JSON with the header "
-                f"Content-Type: application/json (got {kind or 'no content type'})",
+                f"Content-Type: application/json (got {echo(kind) if kind else 'no content type'})",
             )
+        if first.get("type") == "json_invalid":
+            return error(422, _json_problem(exc.body, first))
         return error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(StarletteHTTPException)
@@ -201,6 +204,36 @@ def _error_handlers(app, scrub=str) -> None:
         return error(500, "internal server error")
 
 
+MAX_ERROR_CHARS = 2000
+
+
+def error_response(status: int, message: str, headers: dict | None = None):
+    """`{"error": message}`, always encodable: ASCII JSON (a lone surrogate in an echo is
+    escaped, never a failed answer), the message cut at MAX_ERROR_CHARS as a last guard."""
+    import json
+
+    from fastapi.responses import Response
+
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 20] + "... (cut)"
+    body = json.dumps({"error": message}, ensure_ascii=True)
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _json_problem(body, error: dict) -> str:
+    """FastAPI's "JSON decode error" said with the reason and where: line L column C."""
+    reason = (error.get("ctx") or {}).get("error") or "invalid JSON"
+    loc = error.get("loc") or ()
+    offset = loc[-1] if loc and isinstance(loc[-1], int) else None
+    if offset is None:
+        return f"the body is not valid JSON: {reason}"
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    before = text[:offset]  # json's position counts characters of the decoded text
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return f"the body is not valid JSON: {reason} at line {line} column {column}"
+
+
 def _auth(enabled: bool, keys, limiter, failures):
     """`Depends(need("predict"))`: the API key of the request, checked for scope and rate.
 
@@ -219,6 +252,8 @@ def _auth(enabled: bool, keys, limiter, failures):
                 return None
             header = request.headers.get("authorization", "")
             token = header[7:].strip() if header[:7].lower() == "bearer " else None
+            if header.strip() and token is None:
+                raise AuthError('send the key as "Authorization: Bearer <key>"')
             client = request.client.host if request.client else "unknown"
             wait = failures.peek(client)
             if wait > 0:
@@ -243,7 +278,8 @@ def _auth(enabled: bool, keys, limiter, failures):
     return need
 
 
-def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int) -> None:
+def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
+            max_body_bytes: int) -> None:  # fmt: skip
     from fastapi import Depends, Query, Request
     from fastapi.responses import Response
     from pydantic import BaseModel, Field, StrictStr
@@ -254,7 +290,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int) -
 
     class FeedbackBody(BaseModel):
         prediction_id: StrictStr = Field(min_length=1, max_length=36)
-        label: StrictStr | int | float | bool
+        label: StrictStr | int | float | bool | None = None  # None: said in words below
 
     def served(request: Request, name: str):
         model, version = pool.get(name)
@@ -292,15 +328,17 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int) -
     def model_info(request: Request, name: str, _key=Depends(need("predict"))) -> dict:
         model, version = served(request, name)
         schema = model.schema
-        return {
-            "name": name,
-            "version": version,
-            "task": model.task,
-            "target": schema.target,
-            "classes": model.classes,
-            "inputs": [{"name": c.name, "kind": c.kind} for c in schema.features],
-            "metrics": {k: v for k, v in model.metrics.items() if isinstance(v, (int, float))},
-        }
+        return _json(
+            {  # a metric may be NaN (undefined): null, never a failed answer
+                "name": name,
+                "version": version,
+                "task": model.task,
+                "target": schema.target,
+                "classes": model.classes,
+                "inputs": [{"name": c.name, "kind": c.kind} for c in schema.features],
+                "metrics": {k: v for k, v in model.metrics.items() if isinstance(v, (int, float))},
+            }
+        )
 
     @app.post("/v1/models/{name}/predict")
     async def predict(request: Request, name: str, body: PredictBody,
@@ -329,12 +367,13 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int) -
 
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in _CSV_TYPES:
-            raise DataError(f"send the table as text/csv (got content-type {kind or 'none'!r})")
+            raise DataError(f"send the table as text/csv (got content-type {echo(kind or 'none')})")
         raw = await request.body()
         model, version = served(request, name)
 
         def run(job=None) -> bytes:
-            return _score_csv(raw, name, model, version, predictor, key_name(key), request, job)
+            return _score_csv(raw, name, model, version, predictor, key_name(key), request, job,
+                              max_body_bytes)  # fmt: skip
 
         if len(raw) > CSV_HEAVY_BYTES:  # large batch: a heavy slot, a deadline, stops early
             payload = await heavy.run(request, run)
@@ -357,11 +396,13 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int) -
             return model.explain_records(rows, top=top)
 
         explanations = await heavy.run(request, lambda job: job.map(records, part, EXPLAIN_CHUNK))
-        return {"model": name, "version": version, "explanations": explanations}
+        return _json({"model": name, "version": version, "explanations": explanations})
 
     @app.post("/v1/feedback")
     def feedback(request: Request, body: FeedbackBody, key=Depends(need("feedback"))) -> dict:
         """The true label (or value) for a prediction id the server returned."""
+        if body.label is None:
+            raise SchemaError("label is required: the true class or value for the prediction")
         return _store_feedback(pool, predictor, body.prediction_id, body.label, key_name(key))
 
 
@@ -379,17 +420,22 @@ def _json(content: dict):
     return Response(content=body.encode("utf-8"), media_type="application/json")
 
 
-def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=None) -> bytes:
+def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=None,
+               max_bytes: int | None = None) -> bytes:  # fmt: skip
     """Score a CSV body; with a heavy `job`, in chunks it can stop between (heavy.py)."""
     import io
 
+    from shipml.data.formulas import defuse
     from shipml.data.io import read_csv_bytes
+    from shipml.serve.predict import csv_field
 
-    frame = read_csv_bytes(raw, "the CSV body")
+    frame = read_csv_bytes(raw, "the CSV body", max_bytes=max_bytes)
     if len(frame) > MAX_RECORDS * 10:
         raise DataError(f"the CSV has {len(frame):,} rows; send at most {MAX_RECORDS * 10:,}")
-    records = frame.to_dict(orient="records")
+    # empty cells are None (missing), as JSON null: NaN is left for nothing but missing floats
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     request.state.rows = len(records)
+    check_records(model, records, csv_field)  # all rows first: errors name the CSV's row
 
     def score(part: list[dict]) -> list[dict]:
         return predictor.predict(name, model, version, part, key)
@@ -401,7 +447,7 @@ def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=No
     for cls in model.classes or []:
         out[f"probability_{cls}"] = [r["probabilities"][str(cls)] for r in rows]
     buffer = io.StringIO()
-    out.to_csv(buffer, index=False)
+    defuse(out).to_csv(buffer, index=False)
     return buffer.getvalue().encode("utf-8")
 
 
@@ -439,6 +485,7 @@ def _store_feedback(pool, predictor, prediction_id: str, label, key: str | None)
 
 def _feedback_label(model, value):
     from shipml.data.schema import _as_category
+    from shipml.echo import echo
     from shipml.monitor.log import FeedbackError
 
     if model.task == "regression":
@@ -447,15 +494,18 @@ def _feedback_label(model, value):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise FeedbackError(f"label must be a number, got {value!r}", 422) from None
+            raise FeedbackError(f"label must be a number, got {echo(value)}", 422) from None
         if number != number or number in (float("inf"), float("-inf")):
             raise FeedbackError("label must be a finite number", 422)
         return number
     by_text = {_as_category(c): c for c in model.classes}
     match = by_text.get(_as_category(value))
     if match is None:
-        known = ", ".join(repr(c) for c in model.classes)
-        raise FeedbackError(f"label {value!r} is not one of the model's classes ({known})", 422)
+        known = ", ".join(echo(c, 60) for c in model.classes[:20])
+        more = f" and {len(model.classes) - 20} more" if len(model.classes) > 20 else ""
+        raise FeedbackError(
+            f"label {echo(value)} is not one of the model's classes ({known}{more})", 422
+        )
     return match.item() if hasattr(match, "item") else match
 
 

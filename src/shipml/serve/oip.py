@@ -3,7 +3,7 @@
 The wire format (JSON and binary tensors) is in the v2 package; these are the routes around it.
 """
 
-from shipml.errors import DataError, ModelNotFound
+from shipml.errors import ModelNotFound
 
 __all__ = ["add_v2_routes"]
 
@@ -45,10 +45,7 @@ def add_v2_routes(app, pool, need, predictor, server_version: str) -> None:
                     key=Depends(need("predict"))):  # fmt: skip
         import asyncio
 
-        body = await request.body()
-        encoding = request.headers.get("content-encoding", "").lower()
-        if encoding in ("gzip", "deflate"):
-            body = _decompress(body, encoding)
+        body = await request.body()  # inflated by BodyLimit when sent gzip/deflate-encoded
         header_length = request.headers.get("inference-header-content-length")
         model, current = versions_of(request, name, version)
 
@@ -61,12 +58,3 @@ def add_v2_routes(app, pool, need, predictor, server_version: str) -> None:
 
         payload, headers = await asyncio.get_running_loop().run_in_executor(None, run)
         return Response(content=payload, headers=headers)
-
-
-def _decompress(body: bytes, encoding: str) -> bytes:
-    import zlib
-
-    try:
-        return zlib.decompress(body, 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-    except zlib.error as exc:
-        raise DataError(f"request body is not valid {encoding} data") from exc

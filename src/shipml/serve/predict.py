@@ -8,23 +8,47 @@ import uuid
 
 import numpy as np
 
+from shipml.data.cells import cell_problem
 from shipml.errors import SchemaError
 
-__all__ = ["Predictor", "check_records"]
+__all__ = ["Predictor", "check_records", "csv_field", "json_field"]
 
 QUICK_ROWS = 16
 
 
-def check_records(model, records: list[dict]) -> None:
+def json_field(i: int, column: str) -> str:
+    """Where a cell of a JSON request is: records[3].age."""
+    return f"records[{i}].{column}"
+
+
+def csv_field(i: int, column: str) -> str:
+    """Where a cell of an uploaded CSV is: row 4 (the 4th data row), column 'age'."""
+    return f"row {i + 1}, column {column!r}"
+
+
+def check_records(model, records: list[dict], where=json_field) -> None:
     """Every record names every input column (null is a missing value; an absent key is a
-    client bug worth reporting)."""
-    needed = [c.name for c in model.schema.features]
+    client bug worth reporting) and each value suits its column (data/cells.py): otherwise a
+    SchemaError (422) naming `where(i, column)`."""
+    needed = [(c.name, c.kind) for c in model.schema.features]
     for i, record in enumerate(records):
-        absent = [c for c in needed if c not in record]
-        if absent:
-            shown = ", ".join(repr(c) for c in absent[:5])
-            more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
-            raise SchemaError(f"records[{i}] has no {shown}{more} (use null for a missing value)")
+        for name, kind in needed:
+            value = record.get(name, _ABSENT)
+            if value is _ABSENT:
+                _absent(i, record, needed)
+            problem = cell_problem(kind, value)
+            if problem:
+                raise SchemaError(f"{where(i, name)}: {problem}")
+
+
+_ABSENT = object()
+
+
+def _absent(i: int, record: dict, needed) -> None:
+    absent = [c for c, _ in needed if c not in record]
+    shown = ", ".join(repr(c) for c in absent[:5])
+    more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+    raise SchemaError(f"records[{i}] has no {shown}{more} (use null for a missing value)")
 
 
 class Predictor:
@@ -47,10 +71,11 @@ class Predictor:
             and all(c.kind in ("numeric", "boolean", "categorical") for c in model.schema.features)
         )
 
-    def predict(self, name: str, model, version: int, records: list[dict], key: str | None):
+    def predict(self, name: str, model, version: int, records: list[dict], key: str | None,
+                where=json_field):  # fmt: skip
         """One dict per record: id, label + probabilities (classification) or value."""
         started = time.perf_counter()
-        check_records(model, records)
+        check_records(model, records, where)
         labels, proba = model.outputs(records)
         ids = [str(uuid.uuid4()) for _ in records]
         if proba is None:

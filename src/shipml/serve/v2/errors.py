@@ -37,7 +37,7 @@ def json_type(value) -> str:
 
 def short(value, limit: int = 40) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."  # never more than `limit`
 
 
 def name_list(features) -> str:
@@ -54,5 +54,8 @@ def check_parameters(value, where: str) -> dict:
     return value
 
 
-def input_error(name: str, text: str) -> V2Error:
-    return V2Error(f"input '{name}'{text}", field=name)
+def input_error(name: str, text: str, status: int = 400) -> V2Error:
+    return V2Error(f"input '{name}'{text}", field=name, status=status)
+
+
+ODD_VALUE = 422  # infinities and text that is not Unicode: 422, as on every route (data/cells.py)

@@ -10,6 +10,7 @@ import numpy as np
 
 from shipml.serve.v2.datatypes import ACCEPTS, DATATYPES, INTEGER, WIRE, decode_bytes
 from shipml.serve.v2.errors import (
+    ODD_VALUE,
     V2Error,
     check_parameters,
     input_error,
@@ -201,7 +202,9 @@ def _json_strings(name: str, values: list) -> np.ndarray:
             try:
                 v.encode("utf-8")  # lone surrogates ("\\ud800") are not text
             except UnicodeEncodeError:
-                raise input_error(name, f": value {i + 1} is not valid UTF-8 text") from None
+                raise input_error(
+                    name, f": value {i + 1} is not valid UTF-8 text (a lone surrogate)", ODD_VALUE
+                ) from None
         out[i] = v or None
     return out
 
@@ -216,6 +219,7 @@ def to_column(name: str, kind: str, datatype: str, values: np.ndarray) -> np.nda
             name,
             f": {values[row]} in row {row + 1} is not a finite number "
             "(send NaN for a missing value)",
+            ODD_VALUE,
         )
     if kind == "boolean":
         bad = ~(np.isnan(values) | (values == 0) | (values == 1))

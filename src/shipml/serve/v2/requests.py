@@ -10,7 +10,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from shipml.serve.v2.errors import V2Error, check_parameters, input_error, json_type, name_list
+from shipml.serve.v2.errors import (
+    V2Error,
+    check_parameters,
+    input_error,
+    json_type,
+    name_list,
+    short,
+)
 from shipml.serve.v2.inputs import (
     SHARED_MEMORY,
     binary_values,
@@ -164,13 +171,15 @@ def _split_body(body: bytes, header_length) -> tuple[bytes, bytes]:
         text = header_length.strip()
         if not text.isdigit():  # also rejects signs, so negatives are caught here
             raise V2Error(
-                f"Inference-Header-Content-Length must be a whole number, got {header_length!r}",
+                "Inference-Header-Content-Length must be a whole number, "
+                f"got {short(header_length)}",
                 field="Inference-Header-Content-Length",
             )
         header_length = int(text)
     if not isinstance(header_length, int) or header_length <= 0:
         raise V2Error(
-            f"Inference-Header-Content-Length must be a positive number, got {header_length!r}",
+            "Inference-Header-Content-Length must be a positive number, "
+            f"got {short(header_length)}",
             field="Inference-Header-Content-Length",
         )
     if header_length > len(body):
