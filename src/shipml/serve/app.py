@@ -97,6 +97,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app):
+        heavy.stopping.clear()  # the app may start again after a shutdown (tests, reloads)
         heavy.watch_signals()  # SIGTERM stops heavy work within a chunk
         yield
         heavy.stopping.set()
