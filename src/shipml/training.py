@@ -3,7 +3,7 @@
 Steps: read -> infer schema -> encode -> plan validation -> search (linear baseline + LightGBM
 under Optuna) -> ensemble selection -> decision threshold -> metrics, importance, report ->
 registry. The wall clock of the whole call stays within the budget: the search gets what is left
-after reading the data, minus a reserve for the steps after it.
+after reading the data, minus what the steps after it are planned to take (planning.py).
 
 Text columns (learners/text.py): in the `embed` mode they become sentence embeddings; the search
 runs on those, a TF-IDF + linear baseline runs on the same validation plan, and the better of the
@@ -30,6 +30,14 @@ from shipml.learners.base import Budget, TrainData, to_proba, untransform_target
 from shipml.learners.text import MODES as TEXT_MODES
 from shipml.learners.text import TUNED, few_shot, with_class_names
 from shipml.model import Member, Model, json_safe
+from shipml.planning import (
+    RUNTIME_SHARE,
+    TimePlan,
+    post_search_seconds,
+    refit_seconds,
+    runtime_check_seconds,
+    write_seconds,
+)
 
 __all__ = ["train", "prepare"]
 
@@ -41,12 +49,6 @@ _FEW_SHOT_NOTE = (
     "few-shot: a linear head on the sentence embeddings, no search among heads and no TF-IDF "
     "comparison (with so few rows per class, validation cannot tell them apart)"
 )
-_RUNTIME_RESERVE = 10.0  # seconds kept for the ONNX int8 runtime check of text models
-
-
-def _reserve(budget_s: float, n_rows: int, report: bool) -> float:
-    """Seconds kept back for ensembling, importance, report and registry after the search."""
-    return min(0.4 * budget_s, 1.5 + 2.5 * report + 0.05 * budget_s + n_rows / 50_000)
 
 
 def prepare(
@@ -136,10 +138,11 @@ def train(
     from shipml.scoring import OPTIMIZE, better, default_metric
     from shipml.search import FAMILIES, run_search
 
-    started = time.monotonic()
-    _import_heavy()  # counted in the budget, and before the search sets its deadline
     if time_budget <= 0:
         raise ShipmlError(f"time budget must be positive seconds, got {time_budget}")
+    timing = TimePlan(time_budget)
+    started = timing.started
+    _import_heavy()  # counted in the budget, and before the search sets its deadline
     if mode not in TEXT_MODES:
         raise ShipmlError(f"--mode must be one of {', '.join(TEXT_MODES)}; got {mode!r}")
     if name is not None:
@@ -163,19 +166,26 @@ def train(
         raise ShipmlError(f"unknown metric {metric!r}; choose one of {', '.join(OPTIMIZE)}")
     if len(tdata.y) < 10:
         raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
-    reserve = _reserve(time_budget, len(tdata.y), report and name is not None)
-    choice = _text_choice(schema, frame, tdata, mode, encoder, started + time_budget - reserve)
+    slowdown = timing.measure_slowdown()
+    registering = report and name is not None
+    n_rows, n_features = len(tdata.y), tdata.X.shape[1]
+    timing.reserve(
+        "finish", post_search_seconds(time_budget, n_rows, n_features, registering, slowdown)
+    )
+    choice = _text_choice(schema, frame, tdata, mode, encoder, timing)
     tuned = choice is not None and choice.mode in TUNED
-    if choice is not None:  # ONNX export, quantization and the runtime check at the end
-        reserve = min(reserve + _RUNTIME_RESERVE, 0.5 * time_budget)
     plan = _plan(schema, frame, tdata, seed, holdout=tuned)
     # A holdout-validated model trained on 80% of the rows; keep time to retrain the chosen
     # ones on all rows (k-fold models already saw every row across their folds). A tuned text
-    # encoder learned from the training rows only, so its heads are not refitted.
-    refit_share = _REFIT_SHARE if plan.kind == "holdout" and not tuned else 0.0
-    deadline = started + time_budget - reserve - refit_share * time_budget
+    # encoder learned from the training rows only, so its heads are not refitted. The search
+    # re-estimates this reserve from the fit times of its best candidates.
+    refit_cap = _REFIT_SHARE * time_budget if plan.kind == "holdout" and not tuned else 0.0
+    if refit_cap:
+        timing.reserve("refit", refit_cap)
     reporter = _progress(progress, time_budget, metric)
-    text = _text_features(schema, frame, features, tdata, choice, plan, deadline, seed, reporter)
+    text = _text_features(
+        schema, frame, features, tdata, choice, plan, timing.deadline(), seed, reporter
+    )
     rows = plan.scored_rows
     # A handful of rows per class: cross-validation cannot pick among hundreds of heads (it
     # picks the luckiest), nor tell sentence embeddings from TF-IDF: a linear head on the
@@ -184,13 +194,13 @@ def train(
     base_ens = None
     try:
         if text is not None and not few:  # TF-IDF + linear baseline first, on a share of time
-            now = time.monotonic()
+            now, deadline = timing.clock(), timing.deadline()
             share = _BASELINE_SHARE / 2 if tuned else _BASELINE_SHARE
             baseline = run_search(
                 tdata,
                 plan,
                 metric=metric,
-                budget=Budget(min(deadline, now + share * (deadline - now))),
+                budget=Budget(min(deadline, now + share * (deadline - now)), timing.clock),
                 seed=seed,
                 progress=reporter,
                 families=("linear",),
@@ -206,12 +216,16 @@ def train(
             search_data,
             search_plan,
             metric=metric,
-            budget=Budget(deadline),
+            budget=timing.search_budget(),
             seed=seed,
             n_trials=n_trials,
             progress=reporter,
             families=("linear",) if few else FAMILIES,
+            on_candidate=_refit_estimate(timing, refit_cap),
+            defaults_first=text is None,
         )
+        timing.mark("search_deadline", timing.deadline() - started)
+        timing.mark("search_end")
     finally:
         if hasattr(reporter, "close"):
             reporter.close()
@@ -227,7 +241,7 @@ def train(
             features, tdata, ens = text["tfidf"], text["tfidf_data"], base_ens
     oof_raw = ens.raw_oof()
     if plan.kind == "holdout":
-        _refit(ens, tdata, seed, Budget(started + time_budget - reserve))
+        timing.run("refit", lambda: _refit(ens, tdata, seed, timing.budget("refit")))
     members = [Member(c.fitted, w, c.name) for c, w in zip(ens.members, ens.weights)]
     threshold = _threshold(schema, tdata.y, oof_raw, rows)
     model = Model(schema, features, members, ens.transform, threshold)
@@ -237,7 +251,9 @@ def train(
         {
             "metrics": metrics,
             "validation": plan.description,
-            "importance": model.global_importance(tdata.X[sample]),
+            "importance": timing.run(
+                "importance", lambda: model.global_importance(tdata.X[sample])
+            ),
             "trials": trials,
             "candidates": [
                 {
@@ -257,11 +273,12 @@ def train(
         if text.get("tuning"):
             model.info["text_tuning"] = text["tuning"]
     if features.embeds_text:
-        runtime = _pick_runtime(model, frame, tdata.y, rows, seed)
+        runtime = _pick_runtime(model, frame, tdata.y, rows, seed, timing)
         if runtime is not None:
             model.info["text_runtime"] = runtime
             model.info["notes"].append(runtime["note"])
     model.info["lineage"] = _lineage(table, tdata, schema, seed, time_budget, started, n_trials)
+    model.info["lineage"]["time_plan"] = timing.summary()
     model.info["lineage"]["metric"] = metric
     if features.embeds_text:
         model.info["lineage"]["libraries"].update(_versions("torch", "transformers"))
@@ -269,18 +286,68 @@ def train(
     if name is None:
         return model
     return _register(
-        model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started
+        model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, timing
     )
 
 
-def _text_choice(schema, frame, tdata, mode, encoder_spec, deadline):
-    """The text mode for this table and budget (None: no text column, TF-IDF as usual)."""
+def _text_choice(schema, frame, tdata, mode, encoder_spec, timing: TimePlan):
+    """The text mode for this table and budget (None: no text column, TF-IDF as usual). The
+    steps a sentence encoder adds after the search (the int8 check, storing its weights) are
+    reserved first, so the mode is chosen on the time that is really left."""
     from shipml.learners.text import choose_text_mode
 
     y = tdata.y if schema.task != "regression" else None
-    choice = choose_text_mode(mode, encoder_spec, schema, frame, deadline - time.monotonic(), y)
+    left = timing.deadline() - timing.clock()
+
+    def after(sentence_encoder) -> float:
+        return _reserve_text_steps(timing, sentence_encoder, frame, schema)
+
+    choice = choose_text_mode(mode, encoder_spec, schema, frame, left, y, after=after)
     schema.notes.extend(choice.notes)
-    return None if choice.mode == "tfidf" else choice
+    if choice.mode == "tfidf":
+        for step in ("runtime", "write"):
+            timing.release(step)
+        timing.skipped.pop("runtime", None)
+        return None
+    return choice
+
+
+def _reserve_text_steps(timing: TimePlan, sentence_encoder, frame, schema) -> float:
+    """Reserve the int8 ONNX check (or skip it when it would take over RUNTIME_SHARE of the
+    budget) and the copy of the encoder's weights; returns the seconds reserved."""
+    from shipml.learners.runtime import MAX_ROWS
+    from shipml.learners.text import text_columns
+
+    texts = frame[text_columns(schema)[0]].tolist()
+    per_text = sentence_encoder.estimate_seconds(texts, cached=False) / max(len(texts), 1)
+    size = sentence_encoder.weights_bytes
+    slow = timing.slowdown
+    check = runtime_check_seconds(size, min(MAX_ROWS, len(texts)), per_text, slow)
+    if check <= RUNTIME_SHARE * timing.budget_s:
+        timing.reserve("runtime", check)
+        timing.reserve("write", write_seconds(int(1.7 * size), slow))  # + the int8 graph
+    else:
+        timing.skip("runtime", _skip_note(check, timing.budget_s))
+        timing.reserve("write", write_seconds(size, slow))
+    return timing.reserved.get("runtime", 0.0) + timing.reserved["write"]
+
+
+def _skip_note(check_s: float, budget_s: float) -> str:
+    return (
+        f"runtime: PyTorch (the int8 ONNX check would take about {check_s:.0f}s of the "
+        f"{budget_s:.0f}s budget; a --time-budget above {check_s / RUNTIME_SHARE:.0f}s runs it)"
+    )
+
+
+def _refit_estimate(timing: TimePlan, cap: float):
+    """The search's hook: re-estimate the refit reserve from its best candidates' fit times."""
+    if not cap:
+        return None
+
+    def update(candidates) -> None:
+        timing.reserve("refit", refit_seconds(candidates, cap))
+
+    return update
 
 
 def _text_features(schema, frame, tfidf, tdata, choice, plan, deadline, seed, progress):
@@ -313,12 +380,26 @@ def _text_features(schema, frame, tfidf, tdata, choice, plan, deadline, seed, pr
     }
 
 
-def _pick_runtime(model, frame, y, rows, seed) -> dict | None:
-    """PyTorch or int8 ONNX for the sentence encoder, judged on the validated rows."""
+def _pick_runtime(model, frame, y, rows, seed, timing: TimePlan) -> dict | None:
+    """PyTorch or int8 ONNX for the sentence encoder, judged on the validated rows, when the
+    check fits what is left of the budget (else PyTorch, and the note says why)."""
     from shipml.learners.runtime import pick_runtime
 
+    if model.encoder.text_encoder is None:
+        return None
+    if "runtime" in timing.skipped:
+        return {"runtime": "pytorch", "note": timing.skipped["runtime"]}
+    need = timing.reserved.get("runtime", 0.0)
+    if not timing.fits("runtime", need):
+        left = max(0.0, timing.deadline("runtime") - timing.clock())
+        timing.skip("runtime", f"runtime: PyTorch (the int8 ONNX check, about {need:.0f}s, "
+                               f"did not fit the {left:.0f}s left of the time budget)")  # fmt: skip
+        return {"runtime": "pytorch", "note": timing.skipped["runtime"]}
     truth = y[rows] if model.task == "regression" else np.asarray(model.classes, object)[y[rows]]
-    return pick_runtime(model, frame.iloc[rows], truth, seed=seed)
+    budget = timing.budget("runtime")
+    return timing.run(
+        "runtime", lambda: pick_runtime(model, frame.iloc[rows], truth, seed=seed, budget=budget)
+    )
 
 
 def _text_note(text: dict, ens, base_ens, metric: str) -> str:
@@ -453,19 +534,24 @@ def _versions(*names: str) -> dict[str, str]:
     return libs
 
 
-def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started):
+def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, timing):
     from shipml.registry.store import Registry
 
+    started = timing.started
     reg = registry or Registry(registry_uri)
     writer = reg.writer()
     try:
         model.info["lineage"]["duration_s"] = round(time.monotonic() - started, 2)
-        model.write(writer)
-        _write_drift_reference(writer, model, frame, oof_raw)
+        timing.run("write", lambda: model.write(writer))
+        timing.run("reference", lambda: _write_drift_reference(writer, model, frame, oof_raw))
         if report:
-            _training_report(model, name, writer.dir / "report.html", frame, tdata, rows, oof_raw)
+            path = writer.dir / "report.html"
+            timing.run(
+                "report",
+                lambda: _training_report(model, name, path, frame, tdata, rows, oof_raw),
+            )
             writer.files.append("report.html")
-        writer.finish()
+        timing.run("finish", writer.finish)
         info = reg.register(
             name,
             writer,
@@ -480,7 +566,8 @@ def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, 
     model.info.update(name=info.name, version=info.version)
     if report:
         model.info["report_path"] = str(info.artifact_dir / "report.html")
-    log.info("registered %s (%.1fs)", info.ref, time.monotonic() - started)
+    log.info("registered %s (%.1fs; after the search: %s)", info.ref,
+             time.monotonic() - started, timing.spent)  # fmt: skip
     return model
 
 

@@ -22,6 +22,7 @@ Modes (`train(mode=...)`, `shipml train --mode`):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,9 +78,16 @@ def choose_text_mode(
     frame: pd.DataFrame,
     seconds_left: float,
     y: np.ndarray | None = None,
+    *,
+    seconds_per_char: float | None = None,
+    after: Callable[[object], float] | None = None,
 ) -> TextChoice:
     """Resolve `mode` for this table and budget; load the sentence encoder if it is used.
-    `y`: encoded target (class indices), for the few-shot rule."""
+    `y`: encoded target (class indices), for the few-shot rule. `seconds_per_char`: the
+    encoder's speed (default: measured once on a sample of the texts); every projected time
+    is that rate times the texts' characters, so a given rate makes the choice exact.
+    `after(encoder)`: seconds the steps after the search will take with this encoder (taken
+    off `seconds_left` before choosing)."""
     if mode not in MODES:
         raise DataError(f"text mode must be one of {', '.join(MODES)}; got {mode!r}")
     columns = text_columns(schema)
@@ -106,7 +114,11 @@ def choose_text_mode(
         if mode != "auto" or encoder_spec is not None:
             raise
         return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
+    if seconds_per_char is not None:
+        encoder.seconds_per_char = seconds_per_char
     texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
+    if after is not None:
+        seconds_left -= after(encoder)
     if mode == "embed":
         return TextChoice(mode, encoder)
     if mode in TUNED:  # the time the tuned encoder will take to embed every text once
