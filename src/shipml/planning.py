@@ -26,6 +26,8 @@ __all__ = [
     "refit_seconds",
     "runtime_check_seconds",
     "write_seconds",
+    "plan_text_steps",
+    "runtime_skip",
     "RUNTIME_SHARE",
 ]
 
@@ -73,6 +75,34 @@ def write_seconds(n_bytes: int, slowdown: float = 1.0) -> float:
     return _WRITE_S_PER_MB * n_bytes / 1e6 * slowdown
 
 
+def plan_text_steps(plan: TimePlan, weights_bytes: int, rows: int, per_text_s: float) -> float:
+    """Plan what a sentence encoder adds after the search: the int8 ONNX check, reserved when
+    its estimate is at most RUNTIME_SHARE of the budget (else it runs only if the search leaves
+    it the time: `runtime_skip`), and storing the weights (plus the int8 graph, if kept).
+    Returns the seconds reserved."""
+    check = runtime_check_seconds(weights_bytes, rows, per_text_s, plan.slowdown)
+    plan.estimates["runtime"] = check
+    if check <= RUNTIME_SHARE * plan.budget_s:
+        plan.reserve("runtime", check)
+        plan.reserve("write", write_seconds(int(1.7 * weights_bytes), plan.slowdown))
+    else:
+        plan.reserve("write", write_seconds(weights_bytes, plan.slowdown))
+    return plan.reserved.get("runtime", 0.0) + plan.reserved["write"]
+
+
+def runtime_skip(plan: TimePlan) -> str | None:
+    """None when the int8 check fits what is left now (every other reservation kept); else
+    the note saying why the model keeps PyTorch (the check is recorded as skipped)."""
+    need = plan.estimates.get("runtime", 0.0)
+    if plan.fits("runtime", need):
+        return None
+    left = max(0.0, plan.deadline("runtime") - plan.clock())
+    plan.skip("runtime", f"runtime: PyTorch (the int8 ONNX check, about {need:.0f}s, did not "
+                         f"fit the {left:.0f}s left of the {plan.budget_s:g}s time budget; a "
+                         f"larger --time-budget runs it)")  # fmt: skip
+    return plan.skipped["runtime"]
+
+
 @dataclass
 class TimePlan:
     """Deadlines of one training call: `budget_s` seconds from `started` on `clock`."""
@@ -85,6 +115,7 @@ class TimePlan:
     reserved: dict[str, float] = field(default_factory=dict)  # step -> seconds kept back
     spent: dict[str, float] = field(default_factory=dict)  # step -> seconds it took
     skipped: dict[str, str] = field(default_factory=dict)  # step -> why
+    estimates: dict[str, float] = field(default_factory=dict)  # step -> projected seconds
     marks: dict[str, float] = field(default_factory=dict)  # event -> seconds since started
 
     def __post_init__(self) -> None:
@@ -113,7 +144,7 @@ class TimePlan:
         return self.end - self.clock()
 
     def reserve(self, step: str, seconds: float) -> None:
-        self.reserved[step] = max(0.0, float(seconds))
+        self.reserved[step] = self.estimates[step] = max(0.0, float(seconds))
 
     def release(self, step: str) -> None:
         self.reserved.pop(step, None)
@@ -159,6 +190,7 @@ class TimePlan:
             "marks_s": dict(self.marks),
             "steps_s": dict(self.spent),
             "skipped": dict(self.skipped),
+            "estimates_s": {k: round(v, 3) for k, v in self.estimates.items()},
         }
 
 

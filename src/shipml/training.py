@@ -31,12 +31,11 @@ from shipml.learners.text import MODES as TEXT_MODES
 from shipml.learners.text import TUNED, few_shot, with_class_names
 from shipml.model import Member, Model, json_safe
 from shipml.planning import (
-    RUNTIME_SHARE,
     TimePlan,
+    plan_text_steps,
     post_search_seconds,
     refit_seconds,
-    runtime_check_seconds,
-    write_seconds,
+    runtime_skip,
 )
 
 __all__ = ["train", "prepare"]
@@ -307,36 +306,21 @@ def _text_choice(schema, frame, tdata, mode, encoder_spec, timing: TimePlan):
     if choice.mode == "tfidf":
         for step in ("runtime", "write"):
             timing.release(step)
-        timing.skipped.pop("runtime", None)
+        timing.estimates.pop("runtime", None)
         return None
     return choice
 
 
 def _reserve_text_steps(timing: TimePlan, sentence_encoder, frame, schema) -> float:
-    """Reserve the int8 ONNX check (or skip it when it would take over RUNTIME_SHARE of the
-    budget) and the copy of the encoder's weights; returns the seconds reserved."""
+    """Plan the int8 ONNX check and the copy of the encoder's weights (planning.py); returns
+    the seconds reserved for them."""
     from shipml.learners.runtime import MAX_ROWS
     from shipml.learners.text import text_columns
 
     texts = frame[text_columns(schema)[0]].tolist()
     per_text = sentence_encoder.estimate_seconds(texts, cached=False) / max(len(texts), 1)
-    size = sentence_encoder.weights_bytes
-    slow = timing.slowdown
-    check = runtime_check_seconds(size, min(MAX_ROWS, len(texts)), per_text, slow)
-    if check <= RUNTIME_SHARE * timing.budget_s:
-        timing.reserve("runtime", check)
-        timing.reserve("write", write_seconds(int(1.7 * size), slow))  # + the int8 graph
-    else:
-        timing.skip("runtime", _skip_note(check, timing.budget_s))
-        timing.reserve("write", write_seconds(size, slow))
-    return timing.reserved.get("runtime", 0.0) + timing.reserved["write"]
-
-
-def _skip_note(check_s: float, budget_s: float) -> str:
-    return (
-        f"runtime: PyTorch (the int8 ONNX check would take about {check_s:.0f}s of the "
-        f"{budget_s:.0f}s budget; a --time-budget above {check_s / RUNTIME_SHARE:.0f}s runs it)"
-    )
+    rows = min(MAX_ROWS, len(texts))
+    return plan_text_steps(timing, sentence_encoder.weights_bytes, rows, per_text)
 
 
 def _refit_estimate(timing: TimePlan, cap: float):
@@ -387,14 +371,9 @@ def _pick_runtime(model, frame, y, rows, seed, timing: TimePlan) -> dict | None:
 
     if model.encoder.text_encoder is None:
         return None
-    if "runtime" in timing.skipped:
-        return {"runtime": "pytorch", "note": timing.skipped["runtime"]}
-    need = timing.reserved.get("runtime", 0.0)
-    if not timing.fits("runtime", need):
-        left = max(0.0, timing.deadline("runtime") - timing.clock())
-        timing.skip("runtime", f"runtime: PyTorch (the int8 ONNX check, about {need:.0f}s, "
-                               f"did not fit the {left:.0f}s left of the time budget)")  # fmt: skip
-        return {"runtime": "pytorch", "note": timing.skipped["runtime"]}
+    skipped = runtime_skip(timing)
+    if skipped is not None:
+        return {"runtime": "pytorch", "note": skipped}
     truth = y[rows] if model.task == "regression" else np.asarray(model.classes, object)[y[rows]]
     budget = timing.budget("runtime")
     return timing.run(
