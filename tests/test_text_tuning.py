@@ -193,12 +193,21 @@ def test_fewshot_with_eight_rows_per_class(slice_rows, test_rows):
     assert float(np.mean(predictions == test_rows["category"].to_numpy())) > 0.7
 
 
+# The encoder's speed, injected wherever a test asserts a choice made on projected times, so the
+# choice is the same on a busy machine as on an idle one: about an unloaded core's rate (5 ms for
+# a 50-character text); the measured rate varies tenfold with load (6.7e-4 seen at load 11).
+SECONDS_PER_CHAR = 1e-4
+
+
 def test_auto_mode_keeps_the_encoder_frozen_when_pairs_do_not_fit(slice_rows, test_rows):
     import shipml
+    from shipml.encoders import load_encoder
 
+    encoder = load_encoder(None)
+    encoder.seconds_per_char = SECONDS_PER_CHAR
     few = slice_rows.groupby("category", group_keys=False).head(6)
     model = shipml.train(few, target="category", time_budget=40, n_trials=1, progress=False,
-                         report=False)  # fmt: skip
+                         report=False, encoder=encoder)  # fmt: skip
     notes = " | ".join(model.info["notes"])
     assert "text columns: embed (the median class has 6 rows" in notes
     assert "text_tuning" not in model.info and model.encoder.embeds_text
@@ -211,10 +220,10 @@ def test_auto_mode_tunes_on_pairs_for_few_classes_when_one_pass_fits(slice_rows)
     from shipml.data.schema import infer_schema
     from shipml.learners.text import choose_text_mode
 
-    def auto(rows: pd.DataFrame, seconds: float):
+    def auto(rows: pd.DataFrame, seconds: float, rate: float = SECONDS_PER_CHAR):
         schema = infer_schema(rows, "category")
         y = np.searchsorted(np.asarray(schema.classes, object), rows["category"].to_numpy())
-        return choose_text_mode("auto", None, schema, rows, seconds, y)
+        return choose_text_mode("auto", None, schema, rows, seconds, y, seconds_per_char=rate)
 
     few = slice_rows.groupby("category", group_keys=False).head(8)
     many = auto(few, 3600.0)  # 20 intents: frozen wins
@@ -227,6 +236,12 @@ def test_auto_mode_tunes_on_pairs_for_few_classes_when_one_pass_fits(slice_rows)
     need = float(roomy.notes[0].split("takes about ")[1].split("s")[0])
     tight = auto(few, need * 1.5)  # under 2x: frozen
     assert tight.mode == "embed" and "--mode fewshot, or a --time-budget above" in tight.notes[0]
+    # the projection is the injected rate times the texts: exact, whatever the machine does
+    assert auto(few, 3600.0, 2 * SECONDS_PER_CHAR).embed_seconds == pytest.approx(
+        2 * roomy.embed_seconds
+    )
+    slower = auto(few, need * 2.5, 2 * SECONDS_PER_CHAR)  # twice the need at twice the rate
+    assert slower.mode == "embed"
 
 
 def test_single_example_class_is_handled(slice_rows, test_rows):

@@ -221,7 +221,7 @@ def train(
             progress=reporter,
             families=("linear",) if few else FAMILIES,
             on_candidate=_refit_estimate(timing, refit_cap),
-            defaults_first=text is None,
+            defaults_first=not any(c.kind == "text" for c in schema.features),
         )
         timing.mark("search_deadline", timing.deadline() - started)
         timing.mark("search_end")

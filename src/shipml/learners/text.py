@@ -57,6 +57,8 @@ _FEWSHOT_MAX_CLASSES = 5  # auto: fewshot for this many classes at most (measure
 # +1.6 to +3.2 points over frozen embeddings with 2-3 classes, -0.3 to -3.0 with 10, 20, 77)
 _FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
 _NAME_WEIGHT = 3.0  # a class name counts as this many labelled texts of its class (measured)
+_MIN_LOAD_SECONDS = 3.0  # auto: with less time left, TF-IDF without loading the encoder (PyTorch
+# and the weights take 2-3 s to load on an unloaded core, then its speed is measured)
 
 
 @dataclass
@@ -106,6 +108,11 @@ def choose_text_mode(
         )
     if mode == "tfidf":
         return TextChoice("tfidf")
+    if mode == "auto" and encoder_spec is None and seconds_left < _MIN_LOAD_SECONDS:
+        note = (f"text columns: TF-IDF (about {max(seconds_left, 0):.0f}s of the time budget "
+                "left: too little to load a sentence encoder and embed the texts)")  # fmt: skip
+        log.info(note)
+        return TextChoice("tfidf", notes=[note])
     from shipml.encoders import load_encoder
 
     try:
