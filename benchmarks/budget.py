@@ -90,7 +90,8 @@ def run_cli(case: Case, budget: float, work: Path) -> tuple[float, float, dict]:
     env = {**os.environ, "SHIPML_HOME": str(work / f"home-{case.name}-{budget:g}")}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, "-m", "shipml", "train", str(data), "--target", case.target,
-           "--name", "bench", "--time-budget", f"{budget:g}", "--registry-uri", str(registry)]  # fmt: skip
+           "--name", "bench", "--time-budget", f"{budget:g}",
+           "--registry-uri", str(registry)]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started

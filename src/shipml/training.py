@@ -167,7 +167,7 @@ def train(
         raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
     slowdown = timing.measure_slowdown()
     registering = report and name is not None
-    n_rows, n_features = len(tdata.y), tdata.X.shape[1]
+    n_rows, n_features = len(tdata.y), len(schema.features)  # columns, not encoded features
     timing.reserve(
         "finish", post_search_seconds(time_budget, n_rows, n_features, registering, slowdown)
     )
