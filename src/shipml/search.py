@@ -1,17 +1,18 @@
 """Time-budgeted search over LightGBM configurations (Optuna), next to a linear baseline.
 
 Every configuration is scored on the validation plan (out-of-fold raw scores for k-fold, the
-holdout rows otherwise). The first trials are fixed, known-good configurations — LightGBM's own
-defaults first, so the search never ends below them on validation — then Optuna's TPE sampler
-explores, pruning configurations whose first folds already lag. The search stops at its deadline
-(trials in flight stop at the next boosting round) and keeps the best candidates, with their
-out-of-fold scores, for ensembling (see ensemble.py).
+holdout rows otherwise). The first trial is LightGBM's own defaults on the raw target, so the
+search never ends below them on validation. A regression target that is positive and skewed is
+then tried log-transformed with the same defaults, and the log is kept for the rest of the
+search only if it beats the raw target there. Then a linear baseline, two forests, two more
+fixed configurations and Optuna's TPE sampler, pruning configurations whose first folds already
+lag. The search runs until its deadline (trials in flight stop at the next boosting round) and
+keeps the best candidates, with their out-of-fold scores, for ensembling (see ensemble.py).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -151,20 +152,27 @@ def run_search(
     progress: Callable[[dict], None] | None = None,
     lightgbm_params: dict | None = None,
     families: tuple[str, ...] = FAMILIES,
+    on_candidate: Callable[[list[Candidate]], None] | None = None,
+    defaults_first: bool = True,
 ) -> SearchResult:
     """Search until `budget` expires or `n_trials` LightGBM trials ran; return the best.
-    `families` limits the model families tried (e.g. ("linear",) for a quick baseline)."""
+    `families` limits the model families tried (e.g. ("linear",) for a quick baseline).
+    `on_candidate(best candidates)` is called after each scored candidate (the time plan
+    re-estimates the steps after the search from them). `defaults_first=False` runs the
+    linear baseline before LightGBM's defaults (sentence embeddings, where linear heads win)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    start = time.monotonic()
-    transforms = _target_transforms(data)
+    clock = budget.clock
+    start = clock()
     pool = _Pool(metric, KEEP_TOP)
     history: list[dict] = []
     folds = _FoldData(data, plan)
 
     def emit(name: str, value: float | None, state: str) -> None:
-        elapsed = time.monotonic() - start
+        if on_candidate is not None and state != "pruned":
+            on_candidate(pool.items)
+        elapsed = clock() - start
         history.append(
             {
                 "number": len(history),
@@ -188,49 +196,75 @@ def run_search(
                 }
             )
 
-    # 1. linear baseline: a few strengths, cheap, and a useful ensemble member. Another
-    # strength only if it can end in time (it takes about as long as the last one).
-    last = 0.0
-    for strength in _LINEAR_STRENGTHS if "linear" in families else ():
-        if budget.remaining < max(1.0, last) and pool.items:
-            break
-        t0 = time.monotonic()
-        cand = _linear_candidate(folds, plan, metric, strength, seed, transforms[-1])
-        cand.seconds = last = time.monotonic() - t0
+    def lgb(params: dict, name: str, trial=None, until: Budget = budget) -> Candidate:
+        t0 = clock()
+        cand = _lgb_candidate(folds, plan, metric, params, seed, until, trial, lightgbm_params)
+        cand.seconds, cand.name = clock() - t0, name
         pool.add(cand)
-        emit(cand.name, cand.score, "complete")
+        emit(cand.name, cand.score, "complete" if cand.complete else "cut by deadline")
+        return cand
 
-    # 2. forests: two fixed configurations.
+    # 1. LightGBM defaults on the raw target: the score the search must not end below. A
+    # skewed positive target also tries log1p with the same defaults; the winner is the
+    # target every later configuration uses.
+    def defaults() -> tuple[str, int]:
+        """(the target transform kept, LightGBM trials run). First, the defaults on the raw
+        target always finish, every fold (as the linear baseline does): they are the floor.
+        After the linear baseline (sentence embeddings) they keep to the deadline."""
+        floor = Budget(np.inf, clock) if defaults_first else budget
+        raw = lgb({**_SEED_CONFIGS[0], "target_transform": "none"}, "lightgbm(defaults)",
+                  until=floor)  # fmt: skip
+        if "log" not in _target_transforms(data) or budget.expired or n_trials == 1:
+            return "none", 1
+        logged = lgb({**_SEED_CONFIGS[0], "target_transform": "log"},
+                     "lightgbm(defaults, log target)")  # fmt: skip
+        return ("log" if logged.complete and better(metric, logged.score, raw.score)
+                else "none"), 2  # fmt: skip
+
+    def linear(transform: str) -> None:
+        """A few strengths, cheap, and a useful ensemble member. Another strength only if it
+        can end in time (it takes about as long as the last one)."""
+        last = 0.0
+        for strength in _LINEAR_STRENGTHS if "linear" in families else ():
+            if budget.remaining < max(1.0, last) and pool.items:
+                break
+            t0 = clock()
+            cand = _linear_candidate(folds, plan, metric, strength, seed, transform)
+            cand.seconds = last = clock() - t0
+            pool.add(cand)
+            emit(cand.name, cand.score, "complete")
+
+    # 1. LightGBM defaults on the raw target: the score the search must not end below. A
+    # skewed positive target also tries log1p with the same defaults; the winner is the
+    # target every later configuration uses. 2. The linear baseline (first on embeddings).
+    transform, ran = "none", 0
+    if not defaults_first:
+        linear(transform)
+    if "lightgbm" in families:
+        transform, ran = defaults()
+    if defaults_first:
+        linear(transform)
+
+    # 3. forests: two fixed configurations.
     for k, cfg in enumerate(_FOREST_CONFIGS if "forest" in families else ()):
         if budget.remaining < 1.0:
             break
-        t0 = time.monotonic()
-        params = {**cfg, "target_transform": transforms[-1]}
+        params = {**cfg, "target_transform": transform}
         if data.task == "multiclass":  # one tree per class per round
             params["num_boost_round"] = max(30, 300 // data.n_classes)
-        cand = _lgb_candidate(folds, plan, metric, params, seed, budget, None, lightgbm_params)
-        cand.seconds = time.monotonic() - t0
-        cand.name = f"forest#{k}"
-        pool.add(cand)
-        emit(cand.name, cand.score, "complete" if cand.complete else "cut by deadline")
+        lgb(params, f"forest#{k}")
 
-    # 3. LightGBM boosting: fixed seeds, then TPE.
+    # 4. LightGBM boosting: the other fixed configurations, then TPE.
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=6, n_warmup_steps=0)
     direction = "maximize" if better(metric, 1.0, 0.0) else "minimize"
     study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
-    for cfg in _SEED_CONFIGS:
-        study.enqueue_trial({**cfg, "target_transform": transforms[-1]}, skip_if_exists=True)
+    for cfg in _SEED_CONFIGS[1:]:
+        study.enqueue_trial({**cfg, "target_transform": transform}, skip_if_exists=True)
 
     def objective(trial: optuna.Trial) -> float:
-        params = _suggest(trial, data.task, transforms)
-        t0 = time.monotonic()
-        cand = _lgb_candidate(folds, plan, metric, params, seed, budget, trial, lightgbm_params)
-        cand.seconds = time.monotonic() - t0
-        cand.name = f"lightgbm#{trial.number}"
-        pool.add(cand)
-        emit(cand.name, cand.score, "complete" if cand.complete else "cut by deadline")
-        return cand.score
+        params = _suggest(trial, data.task, [transform])
+        return lgb(params, f"lightgbm#{trial.number}", trial).score
 
     def stop_at_deadline(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state == optuna.trial.TrialState.PRUNED:
@@ -238,21 +272,17 @@ def run_search(
         if budget.expired:
             study.stop()
 
-    timeout = max(0.0, budget.remaining)
-    if "lightgbm" in families and (timeout > 0 or n_trials):
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=None if n_trials else timeout,
-            callbacks=[stop_at_deadline],
-            catch=(),
-        )
+    # No Optuna timeout: the deadline may move while the search runs (the plan re-estimates
+    # what comes after it); the callback stops the study once it has passed.
+    left = n_trials - ran if n_trials else None
+    if "lightgbm" in families and (left or (n_trials is None and not budget.expired)):
+        study.optimize(objective, n_trials=left, callbacks=[stop_at_deadline], catch=())
     if not pool.items:
         raise RuntimeError("the search finished no candidate")  # budget < one linear fit
     log.info(
         "search: %d trials in %.1fs, best %s=%.5f (%s)",
         len(history),
-        time.monotonic() - start,
+        clock() - start,
         metric,
         pool.items[0].score,
         pool.items[0].name,

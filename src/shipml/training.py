@@ -3,7 +3,7 @@
 Steps: read -> infer schema -> encode -> plan validation -> search (linear baseline + LightGBM
 under Optuna) -> ensemble selection -> decision threshold -> metrics, importance, report ->
 registry. The wall clock of the whole call stays within the budget: the search gets what is left
-after reading the data, minus a reserve for the steps after it.
+after reading the data, minus what the steps after it are planned to take (planning.py).
 
 Text columns (learners/text.py): in the `embed` mode they become sentence embeddings; the search
 runs on those, a TF-IDF + linear baseline runs on the same validation plan, and the better of the
@@ -30,6 +30,13 @@ from shipml.learners.base import Budget, TrainData, to_proba, untransform_target
 from shipml.learners.text import MODES as TEXT_MODES
 from shipml.learners.text import TUNED, few_shot, with_class_names
 from shipml.model import Member, Model, json_safe
+from shipml.planning import (
+    TimePlan,
+    plan_text_steps,
+    post_search_seconds,
+    refit_seconds,
+    runtime_skip,
+)
 
 __all__ = ["train", "prepare"]
 
@@ -41,12 +48,6 @@ _FEW_SHOT_NOTE = (
     "few-shot: a linear head on the sentence embeddings, no search among heads and no TF-IDF "
     "comparison (with so few rows per class, validation cannot tell them apart)"
 )
-_RUNTIME_RESERVE = 10.0  # seconds kept for the ONNX int8 runtime check of text models
-
-
-def _reserve(budget_s: float, n_rows: int, report: bool) -> float:
-    """Seconds kept back for ensembling, importance, report and registry after the search."""
-    return min(0.4 * budget_s, 1.5 + 2.5 * report + 0.05 * budget_s + n_rows / 50_000)
 
 
 def prepare(
@@ -141,10 +142,11 @@ def train(
     from shipml.scoring import better, check_metric, default_metric
     from shipml.search import FAMILIES, run_search
 
-    started = time.monotonic()
-    _import_heavy()  # counted in the budget, and before the search sets its deadline
     if time_budget <= 0:
         raise ShipmlError(f"time budget must be positive seconds, got {time_budget}")
+    timing = TimePlan(time_budget)
+    started = timing.started
+    _import_heavy()  # counted in the budget, and before the search sets its deadline
     if mode not in TEXT_MODES:
         raise ShipmlError(f"--mode must be one of {', '.join(TEXT_MODES)}; got {mode!r}")
     if name is not None:
@@ -168,19 +170,26 @@ def train(
     check_metric(metric, schema.task)
     if len(tdata.y) < 10:
         raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
-    reserve = _reserve(time_budget, len(tdata.y), report and name is not None)
-    choice = _text_choice(schema, frame, tdata, mode, encoder, started + time_budget - reserve)
+    slowdown = timing.measure_slowdown()
+    registering = report and name is not None
+    n_rows, n_features = len(tdata.y), len(schema.features)  # columns, not encoded features
+    timing.reserve(
+        "finish", post_search_seconds(time_budget, n_rows, n_features, registering, slowdown)
+    )
+    choice = _text_choice(schema, frame, tdata, mode, encoder, timing)
     tuned = choice is not None and choice.mode in TUNED
-    if choice is not None:  # ONNX export, quantization and the runtime check at the end
-        reserve = min(reserve + _RUNTIME_RESERVE, 0.5 * time_budget)
     plan = _plan(schema, frame, tdata, seed, holdout=tuned)
     # A holdout-validated model trained on 80% of the rows; keep time to retrain the chosen
     # ones on all rows (k-fold models already saw every row across their folds). A tuned text
-    # encoder learned from the training rows only, so its heads are not refitted.
-    refit_share = _REFIT_SHARE if plan.kind == "holdout" and not tuned else 0.0
-    deadline = started + time_budget - reserve - refit_share * time_budget
+    # encoder learned from the training rows only, so its heads are not refitted. The search
+    # re-estimates this reserve from the fit times of its best candidates.
+    refit_cap = _REFIT_SHARE * time_budget if plan.kind == "holdout" and not tuned else 0.0
+    if refit_cap:
+        timing.reserve("refit", refit_cap)
     reporter = _progress(progress, time_budget, metric)
-    text = _text_features(schema, frame, features, tdata, choice, plan, deadline, seed, reporter)
+    text = _text_features(
+        schema, frame, features, tdata, choice, plan, timing.deadline(), seed, reporter
+    )
     rows = plan.scored_rows
     # A handful of rows per class: cross-validation cannot pick among hundreds of heads (it
     # picks the luckiest), nor tell sentence embeddings from TF-IDF: a linear head on the
@@ -189,13 +198,13 @@ def train(
     base_ens = None
     try:
         if text is not None and not few:  # TF-IDF + linear baseline first, on a share of time
-            now = time.monotonic()
+            now, deadline = timing.clock(), timing.deadline()
             share = _BASELINE_SHARE / 2 if tuned else _BASELINE_SHARE
             baseline = run_search(
                 tdata,
                 plan,
                 metric=metric,
-                budget=Budget(min(deadline, now + share * (deadline - now))),
+                budget=Budget(min(deadline, now + share * (deadline - now)), timing.clock),
                 seed=seed,
                 progress=reporter,
                 families=("linear",),
@@ -211,12 +220,16 @@ def train(
             search_data,
             search_plan,
             metric=metric,
-            budget=Budget(deadline),
+            budget=timing.search_budget(),
             seed=seed,
             n_trials=n_trials,
             progress=reporter,
             families=("linear",) if few else FAMILIES,
+            on_candidate=_refit_estimate(timing, refit_cap),
+            defaults_first=not any(c.kind == "text" for c in schema.features),
         )
+        timing.mark("search_deadline", timing.deadline() - started)
+        timing.mark("search_end")
     finally:
         if hasattr(reporter, "close"):
             reporter.close()
@@ -232,7 +245,7 @@ def train(
             features, tdata, ens = text["tfidf"], text["tfidf_data"], base_ens
     oof_raw = ens.raw_oof()
     if plan.kind == "holdout":
-        _refit(ens, tdata, seed, Budget(started + time_budget - reserve))
+        timing.run("refit", lambda: _refit(ens, tdata, seed, timing.budget("refit")))
     members = [Member(c.fitted, w, c.name) for c, w in zip(ens.members, ens.weights)]
     decision = _threshold(schema, tdata.y, oof_raw, rows, metric, seed)
     threshold = None if decision is None else decision.threshold
@@ -245,7 +258,9 @@ def train(
         {
             "metrics": metrics,
             "validation": plan.description,
-            "importance": model.global_importance(tdata.X[sample]),
+            "importance": timing.run(
+                "importance", lambda: model.global_importance(tdata.X[sample])
+            ),
             "trials": trials,
             "candidates": [
                 {
@@ -265,11 +280,12 @@ def train(
         if text.get("tuning"):
             model.info["text_tuning"] = text["tuning"]
     if features.embeds_text:
-        runtime = _pick_runtime(model, frame, tdata.y, rows, seed)
+        runtime = _pick_runtime(model, frame, tdata.y, rows, seed, timing)
         if runtime is not None:
             model.info["text_runtime"] = runtime
             model.info["notes"].append(runtime["note"])
     model.info["lineage"] = _lineage(table, tdata, schema, seed, time_budget, started, n_trials)
+    model.info["lineage"]["time_plan"] = timing.summary()
     model.info["lineage"]["metric"] = metric
     if features.embeds_text:
         model.info["lineage"]["libraries"].update(_versions("torch", "transformers"))
@@ -277,18 +293,53 @@ def train(
     if name is None:
         return model
     return _register(
-        model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started
+        model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, timing
     )
 
 
-def _text_choice(schema, frame, tdata, mode, encoder_spec, deadline):
-    """The text mode for this table and budget (None: no text column, TF-IDF as usual)."""
+def _text_choice(schema, frame, tdata, mode, encoder_spec, timing: TimePlan):
+    """The text mode for this table and budget (None: no text column, TF-IDF as usual). The
+    steps a sentence encoder adds after the search (the int8 check, storing its weights) are
+    reserved first, so the mode is chosen on the time that is really left."""
     from shipml.learners.text import choose_text_mode
 
     y = tdata.y if schema.task != "regression" else None
-    choice = choose_text_mode(mode, encoder_spec, schema, frame, deadline - time.monotonic(), y)
+    left = timing.deadline() - timing.clock()
+
+    def after(sentence_encoder) -> float:
+        return _reserve_text_steps(timing, sentence_encoder, frame, schema)
+
+    choice = choose_text_mode(mode, encoder_spec, schema, frame, left, y, after=after)
     schema.notes.extend(choice.notes)
-    return None if choice.mode == "tfidf" else choice
+    if choice.mode == "tfidf":
+        for step in ("runtime", "write"):
+            timing.release(step)
+        timing.estimates.pop("runtime", None)
+        return None
+    return choice
+
+
+def _reserve_text_steps(timing: TimePlan, sentence_encoder, frame, schema) -> float:
+    """Plan the int8 ONNX check and the copy of the encoder's weights (planning.py); returns
+    the seconds reserved for them."""
+    from shipml.learners.runtime import MAX_ROWS
+    from shipml.learners.text import text_columns
+
+    texts = frame[text_columns(schema)[0]].tolist()
+    per_text = sentence_encoder.estimate_seconds(texts, cached=False) / max(len(texts), 1)
+    rows = min(MAX_ROWS, len(texts))
+    return plan_text_steps(timing, sentence_encoder.weights_bytes, rows, per_text)
+
+
+def _refit_estimate(timing: TimePlan, cap: float):
+    """The search's hook: re-estimate the refit reserve from its best candidates' fit times."""
+    if not cap:
+        return None
+
+    def update(candidates) -> None:
+        timing.reserve("refit", refit_seconds(candidates, cap))
+
+    return update
 
 
 def _text_features(schema, frame, tfidf, tdata, choice, plan, deadline, seed, progress):
@@ -321,12 +372,21 @@ def _text_features(schema, frame, tfidf, tdata, choice, plan, deadline, seed, pr
     }
 
 
-def _pick_runtime(model, frame, y, rows, seed) -> dict | None:
-    """PyTorch or int8 ONNX for the sentence encoder, judged on the validated rows."""
+def _pick_runtime(model, frame, y, rows, seed, timing: TimePlan) -> dict | None:
+    """PyTorch or int8 ONNX for the sentence encoder, judged on the validated rows, when the
+    check fits what is left of the budget (else PyTorch, and the note says why)."""
     from shipml.learners.runtime import pick_runtime
 
+    if model.encoder.text_encoder is None:
+        return None
+    skipped = runtime_skip(timing)
+    if skipped is not None:
+        return {"runtime": "pytorch", "note": skipped}
     truth = y[rows] if model.task == "regression" else np.asarray(model.classes, object)[y[rows]]
-    return pick_runtime(model, frame.iloc[rows], truth, seed=seed)
+    budget = timing.budget("runtime")
+    return timing.run(
+        "runtime", lambda: pick_runtime(model, frame.iloc[rows], truth, seed=seed, budget=budget)
+    )
 
 
 def _text_note(text: dict, ens, base_ens, metric: str) -> str:
@@ -455,19 +515,24 @@ def _versions(*names: str) -> dict[str, str]:
     return libs
 
 
-def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, started):
+def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, report, timing):
     from shipml.registry.store import Registry
 
+    started = timing.started
     reg = registry or Registry(registry_uri)
     writer = reg.writer()
     try:
         model.info["lineage"]["duration_s"] = round(time.monotonic() - started, 2)
-        model.write(writer)
-        _write_drift_reference(writer, model, frame, oof_raw)
+        timing.run("write", lambda: model.write(writer))
+        timing.run("reference", lambda: _write_drift_reference(writer, model, frame, oof_raw))
         if report:
-            _training_report(model, name, writer.dir / "report.html", frame, tdata, rows, oof_raw)
+            path = writer.dir / "report.html"
+            timing.run(
+                "report",
+                lambda: _training_report(model, name, path, frame, tdata, rows, oof_raw),
+            )
             writer.files.append("report.html")
-        writer.finish()
+        timing.run("finish", writer.finish)
         info = reg.register(
             name,
             writer,
@@ -482,7 +547,8 @@ def _register(model, name, registry, registry_uri, frame, tdata, rows, oof_raw, 
     model.info.update(name=info.name, version=info.version)
     if report:
         model.info["report_path"] = str(info.artifact_dir / "report.html")
-    log.info("registered %s (%.1fs)", info.ref, time.monotonic() - started)
+    log.info("registered %s (%.1fs; after the search: %s)", info.ref,
+             time.monotonic() - started, timing.spent)  # fmt: skip
     return model
 
 

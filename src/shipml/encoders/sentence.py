@@ -111,7 +111,9 @@ class SentenceEncoder:
         self._module = None
         self._tokenizer = None
         self._cache: EmbeddingCache | None = None
-        self._per_char: float | None = None  # measured seconds per character (estimate_seconds)
+        # Seconds per character of text, measured by the first estimate_seconds; set it to
+        # make every estimate (and the choices made on them) independent of machine speed.
+        self.seconds_per_char: float | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -265,32 +267,42 @@ class SentenceEncoder:
         if not unique:
             return 0.0
         cap = 8 * self.max_length  # characters beyond the window cost nothing: truncated
-        if self._per_char is None:  # measured once per encoder: the second estimate is free
-            rng = np.random.default_rng(0)
-            picked = [unique[i] for i in rng.choice(len(unique), min(sample, len(unique)), False)]
-            self._forward(self.tokenize(picked[:2]))  # the first call pays one-off setup
-            encodings = self.tokenize(picked)
-            lengths = np.array([len(e.ids) for e in encodings])
-            order = np.argsort(lengths, kind="stable")
-            padded = sum(len(b) * int(lengths[b].max()) for b in _batches(order, lengths, 32))
-            t0 = time.monotonic()
-            self._compute(picked, 32)
-            per_token = (time.monotonic() - t0) / padded
-            self._per_char = per_token * lengths.sum() / sum(min(len(t), cap) for t in picked)
-        return self._per_char * sum(min(len(t), cap) for t in unique)
+        if self.seconds_per_char is None:  # measured once per encoder: then free
+            self.seconds_per_char = self._measure_per_char(unique, sample, cap)
+        return self.seconds_per_char * sum(min(len(t), cap) for t in unique)
+
+    def _measure_per_char(self, unique: list[str], sample: int, cap: int) -> float:
+        rng = np.random.default_rng(0)
+        picked = [unique[i] for i in rng.choice(len(unique), min(sample, len(unique)), False)]
+        self._forward(self.tokenize(picked[:2]))  # the first call pays one-off setup
+        encodings = self.tokenize(picked)
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths, kind="stable")
+        padded = sum(len(b) * int(lengths[b].max()) for b in _batches(order, lengths, 32))
+        t0 = time.monotonic()
+        self._compute(picked, 32)
+        per_token = (time.monotonic() - t0) / padded
+        return per_token * lengths.sum() / sum(min(len(t), cap) for t in picked)
+
+    @property
+    def weights_bytes(self) -> int:
+        """Bytes of the encoder's weights (what storing it, or exporting it, handles)."""
+        return int(sum(t.numel() * t.element_size() for t in self.module.state_dict().values()))
 
     def with_weights(self, module, *, source: str) -> SentenceEncoder:
         """The same tokenizer and settings with other weights (e.g. fine-tuned): a new id, so
         cached embeddings of the old weights are never mistaken for the new ones."""
         tokenizer = self.tokenizer
         ident = weights_id(module, tokenizer, self.settings)
-        return SentenceEncoder(
+        tuned = SentenceEncoder(
             lambda: (module, tokenizer),
             settings=self.settings,
             id=ident,
             source=source,
             use_cache=self.use_cache,
         )
+        tuned.seconds_per_char = self.seconds_per_char  # same architecture, same speed
+        return tuned
 
     def with_onnx(self, model: bytes, *, kind: str = "onnx-int8") -> SentenceEncoder:
         """The same tokenizer and settings running an ONNX graph of this encoder (onnx.py);

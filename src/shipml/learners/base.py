@@ -13,6 +13,7 @@ rebuilt from those files by `load(meta, files)`; see registry/formats.py for the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,17 +57,18 @@ class TrainData:
 
 @dataclass
 class Budget:
-    """A wall-clock deadline (time.monotonic seconds)."""
+    """A wall-clock deadline, in seconds of `clock` (time.monotonic unless a test injects one)."""
 
     deadline: float
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     @classmethod
-    def seconds(cls, s: float) -> Budget:
-        return cls(time.monotonic() + s)
+    def seconds(cls, s: float, clock: Callable[[], float] = time.monotonic) -> Budget:
+        return cls(clock() + s, clock)
 
     @property
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline - self.clock()
 
     @property
     def expired(self) -> bool:

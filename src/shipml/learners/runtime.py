@@ -15,29 +15,39 @@ import time
 import numpy as np
 import pandas as pd
 
-__all__ = ["pick_runtime", "MAX_DROP"]
+from shipml.learners.base import Budget
+
+__all__ = ["pick_runtime", "MAX_DROP", "MAX_ROWS"]
 
 log = logging.getLogger(__name__)
 MAX_DROP = 0.005
-_MAX_ROWS = 1000  # validation rows scored with both runtimes
+MAX_ROWS = 1000  # validation rows scored with both runtimes
+_MIN_ROWS = 200  # fewer rows than this (the budget being short) judge nothing: keep PyTorch
 _SPEED_TEXTS = 256
 
 
 def pick_runtime(model, frame: pd.DataFrame, y_true: np.ndarray, *, max_drop: float = MAX_DROP,
-                 seed: int = 0) -> dict | None:  # fmt: skip
+                 seed: int = 0, budget: Budget | None = None) -> dict | None:  # fmt: skip
     """Attach the int8 ONNX encoder to `model` if it keeps the validation score; return what was
-    measured (JSON-able), or None for models without a sentence encoder."""
+    measured (JSON-able), or None for models without a sentence encoder. With a `budget`, the
+    rows scored after the export are as many as fit before its deadline (at the encoder's
+    measured speed), and too few for a judgement keep PyTorch."""
     from shipml.encoders.onnx import export_onnx, quantize_int8
 
     torch_encoder = model.encoder.text_encoder
     if torch_encoder is None:
         return None
-    if len(frame) > _MAX_ROWS:
-        keep = np.sort(np.random.default_rng(seed).choice(len(frame), _MAX_ROWS, replace=False))
-        frame, y_true = frame.iloc[keep], np.asarray(y_true, dtype=object)[keep]
     started = time.monotonic()
     try:
         quantized = torch_encoder.with_onnx(quantize_int8(export_onnx(torch_encoder)))
+        n = _rows_that_fit(model, frame, budget)
+        if n < min(_MIN_ROWS, len(frame)):
+            note = ("runtime: PyTorch (the int8 ONNX check ran out of time budget after the "
+                    "export: too few validation rows could be scored to judge it)")  # fmt: skip
+            return {"runtime": "pytorch", "note": note}
+        if len(frame) > n:
+            keep = np.sort(np.random.default_rng(seed).choice(len(frame), n, replace=False))
+            frame, y_true = frame.iloc[keep], np.asarray(y_true, dtype=object)[keep]
         base, before = _score(model, frame, y_true)
         model.encoder.text_encoder = quantized
         fast, after = _score(model, frame, y_true)
@@ -74,6 +84,18 @@ def pick_runtime(model, frame: pd.DataFrame, y_true: np.ndarray, *, max_drop: fl
         "seconds": round(time.monotonic() - started, 1),
         "note": note,
     }
+
+
+def _rows_that_fit(model, frame: pd.DataFrame, budget: Budget | None) -> int:
+    """Validation rows the int8 encoder can score (plus the speed measurement) in time."""
+    if budget is None or model.encoder.text_encoder.seconds_per_char is None:
+        return min(MAX_ROWS, len(frame))
+    columns = [c.name for c in model.schema.features if c.kind == "text"]
+    chars = sum(frame[c].astype("string").str.len().fillna(0).clip(upper=2048).sum()
+                for c in columns)  # fmt: skip
+    per_row = model.encoder.text_encoder.seconds_per_char * float(chars) / max(len(frame), 1)
+    left = budget.remaining - 2 * (_SPEED_TEXTS + 8) * per_row
+    return int(min(MAX_ROWS, len(frame), max(0.0, left) / max(per_row, 1e-9)))
 
 
 def _score(model, frame: pd.DataFrame, y_true: np.ndarray) -> tuple[float, np.ndarray]:

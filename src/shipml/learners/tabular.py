@@ -4,7 +4,6 @@ explainable baseline). Both read the Encoder's float matrix; both save as data o
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -67,7 +66,7 @@ def train_booster(params: dict, dtrain, dvalid, budget: Budget, *, patience: int
     Returns (booster, best_iteration). LightGBM keeps the best iteration when stopped early.
     """
     lgb = lightgbm()
-    callbacks = [_deadline(budget.deadline)]
+    callbacks = [_deadline(budget)]
     valid_sets = []
     if dvalid is not None and patience is not None:
         callbacks.append(lgb.early_stopping(patience, first_metric_only=True, verbose=False))
@@ -104,11 +103,12 @@ def _is_forest(booster) -> bool:
     return flag
 
 
-def _deadline(deadline: float):
+def _deadline(budget: Budget):
+    """Stop boosting once `budget` expires (read every round: a planned deadline may move)."""
     lgb = lightgbm()
 
     def callback(env) -> None:
-        if time.monotonic() > deadline and env.iteration > 0:
+        if budget.expired and env.iteration > 0:
             env.model._shipml_out_of_time = True
             best = env.evaluation_result_list or []
             raise lgb.callback.EarlyStopException(env.iteration, best)

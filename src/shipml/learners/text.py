@@ -22,6 +22,7 @@ Modes (`train(mode=...)`, `shipml train --mode`):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,8 @@ _FEWSHOT_MAX_CLASSES = 5  # auto: fewshot for this many classes at most (measure
 # +1.6 to +3.2 points over frozen embeddings with 2-3 classes, -0.3 to -3.0 with 10, 20, 77)
 _FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
 _NAME_WEIGHT = 3.0  # a class name counts as this many labelled texts of its class (measured)
+_MIN_LOAD_SECONDS = 3.0  # auto: with less time left, TF-IDF without loading the encoder (PyTorch
+# and the weights take 2-3 s to load on an unloaded core, then its speed is measured)
 
 
 @dataclass
@@ -77,9 +80,16 @@ def choose_text_mode(
     frame: pd.DataFrame,
     seconds_left: float,
     y: np.ndarray | None = None,
+    *,
+    seconds_per_char: float | None = None,
+    after: Callable[[object], float] | None = None,
 ) -> TextChoice:
     """Resolve `mode` for this table and budget; load the sentence encoder if it is used.
-    `y`: encoded target (class indices), for the few-shot rule."""
+    `y`: encoded target (class indices), for the few-shot rule. `seconds_per_char`: the
+    encoder's speed (default: measured once on a sample of the texts); every projected time
+    is that rate times the texts' characters, so a given rate makes the choice exact.
+    `after(encoder)`: seconds the steps after the search will take with this encoder (taken
+    off `seconds_left` before choosing)."""
     if mode not in MODES:
         raise DataError(f"text mode must be one of {', '.join(MODES)}; got {mode!r}")
     columns = text_columns(schema)
@@ -98,6 +108,11 @@ def choose_text_mode(
         )
     if mode == "tfidf":
         return TextChoice("tfidf")
+    if mode == "auto" and encoder_spec is None and seconds_left < _MIN_LOAD_SECONDS:
+        note = (f"text columns: TF-IDF (about {max(seconds_left, 0):.0f}s of the time budget "
+                "left: too little to load a sentence encoder and embed the texts)")  # fmt: skip
+        log.info(note)
+        return TextChoice("tfidf", notes=[note])
     from shipml.encoders import load_encoder
 
     try:
@@ -106,7 +121,11 @@ def choose_text_mode(
         if mode != "auto" or encoder_spec is not None:
             raise
         return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
+    if seconds_per_char is not None:
+        encoder.seconds_per_char = seconds_per_char
     texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
+    if after is not None:
+        seconds_left -= after(encoder)
     if mode == "embed":
         return TextChoice(mode, encoder)
     if mode in TUNED:  # the time the tuned encoder will take to embed every text once

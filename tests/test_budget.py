@@ -1,0 +1,172 @@
+"""The time budget is the wall clock of the whole `train` call, and a short one still ends at
+least as good as LightGBM's defaults (issue 13, item 11).
+
+The planner is driven by a fake clock, so what it reserves and skips is exact; the real runs
+assert what does not depend on the machine's speed: the search runs until its (planned)
+deadline, the defaults are the first trial, and nothing chosen scores below them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import AI4I, AI4I_LEAKS, BANKING
+
+
+class FakeClock:
+    """Seconds that pass only when the test says so (`tick` per read, if given)."""
+
+    def __init__(self, start: float = 100.0, tick: float = 0.0) -> None:
+        self.t, self.tick = start, tick
+
+    def __call__(self) -> float:
+        self.t += self.tick
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+MINILM_BYTES = 90_864_160  # all-MiniLM-L6-v2's weights
+
+
+def test_plan_keeps_back_every_step_after_the_search():
+    from shipml.planning import TimePlan, plan_text_steps, runtime_check_seconds, write_seconds
+
+    clock = FakeClock()
+    plan = TimePlan(60.0, clock=clock, cpu_clock=clock)
+    plan.reserve("finish", 4.0)
+    reserved = plan_text_steps(plan, MINILM_BYTES, rows=1000, per_text_s=0.004)
+    check = runtime_check_seconds(MINILM_BYTES, 1000, 0.004)
+    assert check <= 0.35 * 60  # fits its share: reserved up front
+    assert plan.reserved["runtime"] == pytest.approx(check)
+    assert reserved == pytest.approx(check + write_seconds(int(1.7 * MINILM_BYTES)))
+    search = plan.search_budget()
+    assert search.deadline == pytest.approx(160.0 - 4.0 - reserved)
+    plan.reserve("refit", 5.0)  # re-estimated during the search: the deadline follows at once
+    assert search.deadline == pytest.approx(160.0 - 4.0 - reserved - 5.0)
+    clock.advance(search.deadline - clock() - 0.01)
+    assert not search.expired
+    clock.advance(0.02)
+    assert search.expired
+    # the refit may use its own reserve, never the int8 check's or the report's
+    assert plan.budget("refit").deadline == pytest.approx(160.0 - 4.0 - reserved)
+    plan.run("refit", lambda: clock.advance(3.0))
+    assert "refit" not in plan.reserved and plan.spent["refit"] == pytest.approx(3.0)
+
+
+def test_int8_check_is_skipped_when_it_does_not_fit_and_says_so():
+    from shipml.planning import TimePlan, plan_text_steps, runtime_skip
+
+    clock = FakeClock()
+    plan = TimePlan(30.0, clock=clock, cpu_clock=clock)
+    plan.reserve("finish", 3.0)
+    plan_text_steps(plan, MINILM_BYTES, rows=1000, per_text_s=0.004)  # ~14 s: over 35% of 30
+    assert "runtime" not in plan.reserved and plan.estimates["runtime"] > 0.35 * 30
+    clock.advance(plan.search_budget().deadline - clock())  # the search ran to its deadline
+    note = runtime_skip(plan)
+    assert note.startswith("runtime: PyTorch (the int8 ONNX check, about 14s, did not fit")
+    assert "of the 30s time budget" in note and plan.skipped["runtime"] == note
+
+    # a search that ended early (a fixed number of trials) leaves it the time: it runs
+    early = TimePlan(30.0, clock=clock, cpu_clock=clock)
+    early.reserve("finish", 3.0)
+    plan_text_steps(early, MINILM_BYTES, rows=1000, per_text_s=0.004)
+    clock.advance(5.0)
+    assert runtime_skip(early) is None and not early.skipped
+
+
+def test_reserved_int8_check_runs_after_a_search_that_used_its_time():
+    from shipml.planning import TimePlan, plan_text_steps, runtime_skip
+
+    clock = FakeClock()
+    plan = TimePlan(120.0, clock=clock, cpu_clock=clock)
+    plan.reserve("finish", 5.0)
+    plan_text_steps(plan, MINILM_BYTES, rows=1000, per_text_s=0.004)
+    clock.advance(plan.search_budget().deadline - clock())
+    assert runtime_skip(plan) is None
+
+
+def test_slowdown_scales_the_per_core_estimates():
+    from shipml.planning import TimePlan, post_search_seconds
+
+    wall, cpu = FakeClock(), FakeClock()
+    plan = TimePlan(600.0, clock=wall, cpu_clock=cpu)
+    wall.advance(3.0)
+    cpu.advance(1.0)  # other jobs took two of every three seconds
+    assert plan.measure_slowdown() == pytest.approx(3.0)
+    base = post_search_seconds(600.0, 2000, 10, True)
+    assert post_search_seconds(600.0, 2000, 10, True, plan.slowdown) == pytest.approx(3 * base)
+    wall.advance(30.0)
+    assert plan.measure_slowdown() == 4.0  # capped
+    assert post_search_seconds(10.0, 2000, 10, True, 4.0) == pytest.approx(4.0)  # 40% of 10 s
+
+
+def test_boosting_stops_at_an_injected_deadline():
+    from shipml.learners.base import Budget, TrainData
+    from shipml.learners.tabular import lgb_dataset, lgb_params, out_of_time, train_booster
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    data = TrainData(X, X[:, 0] + rng.normal(size=300), "regression")
+    clock = FakeClock(tick=1.0)  # each look at the clock is a second later
+    budget = Budget(clock() + 20.0, clock)
+    params = lgb_params("regression", 0, 0, num_boost_round=1000)
+    booster, _ = train_booster(params, lgb_dataset(data, None), None, budget)
+    assert out_of_time(booster) and booster.current_iteration() < 25
+
+
+@pytest.fixture(scope="module")
+def skewed() -> pd.DataFrame:
+    """ai4i's machines, predicting the rotational speed: positive and right-skewed (skew 2),
+    so the search also tries a log target."""
+    frame = pd.read_csv(AI4I, encoding="utf-8-sig").drop(columns=AI4I_LEAKS + ["Machine_failure"])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def short_run(skewed):
+    import shipml
+
+    return shipml.train(skewed, target="Rotational speed [rpm]", time_budget=8, progress=False)
+
+
+def test_short_budget_starts_with_lightgbm_defaults_on_the_raw_target(short_run):
+    trials = short_run.info["trials"]
+    assert trials[0]["name"] == "lightgbm(defaults)" and trials[0]["state"] == "complete"
+    defaults = trials[0]["value"]
+    assert short_run.metrics["rmse"] <= defaults + 1e-9  # never below the defaults
+    logged = [t for t in trials if t["name"] == "lightgbm(defaults, log target)"]
+    assert len(logged) == 1  # the same defaults, log1p target
+    if short_run.transform == "log":  # kept only because it beat the raw target
+        assert logged[0]["value"] < defaults
+    others = [c for c in short_run.info["candidates"] if not c["name"].startswith("lightgbm(")]
+    kept = short_run.transform
+    assert all(c["params"].get("target_transform", kept) == kept for c in others)
+
+
+def test_the_search_runs_until_its_planned_deadline(short_run):
+    plan = short_run.info["lineage"]["time_plan"]
+    marks = plan["marks_s"]
+    assert marks["search_end"] >= marks["search_deadline"]  # not a second of it left unused
+    assert marks["search_end"] - marks["search_deadline"] < 2.5  # in-flight trials stop
+    assert plan["budget_s"] == 8 and 1.0 <= plan["slowdown"] <= 4.0
+    assert "finish" in plan["estimates_s"]
+
+
+def test_short_text_budget_skips_the_int8_check_and_says_so(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import shipml
+
+    monkeypatch.setenv("SHIPML_HOME", str(tmp_path))
+    model = shipml.train(BANKING, target="category", time_budget=15, mode="embed",
+                         progress=False, report=False)  # fmt: skip
+    runtime = model.info["text_runtime"]
+    assert runtime["runtime"] == "pytorch" and "score_onnx_int8" not in runtime
+    assert runtime["note"].startswith("runtime: PyTorch (the int8 ONNX check, about")
+    assert runtime["note"] in model.info["notes"]
+    plan = model.info["lineage"]["time_plan"]
+    assert "runtime" in plan["skipped"] and "runtime" not in plan["steps_s"]
+    assert plan["marks_s"]["search_end"] >= plan["marks_s"]["search_deadline"]
