@@ -65,6 +65,16 @@ def torque_model(tmp_path_factory):
     return shipml.train(frame, target="Torque [Nm]", time_budget=60, n_trials=3, progress=False)
 
 
+class Clock:
+    """A clock that moves only when a test sets `now` (inject it where code reads the time)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def run_cli(args, capsys):
     """Run `shipml ARGS` in-process: (exit code, stdout, stderr)."""
     from shipml.cli import main
@@ -74,6 +84,24 @@ def run_cli(args, capsys):
         raise SystemExit(0)
     out = capsys.readouterr()
     return exc.value.code or 0, out.out, out.err
+
+
+def copy_versions(registry_dir, dest, n: int = 2):
+    """A registry of its own at `dest` with `n` versions of "credit" (copies of credit/1's files
+    from the session registry), the production alias on version 1."""
+    from shipml.registry.store import Registry
+
+    source = Registry(registry_dir).resolve("credit/1")
+    reg = Registry(dest)
+    for _ in range(n):
+        w = reg.writer()
+        for name in reg.open(source).files:
+            w.write_bytes(name, (source.artifact_dir / name).read_bytes())
+        w.finish()
+        reg.register("credit", w, task=source.task, metrics=source.metrics,
+                     lineage=source.lineage, schema=source.schema)  # fmt: skip
+    reg.set_alias("credit", "production", 1)
+    return reg
 
 
 def start_server(registry_dir, *refs: str, workers: int = 1, options=()):

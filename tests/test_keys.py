@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from conftest import Clock
 from shipml.errors import AuthError, RegistryError
 from shipml.registry import tables as t
 from shipml.registry.store import Registry
@@ -18,14 +19,6 @@ from shipml.serve import keys as keys_module
 from shipml.serve.keys import SCOPES, ApiKey, KeyStore
 
 POSTGRES_URL = os.environ.get("SHIPML_TEST_POSTGRES_URL")
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture()

@@ -7,20 +7,13 @@ import time
 
 import pytest
 
+from conftest import Clock
 from shipml.serve.ratelimit import RateLimiter
-
-
-class Clock:
-    def __init__(self):
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture()
 def clock() -> Clock:
-    return Clock()
+    return Clock(500.0)
 
 
 def test_burst_then_refused_with_a_sane_retry_time(clock):

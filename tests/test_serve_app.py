@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import GERMAN
+from conftest import GERMAN, copy_versions
 from shipml.registry.store import Registry
 from shipml.serve.app import create_app
 from shipml.serve.keys import KeyStore
@@ -113,16 +113,7 @@ def test_alias_moves_without_restart(credit_model, registry_dir, tmp_path):
     server answers with it; no request fails in between."""
     import time
 
-    source = Registry(registry_dir).resolve("credit/1")
-    reg = Registry(tmp_path)
-    for _ in range(2):  # versions 1 and 2 with the same files
-        w = reg.writer()
-        for name in reg.open(source).files:
-            w.write_bytes(name, (source.artifact_dir / name).read_bytes())
-        w.finish()
-        reg.register("credit", w, task=source.task, metrics=source.metrics,
-                     lineage=source.lineage, schema=source.schema)  # fmt: skip
-    reg.set_alias("credit", "production", 1)
+    reg = copy_versions(registry_dir, tmp_path)  # versions 1 and 2 with the same files
     client = TestClient(create_app(["credit@production"], registry=reg, auth=False))
     first = client.post("/v1/models/credit/predict", json={"records": records(1)}).json()
     assert first["version"] == 1

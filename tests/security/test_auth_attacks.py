@@ -10,19 +10,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from conftest import Clock
 from shipml.registry import tables as t
 from shipml.registry.store import Registry
 from shipml.serve import keys as keys_module
 from shipml.serve.app import create_app
 from shipml.serve.keys import KeyStore
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def wrong(key: str) -> str:

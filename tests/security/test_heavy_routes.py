@@ -13,17 +13,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import GERMAN, start_server
+from conftest import GERMAN, Clock, start_server
 from shipml.registry.store import Registry
 from shipml.serve.app import create_app
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1e9
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def records(n: int) -> list[dict]:
@@ -70,7 +62,7 @@ def test_explain_over_its_row_cap_is_413_naming_the_cap(app_for):
 
 def test_a_deadline_stops_explain_after_the_current_chunk(app_for, monkeypatch):
     app = app_for(heavy_timeout_s=5)
-    clock = Clock()
+    clock = Clock(1e9)
     app.state.heavy.clock = clock
 
     def two_seconds_a_chunk(_i):
@@ -224,7 +216,7 @@ def test_sigterm_during_a_long_explain_exits_within_the_grace_period(credit_mode
 
 def test_a_large_csv_batch_is_heavy_too(app_for, monkeypatch):
     app = app_for(heavy_timeout_s=5)
-    clock = Clock()
+    clock = Clock(1e9)
     app.state.heavy.clock = clock
     predictor = app.state.predictor
     real, sizes = predictor.predict, []

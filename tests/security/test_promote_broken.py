@@ -8,35 +8,17 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from conftest import GERMAN, run_cli
+from conftest import GERMAN, Clock, copy_versions, run_cli
 from shipml.errors import ArtifactIntegrityError
 from shipml.registry import tables as t
-from shipml.registry.store import Registry
 from shipml.serve.app import create_app
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1e9  # after the real monotonic time the pool loaded its first version at
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture()
 def two_versions(credit_model, registry_dir, tmp_path):
     """A registry of its own with credit versions 1 and 2 (the trained model's files), the
     production alias on 1, and version 2's model file tampered with."""
-    source = Registry(registry_dir).resolve("credit/1")
-    reg = Registry(tmp_path / "reg")
-    for _ in range(2):
-        w = reg.writer()
-        for name in reg.open(source).files:
-            w.write_bytes(name, (source.artifact_dir / name).read_bytes())
-        w.finish()
-        reg.register("credit", w, task=source.task, metrics=source.metrics,
-                     lineage=source.lineage, schema=source.schema)  # fmt: skip
-    reg.set_alias("credit", "production", 1)
+    reg = copy_versions(registry_dir, tmp_path / "reg")
     broken = reg.get("credit", 2).artifact_dir / "model.json"
     original = broken.read_bytes()
     broken.write_bytes(original.replace(b'"weight"', b'"weight" ', 1))
@@ -98,7 +80,7 @@ def test_promote_refuses_a_version_that_does_not_load(two_versions, capsys):
 def test_an_alias_moved_to_a_broken_version_keeps_the_server_up(two_versions, caplog):
     reg, broken, original = two_versions
     app = create_app(["credit@production"], registry=reg, auth=False, log_predictions=False)
-    clock = Clock()
+    clock = Clock(1e9)
     app.state.pool.clock = clock
     client = TestClient(app)
     bodies = []
