@@ -58,4 +58,6 @@ def input_error(name: str, text: str, status: int = 400) -> V2Error:
     return V2Error(f"input '{name}'{text}", field=name, status=status)
 
 
-ODD_VALUE = 422  # infinities and text that is not Unicode: 422, as on every route (data/cells.py)
+# A value that does not fit its input (wrong JSON type, infinity, text that is not Unicode):
+# 422, as on every route (data/cells.py); a malformed request (shape, names, datatypes) is 400.
+ODD_VALUE = 422

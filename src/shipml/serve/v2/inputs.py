@@ -170,6 +170,7 @@ def json_values(name: str, datatype: str, n: int, spec) -> np.ndarray:
         raise input_error(
             name,
             f": datatype {datatype} needs {wanted}, got {json_type(values[i])} in row {i + 1}",
+            ODD_VALUE,
         )
     if datatype in INTEGER:
         info = np.iinfo(INTEGER[datatype])
@@ -183,7 +184,7 @@ def json_values(name: str, datatype: str, n: int, spec) -> np.ndarray:
     try:
         return np.array(values, dtype=np.float64)
     except OverflowError:
-        raise input_error(name, ": a number is too large") from None
+        raise input_error(name, ": a number is too large", ODD_VALUE) from None
 
 
 def _json_strings(name: str, values: list) -> np.ndarray:
@@ -195,6 +196,7 @@ def _json_strings(name: str, values: list) -> np.ndarray:
             name,
             f': datatype BYTES needs strings ("" or null for missing), got '
             f"{json_type(values[i])} in row {i + 1}",
+            ODD_VALUE,
         )
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
@@ -229,5 +231,6 @@ def to_column(name: str, kind: str, datatype: str, values: np.ndarray) -> np.nda
                 name,
                 f" is a boolean column: values must be 0 or 1 (NaN for missing), "
                 f"got {values[row]:g} in row {row + 1}",
+                ODD_VALUE,
             )
     return values
