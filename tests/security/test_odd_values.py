@@ -187,3 +187,17 @@ def test_one_kept_alive_connection_survives_every_odd_value(live, credit_model):
     assert res.status == 200 and len(json.loads(res.read())["explanations"]) == 3
     assert conn.sock is sock
     conn.close()
+
+
+def test_a_long_digit_cell_is_checked_in_linear_time():
+    """`\\d+\\.?\\d*` backtracked quadratically: a 50,000-digit cell ending in a letter held a
+    CSV request for 97 s. 400,000 digits would take hours that way; linear, milliseconds."""
+    import subprocess
+    import sys
+
+    code = (
+        "from shipml.data.cells import cell_problem, is_plain_number\n"
+        "assert cell_problem('numeric', '9' * 400_000 + 'e') is None\n"
+        "assert not is_plain_number('9' * 400_000 + 'x')\n"  # the row encoder's check
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

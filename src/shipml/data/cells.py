@@ -27,7 +27,7 @@ from shipml.echo import echo
 __all__ = ["cell_problem", "is_plain_number"]
 
 _INFINITY = re.compile(r"^[+-]?(inf|infinity)$", re.IGNORECASE)
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")  # no nested \d+\d* (ReDoS)
 _FINITE = "expected a finite number"
 _MAYBE_ODD = re.compile(r"[iIeE]").search  # only such text can be "inf" or overflow
 _NUMBERS = frozenset({"numeric", "boolean"})

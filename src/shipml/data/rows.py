@@ -12,17 +12,16 @@ A test checks both paths agree on real rows.
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
+from shipml.data.cells import is_plain_number
 from shipml.data.parse import FALSE_TOKENS, TRUE_TOKENS
 from shipml.data.schema import _NA_TOKENS, _as_category
 
 __all__ = ["RowEncoder", "FAST_MAX_ROWS"]
 
 FAST_MAX_ROWS = 2000  # measured: ~30 us a row against pandas ~25 ms + ~40 us a row
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _FAST_KINDS = frozenset({"numeric", "boolean", "categorical"})
 
 
@@ -86,7 +85,7 @@ def _number(value) -> float:
     try:
         if isinstance(value, (int, float)):
             number = float(value)
-        elif isinstance(value, str) and _PLAIN_NUMBER.match(value.strip()):
+        elif isinstance(value, str) and is_plain_number(value.strip()):
             number = float(value.strip())
         else:
             raise _Slow
