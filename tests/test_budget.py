@@ -169,7 +169,9 @@ def test_short_text_budget_skips_the_int8_check_and_says_so(tmp_path, monkeypatc
     assert runtime["note"] in model.info["notes"]
     plan = model.info["lineage"]["time_plan"]
     assert "runtime" in plan["skipped"] and "runtime" not in plan["steps_s"]
-    assert plan["marks_s"]["search_end"] >= plan["marks_s"]["search_deadline"]
+    # the search ran until its deadline, less at most one candidate it saw would not fit
+    longest = max(c["seconds"] for c in model.info["candidates"])
+    assert plan["marks_s"]["search_end"] >= plan["marks_s"]["search_deadline"] - longest
 
 
 class _SlowImportance:
