@@ -85,7 +85,7 @@ def _log(registry, model, frame, when, name="adult", *, logged: pd.DataFrame | N
     logged = frame if logged is None else logged
     inputs = json.loads(logged[features].to_json(orient="records"))
     proba = model.predict_proba(frame)
-    labels = model._labels_from_proba(proba.to_numpy()).tolist()
+    labels = model.labels_from_proba(proba.to_numpy()).tolist()
     rows = []
     for i, record in enumerate(inputs):
         rows.append(
@@ -192,7 +192,7 @@ def test_live_metrics_from_feedback(served, capsys, tmp_path):
     # by hand: the logged predictions of the first 300 rows against their real labels
     model, test = served["model"], served["test"].head(N_FEEDBACK)
     proba = model.predict_proba(test)
-    predicted = model._labels_from_proba(proba.to_numpy())
+    predicted = model.labels_from_proba(proba.to_numpy())
     truth = test["income"].to_numpy()
     accuracy = float(np.mean(predicted == truth))
     auc = roc_auc_score(truth == ">50K", proba[">50K"])

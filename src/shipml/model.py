@@ -121,8 +121,6 @@ class Model:
             idx = proba.argmax(axis=1)
         return np.asarray(self.classes)[idx]
 
-    _labels_from_proba = labels_from_proba  # the name the server and training use
-
     def _checked_threshold(self, threshold) -> float | None:
         if threshold is None:
             return self.threshold
@@ -197,7 +195,7 @@ class Model:
             proba = None
         else:
             proba = to_proba(raw, self.task)
-            pred = self._labels_from_proba(proba)
+            pred = self.labels_from_proba(proba)
             metrics = classification_metrics(y, proba, list(self.classes), y_pred=pred)
         if report is not None:
             metrics["report_path"] = str(self._write_report(report, frame, y, pred, proba, metrics))
@@ -248,7 +246,7 @@ class Model:
         if self.task == "regression":
             predictions = untransform_target(raw, self.transform)
         else:
-            predictions = self._labels_from_proba(to_proba(raw, self.task))
+            predictions = self.labels_from_proba(to_proba(raw, self.task))
         if self.task == "multiclass":  # explain the predicted class
             idx = np.array([self.classes.index(p) for p in predictions])
             contrib = contrib[np.arange(len(X)), idx]

@@ -478,7 +478,7 @@ def _validation_metrics(model: Model, y_enc: np.ndarray, oof_raw: np.ndarray) ->
     labels = np.asarray(model.classes, dtype=object)
     proba = to_proba(oof_raw, model.task)
     return classification_metrics(
-        labels[y_enc], proba, list(model.classes), y_pred=model._labels_from_proba(proba)
+        labels[y_enc], proba, list(model.classes), y_pred=model.labels_from_proba(proba)
     )
 
 
@@ -577,7 +577,7 @@ def _oof_predictions(model, oof_raw) -> tuple[np.ndarray, np.ndarray | None]:
     if model.task == "regression":
         return untransform_target(oof_raw, model.transform), None
     proba = to_proba(oof_raw, model.task)
-    return model._labels_from_proba(proba), proba
+    return model.labels_from_proba(proba), proba
 
 
 def _write_drift_reference(writer, model, frame, oof_raw) -> None:

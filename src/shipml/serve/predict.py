@@ -107,7 +107,7 @@ class Predictor:
         proba = None if proba is None else np.asarray(proba, dtype=float)
         labels = outputs.get("label")
         if labels is None and proba is not None:
-            labels = model._labels_from_proba(proba)
+            labels = model.labels_from_proba(proba)
         if labels is not None:
             self.metrics.count_predictions(name, version, labels=labels)
             for row, label in zip(rows, labels):
