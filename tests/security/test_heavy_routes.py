@@ -221,10 +221,10 @@ def test_a_large_csv_batch_is_heavy_too(app_for, monkeypatch):
     predictor = app.state.predictor
     real, sizes = predictor.predict, []
 
-    def ten_seconds_a_chunk(name, model, version, rows, key):
+    def ten_seconds_a_chunk(name, model, version, rows, key, **options):
         clock.now += 10.0
         sizes.append(len(rows))
-        return real(name, model, version, rows, key)
+        return real(name, model, version, rows, key, **options)
 
     monkeypatch.setattr(predictor, "predict", ten_seconds_a_chunk)
     body = pd.DataFrame(records(6000)).to_csv(index=False).encode()

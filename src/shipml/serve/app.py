@@ -439,7 +439,7 @@ def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=No
     check_records(model, records, csv_field)  # all rows first: errors name the CSV's row
 
     def score(part: list[dict]) -> list[dict]:
-        return predictor.predict(name, model, version, part, key)
+        return predictor.predict(name, model, version, part, key, where=None)  # checked above
 
     rows = score(records) if job is None else job.map(records, score, _csv_chunk(model))
     out = frame.copy()

@@ -73,9 +73,12 @@ class Predictor:
 
     def predict(self, name: str, model, version: int, records: list[dict], key: str | None,
                 where=json_field):  # fmt: skip
-        """One dict per record: id, label + probabilities (classification) or value."""
+        """One dict per record: id, label + probabilities (classification) or value.
+        `where=None`: the caller checked the records already (the CSV route checks every row
+        first, so that an error names the CSV's row, then scores in chunks)."""
         started = time.perf_counter()
-        check_records(model, records, where)
+        if where is not None:
+            check_records(model, records, where)
         labels, proba = model.outputs(records)
         ids = [str(uuid.uuid4()) for _ in records]
         if proba is None:
