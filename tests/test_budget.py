@@ -213,3 +213,80 @@ def test_importance_takes_the_rows_the_plan_leaves_time_for(per_row, expected):
     # 0.02 s a row: 30 rows take 0.6 s, then 20 - 14.6 - 3.5 = 1.9 s left -> 95 more rows
     assert abs(plan.estimates["importance_rows"] - expected) <= 1
     assert model.rows[-1] == plan.estimates["importance_rows"]
+
+
+def test_auto_mode_skips_loading_the_encoder_when_even_its_floor_cannot_fit(tmp_path, monkeypatch):
+    """sst2 at 15 s: loading PyTorch and the encoder took 3-10 s, only to choose TF-IDF after
+    measuring its speed. Its fastest load and speed decide first; texts embedded before (in
+    any encoder's cache) still load it, as embedding them again costs almost nothing."""
+    import shipml.encoders
+    from shipml.data.schema import infer_schema
+    from shipml.encoders.cache import EmbeddingCache, text_key
+    from shipml.learners.text import _LOAD_FLOOR_S, choose_text_mode
+
+    monkeypatch.setenv("SHIPML_HOME", str(tmp_path))
+    rows = pd.read_csv(BANKING)
+    schema = infer_schema(rows, "category")
+    chars = sum(len(t) for t in set(rows["text"]))
+    rate = 1e-4
+    floor = (_LOAD_FLOOR_S + rate * chars) * 2.0  # at a measured slowdown of 2
+
+    def refused(*_a, **_k):
+        raise AssertionError("the encoder was loaded")
+
+    monkeypatch.setattr(shipml.encoders, "load_encoder", refused)
+    choice = choose_text_mode("auto", None, schema, rows, floor / 0.8 - 0.1,
+                              seconds_per_char=rate, slowdown=2.0)  # fmt: skip
+    assert choice.mode == "tfidf" and choice.encoder is None
+    assert choice.notes == [
+        f"text columns: TF-IDF, as loading a sentence encoder and embedding {len(rows):,} texts "
+        f"would take at least {floor:.0f}s of the {floor / 0.8 - 0.1:.0f}s left; give a larger "
+        "--time-budget or --mode embed"
+    ]
+    # the same texts in some encoder's cache: the encoder is loaded (and measures itself)
+    keys = [text_key(t) for t in dict.fromkeys(rows["text"])]
+    EmbeddingCache.for_encoder("x" * 32, 4).put(keys, np.zeros((len(keys), 4)), np.zeros(len(keys)))
+    with pytest.raises(AssertionError, match="was loaded"):
+        choose_text_mode("auto", None, schema, rows, floor / 0.8 - 0.1,
+                         seconds_per_char=rate, slowdown=2.0)  # fmt: skip
+    # enough time for the floor: loaded too (it then measures what embedding really costs)
+    other = tmp_path / "other"
+    monkeypatch.setenv("SHIPML_HOME", str(other))
+    with pytest.raises(AssertionError, match="was loaded"):
+        choose_text_mode("auto", None, schema, rows, floor / 0.8 + 0.1,
+                         seconds_per_char=rate, slowdown=2.0)  # fmt: skip
+
+
+def test_auto_mode_falls_back_to_tfidf_when_embedding_passes_its_deadline(tmp_path, monkeypatch):
+    """Under load the measured speed can be half the real one (sst2 at 30 s: 16.6 s to embed
+    what fit the plan): auto mode stops embedding between batches at its deadline, keeps what
+    it encoded in the cache, and trains on TF-IDF in the time left."""
+    pytest.importorskip("torch")
+    import shipml
+    from shipml.encoders import load_encoder
+    from shipml.encoders.cache import EmbeddingCache, text_key
+
+    monkeypatch.setenv("SHIPML_HOME", str(tmp_path))
+    encoder = load_encoder(None)
+    encoder.seconds_per_char = 1e-6  # projected: embedding fits easily
+    forward, calls = encoder._forward, []
+
+    def slow_forward(encodings):  # the first batch "takes" the whole embedding deadline
+        calls.append(len(encodings))
+        encoder.deadline = 0.0 if encoder.deadline is not None else None
+        return forward(encodings)
+
+    monkeypatch.setattr(encoder, "_forward", slow_forward)
+    rows = pd.read_csv(BANKING)
+    model = shipml.train(rows, target="category", time_budget=30, n_trials=1, progress=False,
+                         report=False, encoder=encoder)  # fmt: skip
+    assert len(calls) == 1 and not model.encoder.embeds_text
+    note = next(n for n in model.info["notes"] if "sentence embeddings stopped" in n)
+    assert note.startswith(f"text columns: TF-IDF, as sentence embeddings stopped at the "
+                           f"deadline after {calls[0]} of ")  # fmt: skip
+    assert "runtime" not in model.info["lineage"]["time_plan"]["estimates_s"]
+    cache = EmbeddingCache.for_encoder(encoder.id, encoder.dim)
+    kept = cache.get([text_key(t) for t in dict.fromkeys(rows["text"])])
+    assert len(kept) == calls[0]  # the next run starts from them
+    assert encoder.deadline is None  # predictions are never cut
+    assert len(model.predict(rows.head(3))) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ShipmlError",
+    "UsageError",
     "DataError",
     "SchemaError",
     "TargetError",
@@ -12,12 +13,21 @@ __all__ = [
     "RegistryError",
     "RegistryDamaged",
     "MissingDependency",
+    "EncoderError",
     "AuthError",
 ]
 
 
 class ShipmlError(Exception):
-    """Base class: anything shipml raises on purpose. The CLI shows it as one line, exit code 2."""
+    """Base class: anything shipml raises on purpose. The CLI shows it as one line, exit code 2;
+    the server answers `status` with `{"error": str(exc)}`."""
+
+    status: int = 400
+
+
+class UsageError(ShipmlError, ValueError):
+    """An argument or option is wrong (a budget of -1, an unknown metric, two options that
+    exclude each other): the message names it and says what is allowed."""
 
 
 class DataError(ShipmlError, ValueError):
@@ -29,6 +39,8 @@ class DataError(ShipmlError, ValueError):
 class SchemaError(DataError):
     """Prediction input does not match the schema the model was trained with."""
 
+    status = 422
+
 
 class TargetError(DataError):
     """The target column is missing, empty, or has a single value."""
@@ -36,6 +48,8 @@ class TargetError(DataError):
 
 class ModelNotFound(ShipmlError):
     """No model, version or alias under that name in the registry."""
+
+    status = 404
 
 
 class RegistryError(ShipmlError):
@@ -59,6 +73,11 @@ class ArtifactIntegrityError(ShipmlError):
 
 class MissingDependency(ShipmlError, ImportError):
     """An optional dependency is not installed; the message says which extra to install."""
+
+
+class EncoderError(ShipmlError):
+    """A sentence-encoder folder or hub id cannot be loaded as what it claims to be (no
+    config, no safetensors weights, no fast tokenizer, modules shipml cannot run)."""
 
 
 class AuthError(ShipmlError):

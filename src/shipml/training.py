@@ -45,6 +45,7 @@ _REFIT_SHARE = 0.15  # of the budget, for retraining holdout-validated models on
 _IMPORTANCE_ROWS = 300  # rows whose contributions give the global importance (at most)
 _IMPORTANCE_FIRST = 30  # rows timed first, to size the rest to the time left
 _FINISH_AFTER_IMPORTANCE = 0.7  # of the post-search estimate: reference, report, registry
+_SEARCH_SHARE = 0.15  # auto mode: embedding stops when less than this share of its time is left
 _BASELINE_SHARE = 0.25  # of the search time, for the TF-IDF baseline next to sentence embeddings
 _FEW_SHOT_NOTE = (
     "few-shot: a linear head on the sentence embeddings, no search among heads and no TF-IDF "
@@ -192,6 +193,10 @@ def train(
     text = _text_features(
         schema, frame, features, tdata, choice, plan, timing.deadline(), seed, reporter
     )
+    if text is not None and text.get("stopped"):  # auto mode: the embedding ran out of time
+        schema.notes.append(text["stopped"])
+        _release_text_steps(timing)
+        text = None
     rows = plan.scored_rows
     # A handful of rows per class: cross-validation cannot pick among hundreds of heads (it
     # picks the luckiest), nor tell sentence embeddings from TF-IDF: a linear head on the
@@ -311,14 +316,21 @@ def _text_choice(schema, frame, tdata, mode, encoder_spec, timing: TimePlan):
     def after(sentence_encoder) -> float:
         return _reserve_text_steps(timing, sentence_encoder, frame, schema)
 
-    choice = choose_text_mode(mode, encoder_spec, schema, frame, left, y, after=after)
+    choice = choose_text_mode(
+        mode, encoder_spec, schema, frame, left, y, after=after, slowdown=timing.slowdown
+    )
+    choice.auto = mode == "auto"
     schema.notes.extend(choice.notes)
     if choice.mode == "tfidf":
-        for step in ("runtime", "write"):
-            timing.release(step)
-        timing.estimates.pop("runtime", None)
+        _release_text_steps(timing)
         return None
     return choice
+
+
+def _release_text_steps(timing: TimePlan) -> None:
+    for step in ("runtime", "write"):
+        timing.release(step)
+    timing.estimates.pop("runtime", None)
 
 
 def _reserve_text_steps(timing: TimePlan, sentence_encoder, frame, schema) -> float:
@@ -347,6 +359,7 @@ def _refit_estimate(timing: TimePlan, cap: float):
 def _text_features(schema, frame, tfidf, tdata, choice, plan, deadline, seed, progress):
     """Sentence-embedding features when the text mode says so, else None (TF-IDF only). The
     tuned modes first train the encoder on the holdout's training rows."""
+    from shipml.encoders.sentence import EncodeStopped
     from shipml.learners.text import embed_features, tune_encoder
 
     if choice is None:
@@ -361,7 +374,15 @@ def _text_features(schema, frame, tfidf, tdata, choice, plan, deadline, seed, pr
         )  # fmt: skip
         tuning = result.summary()
     typed = schema.coerce(frame, strict=False)
-    features, X, embed_notes = embed_features(schema, typed, encoder)
+    if choice.auto:  # leave the search on TF-IDF a share of the time if embedding falls behind
+        encoder.deadline = deadline - _SEARCH_SHARE * max(0.0, deadline - time.monotonic())
+    try:
+        features, X, embed_notes = embed_features(schema, typed, encoder)
+    except EncodeStopped as stopped:
+        why = f"sentence embeddings {stopped} of the time budget"
+        return {"stopped": f"text columns: TF-IDF, as {why}; a larger --time-budget keeps them"}
+    finally:
+        encoder.deadline = None
     data = TrainData(X, tdata.y, tdata.task, tdata.n_classes, features.categorical, tdata.weight)
     return {
         "encoder": features,

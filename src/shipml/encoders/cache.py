@@ -39,13 +39,31 @@ class EmbeddingCache:
         self._index: dict[bytes, tuple[np.ndarray, bool]] | None = None
         self._lock = threading.Lock()
 
-    @classmethod
-    def for_encoder(cls, encoder_id: str, dim: int, root: Path | None = None) -> EmbeddingCache:
+    @staticmethod
+    def root(root: Path | None = None) -> Path:
         if root is None:
             from shipml.config import settings
 
             root = settings().home.expanduser() / "cache"
-        return cls(Path(root) / "embeddings" / encoder_id[:32], dim)
+        return Path(root) / "embeddings"
+
+    @classmethod
+    def seen_by_any(cls, keys: list[bytes], share: float = 0.5, root: Path | None = None) -> bool:
+        """Do the caches of all encoders together hold at least `share` of `keys`? Reads only
+        the shards' keys (32 bytes a text): a cheap question to ask before loading an encoder."""
+        wanted, found = set(keys), set()
+        for keys_path in cls.root(root).glob("*/*.keys.npy"):
+            try:
+                found.update(wanted.intersection(np.load(keys_path, allow_pickle=False).tolist()))
+            except (OSError, ValueError):
+                continue
+            if len(found) >= share * len(wanted):
+                return True
+        return False
+
+    @classmethod
+    def for_encoder(cls, encoder_id: str, dim: int, root: Path | None = None) -> EmbeddingCache:
+        return cls(cls.root(root) / encoder_id[:32], dim)
 
     def _load(self) -> dict[bytes, tuple[np.ndarray, bool]]:
         if self._index is not None:

@@ -35,6 +35,7 @@ from shipml.encoders.cache import EmbeddingCache, text_key
 __all__ = [
     "SentenceEncoder",
     "EncodeReport",
+    "EncodeStopped",
     "as_text",
     "encoder_id",
     "padded",
@@ -43,6 +44,17 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class EncodeStopped(Exception):
+    """Encoding passed the encoder's `deadline` (checked between batches): the `texts` done
+    (of `total` distinct ones), with their `vectors` and truncation flags, kept in the cache."""
+
+    def __init__(self, texts: list[str], vectors: np.ndarray, cut: np.ndarray, total: int):
+        super().__init__(f"stopped at the deadline after {len(texts):,} of {total:,} texts")
+        self.texts, self.vectors, self.cut, self.total = texts, vectors, cut, total
+
+
 _BATCH = 64  # texts per forward pass
 _BATCH_TOKENS = 8192  # and at most this many tokens (long texts: smaller batches)
 CACHE_MIN_TEXTS = 32  # smaller calls (a server's single rows) skip the disk cache
@@ -114,6 +126,9 @@ class SentenceEncoder:
         # Seconds per character of text, measured by the first estimate_seconds; set it to
         # make every estimate (and the choices made on them) independent of machine speed.
         self.seconds_per_char: float | None = None
+        # A time.monotonic() after which encode() stops between batches (EncodeStopped): the
+        # training budget's; None for predictions.
+        self.deadline: float | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -211,7 +226,12 @@ class SentenceEncoder:
             report.cached += len(vectors)
         todo = [t for t in unique if t not in vectors]
         if todo:
-            computed, cut = self._compute(todo, batch_size)
+            try:
+                computed, cut = self._compute(todo, batch_size)
+            except EncodeStopped as stopped:
+                if cache is not None and stopped.texts:  # the next run starts from them
+                    cache.put([keys[t] for t in stopped.texts], stopped.vectors, stopped.cut)
+                raise
             report.computed += len(todo)
             report.truncated += int(cut.sum())
             vectors.update(zip(todo, computed))
@@ -233,8 +253,13 @@ class SentenceEncoder:
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        done: list[int] = []
         for batch in _batches(order, lengths, batch_size):
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise EncodeStopped([texts[i] for i in done], out[done], truncated[done],
+                                    len(texts))  # fmt: skip
             out[batch] = self._forward([encodings[i] for i in batch])
+            done.extend(int(i) for i in batch)
         return out, truncated
 
     def _forward(self, encodings: list) -> np.ndarray:

@@ -57,6 +57,9 @@ _FEWSHOT_MAX_CLASSES = 5  # auto: fewshot for this many classes at most (measure
 # +1.6 to +3.2 points over frozen embeddings with 2-3 classes, -0.3 to -3.0 with 10, 20, 77)
 _FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
 _NAME_WEIGHT = 3.0  # a class name counts as this many labelled texts of its class (measured)
+_LOAD_FLOOR_S = 1.5  # auto: loading PyTorch and the packaged encoder takes at least this long
+_FLOOR_S_PER_CHAR = 6e-5  # and it embeds no faster than this: all-MiniLM-L6-v2 measured 1e-4 s
+# a character on an unloaded core (1.6e-4 with other jobs running) and 2.5 s to load
 _MIN_LOAD_SECONDS = 3.0  # auto: with less time left, TF-IDF without loading the encoder (PyTorch
 # and the weights take 2-3 s to load on an unloaded core, then its speed is measured)
 
@@ -67,6 +70,7 @@ class TextChoice:
     encoder: object | None = None  # SentenceEncoder unless mode == "tfidf"
     embed_seconds: float = 0.0  # projected seconds to embed every text once
     notes: list[str] = field(default_factory=list)
+    auto: bool = False  # chosen by auto mode (which may fall back to TF-IDF on time)
 
 
 def text_columns(schema: Schema) -> list[str]:
@@ -83,11 +87,14 @@ def choose_text_mode(
     *,
     seconds_per_char: float | None = None,
     after: Callable[[object], float] | None = None,
+    slowdown: float = 1.0,
 ) -> TextChoice:
     """Resolve `mode` for this table and budget; load the sentence encoder if it is used.
     `y`: encoded target (class indices), for the few-shot rule. `seconds_per_char`: the
     encoder's speed (default: measured once on a sample of the texts); every projected time
-    is that rate times the texts' characters, so a given rate makes the choice exact.
+    is that rate times the texts' characters, so a given rate makes the choice exact. Auto
+    mode with the packaged encoder does not load it when even its fastest load and speed
+    (times `slowdown`) cannot fit, unless the texts were embedded before (the cache).
     `after(encoder)`: seconds the steps after the search will take with this encoder (taken
     off `seconds_left` before choosing)."""
     if mode not in MODES:
@@ -113,6 +120,17 @@ def choose_text_mode(
                 "left: too little to load a sentence encoder and embed the texts)")  # fmt: skip
         log.info(note)
         return TextChoice("tfidf", notes=[note])
+    texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
+    if mode == "auto" and encoder_spec is None:
+        floor = _embedding_floor(texts, seconds_per_char, slowdown)
+        if floor > _EMBED_SHARE * seconds_left and not _seen_before(texts):
+            note = (
+                f"text columns: TF-IDF, as loading a sentence encoder and embedding "
+                f"{len(texts):,} texts would take at least {floor:.0f}s of the "
+                f"{max(seconds_left, 0):.0f}s left; give a larger --time-budget or --mode embed"
+            )
+            log.info(note)
+            return TextChoice("tfidf", notes=[note])
     from shipml.encoders import load_encoder
 
     try:
@@ -123,7 +141,6 @@ def choose_text_mode(
         return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
     if seconds_per_char is not None:
         encoder.seconds_per_char = seconds_per_char
-    texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
     if after is not None:
         seconds_left -= after(encoder)
     if mode == "embed":
@@ -184,6 +201,26 @@ def choose_text_mode(
         log.info(note)
         return TextChoice("tfidf", notes=[note])
     return TextChoice("embed", encoder, embed_seconds=embed_s)
+
+
+def _embedding_floor(texts: list, seconds_per_char: float | None, slowdown: float) -> float:
+    """The least a sentence encoder can cost here: its fastest load and one pass over the
+    distinct texts (characters past the window are cut), at the given rate or the floor's."""
+    from shipml.encoders.sentence import as_text
+
+    unique = {t for t in (as_text(x) for x in texts) if t}
+    chars = sum(min(len(t), 2048) for t in unique)
+    rate = _FLOOR_S_PER_CHAR if seconds_per_char is None else seconds_per_char
+    return (_LOAD_FLOOR_S + rate * chars) * slowdown
+
+
+def _seen_before(texts: list) -> bool:
+    """Most of these texts are in some encoder's embedding cache (then embedding is cheap)."""
+    from shipml.encoders.cache import EmbeddingCache, text_key
+    from shipml.encoders.sentence import as_text
+
+    keys = [text_key(t) for t in dict.fromkeys(as_text(x) for x in texts) if t]
+    return bool(keys) and EmbeddingCache.seen_by_any(keys)
 
 
 def _fewshot_seconds(rows: int, names: int, fresh_s: float, n_texts: int) -> float:
