@@ -8,6 +8,8 @@ import traceback
 from rich.console import Console
 from rich.table import Table
 
+from shipml.evaluate.metric_registry import summary_names
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -31,25 +33,8 @@ def fmt(value: object) -> str:
     return str(value)
 
 
-# Metrics shown in the summary, in this order, when present.
-SUMMARY_METRICS = (
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "balanced_accuracy",
-    "f1",
-    "f1_macro",
-    "mcc",
-    "precision_macro",
-    "recall_macro",
-    "log_loss",
-    "brier",
-    "rmse",
-    "mae",
-    "r2",
-    "mape",
-    "rmse_log",
-)
+# Metrics shown in the summary, in this order, when present (the metric registry's).
+SUMMARY_METRICS = summary_names()
 
 
 def metrics_table(metrics: dict, title: str = "metrics") -> Table:

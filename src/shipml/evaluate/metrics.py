@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from shipml.errors import DataError, ShipmlError
+from shipml.errors import DataError
+from shipml.evaluate.metric_registry import METRICS
+from shipml.evaluate.metric_registry import get as get_metric
 
 __all__ = [
     "METRIC_DIRECTIONS",
@@ -35,49 +37,11 @@ __all__ = [
     "is_better",
 ]
 
-#: "maximize" or "minimize" for every scalar metric this module returns.
-METRIC_DIRECTIONS: dict[str, str] = {
-    "accuracy": "maximize",
-    "balanced_accuracy": "maximize",
-    "precision_macro": "maximize",
-    "recall_macro": "maximize",
-    "f1_macro": "maximize",
-    "f1_weighted": "maximize",
-    "f1": "maximize",
-    "mcc": "maximize",
-    "roc_auc": "maximize",
-    "pr_auc": "maximize",
-    "log_loss": "minimize",
-    "brier": "minimize",
-    "mae": "minimize",
-    "rmse": "minimize",
-    "r2": "maximize",
-    "mape": "minimize",
-    "median_ae": "minimize",
-    "rmse_log": "minimize",
-}
+#: "maximize" or "minimize" for every scalar metric this module returns (from the registry).
+METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in METRICS}
 
 #: How each metric is written for people (report, plots, CLI tables).
-METRIC_NAMES: dict[str, str] = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "precision_macro": "Precision (macro)",
-    "recall_macro": "Recall (macro)",
-    "f1_macro": "F1 (macro)",
-    "f1_weighted": "F1 (weighted)",
-    "f1": "F1 (positive class)",
-    "mcc": "MCC",
-    "roc_auc": "ROC AUC",
-    "pr_auc": "PR AUC",
-    "log_loss": "Log loss",
-    "brier": "Brier score",
-    "mae": "MAE",
-    "rmse": "RMSE",
-    "r2": "R²",
-    "mape": "MAPE",
-    "median_ae": "Median abs. error",
-    "rmse_log": "RMSE of log",
-}
+METRIC_NAMES: dict[str, str] = {m.name: m.label for m in METRICS}
 
 _CALIBRATION_BINS = 10
 # Rows of ``proba`` may drift from 1 by float32 rounding; more than this is not a probability.
@@ -92,11 +56,7 @@ def is_better(metric: str, a: float | None, b: float | None) -> bool:
     >>> is_better("roc_auc", 0.8, 0.7), is_better("rmse", 0.8, 0.7), is_better("rmse", 1.0, None)
     (True, False, True)
     """
-    try:
-        direction = METRIC_DIRECTIONS[metric]
-    except KeyError:
-        known = ", ".join(sorted(METRIC_DIRECTIONS))
-        raise ShipmlError(f"unknown metric {metric!r}; choose one of: {known}") from None
+    direction = get_metric(metric).direction  # a UsageError naming the known ones
     if a is None or _is_nan(a):
         return False
     if b is None or _is_nan(b):

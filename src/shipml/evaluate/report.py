@@ -30,6 +30,7 @@ from shipml.evaluate.markup import (
     pct,
     table,
 )
+from shipml.evaluate.metric_registry import display_order
 from shipml.evaluate.metrics import METRIC_DIRECTIONS
 
 if TYPE_CHECKING:
@@ -39,35 +40,8 @@ __all__ = ["write_report"]
 
 TASKS = ("binary", "multiclass", "regression")
 
-# The key-metrics table, in reading order; unknown numeric keys of `metrics` follow at the end.
-_ORDER = {
-    "binary": [
-        "roc_auc",
-        "pr_auc",
-        "accuracy",
-        "balanced_accuracy",
-        "f1",
-        "f1_macro",
-        "mcc",
-        "precision_macro",
-        "recall_macro",
-        "f1_weighted",
-        "log_loss",
-        "brier",
-    ],
-    "multiclass": [
-        "log_loss",
-        "accuracy",
-        "balanced_accuracy",
-        "f1_macro",
-        "f1_weighted",
-        "precision_macro",
-        "recall_macro",
-        "roc_auc",
-        "pr_auc",
-    ],
-    "regression": ["rmse", "mae", "median_ae", "r2", "mape", "rmse_log"],
-}
+# The key-metrics table, in reading order (the metric registry's); unknown numeric keys follow.
+_ORDER = {task: display_order(task) for task in TASKS}
 # The three cards next to the primary metric.
 _CARDS = {
     "binary": ["accuracy", "f1_macro", "pr_auc"],
