@@ -174,13 +174,13 @@ def report(
     registry_uri: RegistryUri = None,
 ) -> None:
     """Path of a version's training report (HTML)."""
-    from shipml.errors import ShipmlError
+    from shipml.errors import UsageError
 
     reg = registry(registry_uri)
     info = reg.resolve(ref)
     reader = reg.open(info)
     if "report.html" not in reader.files:
-        raise ShipmlError(f"{info.ref} was trained with --no-report")
+        raise UsageError(f"{info.ref} was trained with --no-report")
     reader.read_text("report.html")  # integrity check: the manifest's sha256, then UTF-8
     path = info.artifact_dir / "report.html"
     console.print(str(path), soft_wrap=True, highlight=False)

@@ -59,12 +59,12 @@ def monitor(
     Exit code 0: no drift, or no prediction in the window (nothing to check); 1: drift
     detected; 2: an error (unknown model, a version without drift reference, a bad option).
     """
-    from shipml.errors import ShipmlError
-    from shipml.evaluate.markup import atomic_write
+    from shipml.errors import UsageError
+    from shipml.files import atomic_write
     from shipml.monitor.check import monitor as check
 
     if output.exists() and not output.is_dir():
-        raise ShipmlError(f"--output {output} is a file; give a folder for the reports")
+        raise UsageError(f"--output {output} is a file; give a folder for the reports")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = name.replace("/", "-v").replace("@", "-")
     html_path = output / f"monitor-{base}-{stamp}.html"

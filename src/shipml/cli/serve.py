@@ -61,13 +61,13 @@ def serve(
 
     import uvicorn
 
-    from shipml.errors import ShipmlError
+    from shipml.errors import UsageError
     from shipml.registry.store import Registry
 
     if workers < 1:
-        raise ShipmlError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1")
     if max_explain_rows < 1 or heavy_slots < 1 or not heavy_timeout > 0:
-        raise ShipmlError("--max-explain-rows and --heavy-slots must be >= 1, --heavy-timeout > 0")
+        raise UsageError("--max-explain-rows and --heavy-slots must be >= 1, --heavy-timeout > 0")
     config = {
         "refs": refs, "registry_uri": registry_uri, "auth": not no_auth, "rate_per_s": rate,
         "burst": burst, "max_body_bytes": int(max_body_mb * 1024 * 1024),

@@ -91,13 +91,13 @@ def train(
 ) -> None:
     """Train the best model for TARGET within the time budget, validate it, register it."""
     import shipml
-    from shipml.errors import ShipmlError
+    from shipml.errors import UsageError
 
     kinds = {}
     for item in kind or []:
         col, sep, value = item.rpartition("=")
         if not sep or not col:
-            raise ShipmlError(f"--kind takes COLUMN=KIND, got {item!r}")
+            raise UsageError(f"--kind takes COLUMN=KIND, got {item!r}")
         kinds[col] = value
     model_name = name or _default_name(data)
     model = shipml.train(

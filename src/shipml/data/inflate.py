@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import zlib
 
-from shipml.errors import DataError
+from shipml.errors import DataError, InflateLimit
 
 __all__ = ["Inflater", "InflateLimit", "inflate", "is_gzip", "RATIO", "RATIO_FLOOR"]
 
@@ -24,12 +24,6 @@ RATIO = 100
 RATIO_FLOOR = 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _AUTO = 32 + zlib.MAX_WBITS  # gzip or zlib header, detected
-
-
-class InflateLimit(DataError):
-    """Compressed data inflates past the size or ratio cap (the server answers 413)."""
-
-    status = 413
 
 
 def is_gzip(raw: bytes) -> bool:

@@ -18,7 +18,7 @@ from email.message import Message
 from fnmatch import fnmatch
 from importlib import metadata
 
-from shipml.errors import MissingDependency, ShipmlError
+from shipml.errors import MissingDependency, ShipmlError, UsageError
 
 __all__ = ["pinned_requirements", "TEXT_SERVE_LEAVE_OUT"]
 
@@ -50,7 +50,7 @@ def pinned_requirements(
     known = sorted(set(root.get_all("Provides-Extra") or []))
     unknown = sorted(set(extras) - set(known))
     if unknown:
-        raise ShipmlError(
+        raise UsageError(
             f"unknown {project} extra(s) {', '.join(unknown)}; known: {', '.join(known)}"
         )
     pins: dict[str, str] = {}  # canonical name -> "Name==version"

@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from shipml.errors import MissingDependency, ShipmlError
+from shipml.errors import MissingDependency, ShipmlError, UsageError
 
 __all__ = ["shipml_wheel", "wheel_metadata"]
 
@@ -55,13 +55,13 @@ def shipml_wheel(dest: Path, wheel: Path | None = None) -> Path:
     if wheel is not None:
         wheel = Path(wheel)
         if not wheel.is_file() or wheel.suffix != ".whl":
-            raise ShipmlError(f"{wheel} is not a wheel file (*.whl)")
+            raise UsageError(f"{wheel} is not a wheel file (*.whl)")
         out = Path(shutil.copy2(wheel, dest / wheel.name))
     else:
         out = _build(_source_tree(), dest)
     meta = wheel_metadata(out)
     if meta["Name"] != PROJECT or meta["Version"] != shipml.__version__:
-        raise ShipmlError(
+        raise UsageError(
             f"{out.name} holds {meta['Name']} {meta['Version']}, but the running shipml is "
             f"{shipml.__version__}: reinstall shipml from that source (pip install -e .) or give "
             "the matching wheel"

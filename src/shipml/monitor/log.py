@@ -21,20 +21,12 @@ import threading
 import pandas as pd
 import sqlalchemy as sa
 
-from shipml.errors import DataError, ShipmlError
+from shipml.errors import DataError, FeedbackError
 
 __all__ = ["PredictionLog", "FeedbackError", "add_feedback", "read_log", "parse_since"]
 
 log = logging.getLogger("shipml.monitor")
 _BATCH = 500
-
-
-class FeedbackError(ShipmlError):
-    """A feedback label that cannot be stored; `status` is the HTTP answer."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class PredictionLog:

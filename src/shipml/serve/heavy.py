@@ -27,29 +27,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from shipml.errors import DataError, ShipmlError
+from shipml.errors import HeavyStopped, TooManyRows
 
 __all__ = ["Heavy", "HeavyStopped", "Job", "TooManyRows"]
 
 log = logging.getLogger("shipml.serve")
 T = TypeVar("T")
-
-
-class TooManyRows(DataError):
-    """More rows than a heavy route takes in one request (HTTP 413)."""
-
-    status = 413
-
-
-class HeavyStopped(ShipmlError):
-    """A heavy request was refused or stopped by the server (HTTP 503); `headers` for the
-    response (Retry-After when the worker is busy)."""
-
-    status = 503
-
-    def __init__(self, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.headers = headers
 
 
 class Heavy:

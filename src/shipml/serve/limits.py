@@ -6,17 +6,13 @@ import json
 from starlette.exceptions import HTTPException
 
 from shipml.data.inflate import InflateLimit, Inflater
-from shipml.errors import DataError
+from shipml.errors import DataError, TooMany
 
 __all__ = ["BodyLimit", "HeaderLimit", "TooMany", "MAX_HEADER_BYTES", "MAX_HEADERS_BYTES"]
 
 MAX_HEADER_BYTES = 16 * 1024  # one header line (name + value)
 MAX_HEADERS_BYTES = 64 * 1024  # all of a request's headers and its URL
 _ENCODED = (b"gzip", b"x-gzip", b"deflate")
-
-
-class TooMany(Exception):
-    """Rate limit hit; args[0] = seconds until the key's next token."""
 
 
 class BodyLimit:

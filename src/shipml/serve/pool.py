@@ -18,19 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shipml.errors import ModelNotFound, ShipmlError
+from shipml.errors import ModelNotFound, ModelUnavailable, ShipmlError, UsageError
 
 __all__ = ["ModelPool", "ModelUnavailable"]
 
 log = logging.getLogger("shipml.serve")
 _RESOLVE_TTL_S = 1.0
 RETRY_S = 30.0
-
-
-class ModelUnavailable(ShipmlError):
-    """No version of a served model could be loaded (HTTP 503)."""
-
-    status = 503
 
 
 @dataclass
@@ -64,7 +58,7 @@ class ModelPool:
         for ref in refs:
             name, _, _ = parse_ref(ref)
             if name in by_name:
-                raise ShipmlError(f"model {name!r} is given twice ({by_name[name]}, {ref})")
+                raise UsageError(f"model {name!r} is given twice ({by_name[name]}, {ref})")
             by_name[name] = ref
         pool = cls(registry, by_name, on_load, on_failure)
         for name, ref in by_name.items():

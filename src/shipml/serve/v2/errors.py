@@ -1,22 +1,10 @@
-"""V2Error, the one exception of the codec, and the helpers that word its messages."""
+"""The helpers that word the codec's messages, and V2Error (in shipml.errors), its one exception."""
 
 from __future__ import annotations
 
-from shipml.errors import ShipmlError
+from shipml.errors import V2Error
 
-
-class V2Error(ShipmlError):
-    """A v2 request the server cannot accept. ``status`` is the HTTP status to answer with,
-    ``to_dict()`` the protocol's error body, ``field`` the input/output/field at fault."""
-
-    def __init__(self, message: str, *, status: int = 400, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.field = field
-
-    def to_dict(self) -> dict:
-        return {"error": self.message}
+__all__ = ["V2Error", "json_type", "short", "name_list", "check_parameters", "input_error"]
 
 
 def json_type(value) -> str:
