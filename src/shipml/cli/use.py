@@ -67,22 +67,24 @@ def predict(
 ) -> None:
     """Add predictions (and class probabilities) to a table; writes CSV."""
     import shipml.model as m
+    from shipml.predictions import predictions_table
 
     model = _load(ref, registry_uri)
     frame = m.as_frame(data)
-    scored = frame.copy()
     if model.task == "regression":
-        scored["prediction"] = model.predict(frame, threshold=threshold)  # a threshold: error
+        values = model.predict(frame, threshold=threshold)  # a threshold: error
+        scored = predictions_table(frame, values)
     else:
         probabilities = model.predict_proba(frame)
-        scored["prediction"] = model.labels_from_proba(probabilities.to_numpy(), threshold)
-        if proba:
-            for label in probabilities.columns:
-                scored[f"probability_{label}"] = probabilities[label].round(6)
+        labels = model.labels_from_proba(probabilities.to_numpy(), threshold)
+        kept = probabilities.to_numpy() if proba else None
+        scored = predictions_table(frame, labels, kept, probabilities.columns)
     if output is None:
-        _csv_safe(scored).to_csv(sys.stdout, index=False)
+        scored.to_csv(sys.stdout, index=False)
         return
-    _atomic_csv(scored, output)
+    from shipml.files import atomic_write
+
+    atomic_write(output, scored.to_csv(index=False))
     console.print(f"wrote {len(scored):,} rows to {output}")
 
 
@@ -94,12 +96,9 @@ def _csv_safe(frame):
 
 
 def _atomic_csv(frame, path: Path) -> None:
-    import os
+    from shipml.files import atomic_write
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    _csv_safe(frame).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, _csv_safe(frame).to_csv(index=False))
 
 
 def explain(

@@ -25,10 +25,10 @@ import re
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
-from shipml.errors import ArtifactIntegrityError, ShipmlError
+from shipml.errors import ArtifactIntegrityError, ShipmlError, UsageError
+from shipml.files import publish_folder
 
 __all__ = ["write_bundle", "BUNDLE_FILE"]
 
@@ -77,11 +77,11 @@ def write_bundle(
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     python = python or running
     if not re.fullmatch(r"3\.\d{1,2}", python):
-        raise ShipmlError(f"bad Python version {python!r}: give a minor version such as 3.11")
+        raise UsageError(f"bad Python version {python!r}: give a minor version such as 3.11")
     if python != running:
         log.warning("the image uses Python %s but the pins were resolved on %s", python, running)
     if not 1 <= port <= 65535:
-        raise ShipmlError(f"bad port {port}: use 1-65535")
+        raise UsageError(f"bad port {port}: use 1-65535")
     text = _embeds_text(reg, info)
     extras = sorted({"serve", *extras, *(["text"] if text else [])})
     _, _, alias = parse_ref(ref)
@@ -156,17 +156,17 @@ def is_bundle(path: Path) -> bool:
 
 def _check_target(out: Path, *, force: bool, registry) -> None:
     if out.exists() and not out.is_dir():
-        raise ShipmlError(f"{out} exists and is not a folder")
+        raise UsageError(f"{out} exists and is not a folder")
     if not out.is_dir() or not any(out.iterdir()) or is_bundle(out):
         return
     cwd = Path.cwd().resolve()
     if out == cwd or out in cwd.parents or out == Path.home().resolve():
-        raise ShipmlError(f"refusing to replace {out}: it holds the current folder or your home")
+        raise UsageError(f"refusing to replace {out}: it holds the current folder or your home")
     root = registry.artifact_root
     if out == root or out in root.parents:
-        raise ShipmlError(f"refusing to replace {out}: it holds the registry being bundled")
+        raise UsageError(f"refusing to replace {out}: it holds the registry being bundled")
     if not force:
-        raise ShipmlError(
+        raise UsageError(
             f"{out} is not empty and holds no shipml bundle: choose an empty or new folder, "
             "or pass --force to replace its contents"
         )
@@ -293,14 +293,4 @@ def _write_bundle_file(tmp: Path, reg, info, serve_ref, port, facts, extras) -> 
 
 def _publish(tmp: Path, out: Path) -> None:
     """Put the finished folder at `out`, replacing what is there, with renames only."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    publish_folder(tmp, out, replace=True)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import uuid
 from pathlib import Path
 
 import numpy as np
+
+from shipml.files import atomic_write, npy_bytes
 
 __all__ = ["EmbeddingCache", "text_key", "MAX_BYTES"]
 
@@ -114,10 +115,7 @@ class EmbeddingCache:
             shard = uuid.uuid4().hex
             arrays = (("vectors", vectors), ("truncated", truncated), ("keys", keys))
             for suffix, array in arrays:  # keys last: a shard with keys is complete
-                tmp = self.folder / f".{shard}.{suffix}.tmp"
-                with open(tmp, "wb") as fh:
-                    np.save(fh, array, allow_pickle=False)
-                os.replace(tmp, self.folder / f"{shard}.{suffix}.npy")
+                atomic_write(self.folder / f"{shard}.{suffix}.npy", npy_bytes(array))
         except OSError as exc:  # a read-only home must not fail training or prediction
             log.warning("embedding cache: cannot write to %s (%s)", self.folder, exc)
 

@@ -6,20 +6,17 @@ data goes through `esc`.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import html
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from shipml.evaluate.metrics import METRIC_NAMES
+from shipml.files import atomic_write  # re-exported: the reports write through it
 
 __all__ = [
     "atomic_write",
@@ -80,23 +77,6 @@ def page(title: str, body: str) -> str:
         "it can be shared as is and opened offline.</footer>\n"
         "</main></body></html>\n"
     )
-
-
-def atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _version() -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
 
 import numpy as np
+
+from shipml.files import fsync_path, publish_folder
 
 __all__ = ["ArtifactWriter", "MANIFEST", "sha256_file"]
 
@@ -24,14 +25,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ArtifactWriter:
@@ -83,16 +76,13 @@ class ArtifactWriter:
         }
         (self.dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         for name in [*self.files, MANIFEST]:
-            _fsync(self.dir / name)
-        _fsync(self.dir)
+            fsync_path(self.dir / name)
+        fsync_path(self.dir)
         return manifest
 
     def publish(self, dest: Path) -> Path:
         """Atomically move the finished folder to `dest` (which must not exist)."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.dir, dest)
-        _fsync(dest.parent)
-        return dest
+        return publish_folder(self.dir, dest)
 
     def abort(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -17,8 +17,9 @@ from shipml.errors import (
     ModelNotFound,
     SchemaError,
     ShipmlError,
+    TooMany,
 )
-from shipml.serve.limits import BodyLimit, HeaderLimit, TooMany
+from shipml.serve.limits import BodyLimit, HeaderLimit
 from shipml.serve.pool import ModelPool
 from shipml.serve.predict import check_records
 
@@ -161,15 +162,12 @@ def _error_handlers(app, scrub=str) -> None:
 
     @app.exception_handler(ShipmlError)
     async def _shipml_error(_request, exc: ShipmlError):
-        if isinstance(exc, AuthError):
-            return error(exc.status, str(exc))
-        if isinstance(exc, ModelNotFound):
-            return error(404, str(exc))
+        # Every error carries its status (TooMany 429 with Retry-After, SchemaError 422, ...).
+        message = str(exc)
         if isinstance(exc, ArtifactIntegrityError):  # the server's files, not the request
             log.error("%s", exc)
-            return error(503, "the model's files failed their integrity check (see the server log)")
-        status = getattr(exc, "status", None) or (422 if isinstance(exc, SchemaError) else 400)
-        return error(status, str(exc), getattr(exc, "headers", None))
+            message = "the model's files failed their integrity check (see the server log)"
+        return error(exc.status, message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError):
@@ -189,15 +187,6 @@ def _error_handlers(app, scrub=str) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request, exc: StarletteHTTPException):
         return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
-
-    @app.exception_handler(TooMany)
-    async def _too_many(_request, exc: TooMany):
-        import math
-
-        seconds = exc.args[0]  # and args[1], if given, says which limit
-        message = exc.args[1] if len(exc.args) > 1 else "rate limit exceeded for this API key"
-        return error(429, message,
-                     {"Retry-After": str(max(1, math.ceil(seconds)))})  # fmt: skip
 
     @app.exception_handler(Exception)
     async def _bug(_request, exc: Exception):
@@ -426,8 +415,8 @@ def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=No
     """Score a CSV body; with a heavy `job`, in chunks it can stop between (heavy.py)."""
     import io
 
-    from shipml.data.formulas import defuse
     from shipml.data.io import read_csv_bytes
+    from shipml.predictions import predictions_table
     from shipml.serve.predict import csv_field
 
     frame = read_csv_bytes(raw, "the CSV body", max_bytes=max_bytes)
@@ -442,13 +431,12 @@ def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=No
         return predictor.predict(name, model, version, part, key, where=None)  # checked above
 
     rows = score(records) if job is None else job.map(records, score, _csv_chunk(model))
-    out = frame.copy()
-    out.insert(0, "prediction_id", [r["id"] for r in rows])
-    out["prediction"] = [r.get("label", r.get("value")) for r in rows]
-    for cls in model.classes or []:
-        out[f"probability_{cls}"] = [r["probabilities"][str(cls)] for r in rows]
+    classes = model.classes or []
+    proba = [[r["probabilities"][str(c)] for c in classes] for r in rows] if classes else None
+    out = predictions_table(frame, [r.get("label", r.get("value")) for r in rows], proba,
+                            classes, ids=[r["id"] for r in rows])  # fmt: skip
     buffer = io.StringIO()
-    defuse(out).to_csv(buffer, index=False)
+    out.to_csv(buffer, index=False)
     return buffer.getvalue().encode("utf-8")
 
 

@@ -35,15 +35,16 @@ def load_secret(home: Path | None = None, *, env: str = ENV, filename: str = "pi
 
         home = settings().home
     path = Path(home) / filename
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker made it first, or an earlier run
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as out:
-        out.write(secrets.token_hex(32).encode("ascii"))
-        out.flush()
-        os.fsync(out.fileno())
+    if not path.is_file():
+        from filelock import FileLock
+
+        from shipml.files import atomic_write
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Workers starting together: one writes the secret, the others wait and read it.
+        with FileLock(path.with_name(f".{path.name}.lock")):
+            if not path.is_file():
+                atomic_write(path, secrets.token_hex(32), mode=0o600)
     return path.read_bytes().strip()
 
 
