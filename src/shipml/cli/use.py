@@ -95,7 +95,8 @@ def _csv_safe(frame):
     return defuse(frame)
 
 
-def _atomic_csv(frame, path: Path) -> None:
+def write_csv(frame, path: Path) -> None:
+    """`frame` as a CSV file at `path`, atomically, spreadsheet formulas defused."""
     from shipml.files import atomic_write
 
     atomic_write(path, _csv_safe(frame).to_csv(index=False))
@@ -124,7 +125,7 @@ def explain(
         from shipml.model import explanation_frame
 
         words = any(c.kind == "text" for c in model.schema.features)
-        _atomic_csv(explanation_frame(records, words=words), output)
+        write_csv(explanation_frame(records, words=words), output)
         console.print(f"wrote reasons for {len(records):,} rows to {output}")
     from rich.markup import escape
 

@@ -41,7 +41,7 @@ def zero_shot(
     ] = True,
 ) -> None:
     """Label each text with the closest of LABELS (cosine similarity of sentence embeddings)."""
-    from shipml.cli.use import _atomic_csv
+    from shipml.cli.use import write_csv
     from shipml.learners.zeroshot import zero_shot as classify
 
     result = classify(data, labels, text_column=text_column, encoder=encoder)
@@ -50,5 +50,5 @@ def zero_shot(
     if output is None:
         result.to_csv(sys.stdout, index=False)
         return
-    _atomic_csv(result, output)
+    write_csv(result, output)
     console.print(f"wrote {len(result):,} labelled rows to {output}")

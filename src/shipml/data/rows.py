@@ -17,7 +17,7 @@ import numpy as np
 
 from shipml.data.cells import is_plain_number
 from shipml.data.parse import FALSE_TOKENS, TRUE_TOKENS
-from shipml.data.schema import _NA_TOKENS, _as_category
+from shipml.data.schema import NA_TOKENS, as_category
 
 __all__ = ["RowEncoder", "FAST_MAX_ROWS"]
 
@@ -74,7 +74,7 @@ def _missing(value) -> bool:
         return True
     if isinstance(value, float):
         return value != value
-    return isinstance(value, str) and value.strip() in _NA_TOKENS
+    return isinstance(value, str) and value.strip() in NA_TOKENS
 
 
 def _number(value) -> float:
@@ -118,6 +118,6 @@ def _category(lookup: dict, other: float):
             return math.nan
         if not isinstance(value, (str, int, float)):
             raise _Slow
-        return lookup.get(_as_category(value), other)
+        return lookup.get(as_category(value), other)
 
     return convert

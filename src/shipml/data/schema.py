@@ -28,7 +28,16 @@ from shipml.data.parse import (
 from shipml.echo import echo
 from shipml.errors import SchemaError, TargetError
 
-__all__ = ["Column", "Schema", "infer_schema", "FEATURE_KINDS", "TASKS"]
+__all__ = [
+    "Column",
+    "Schema",
+    "infer_schema",
+    "as_category",
+    "UnknownLabel",
+    "FEATURE_KINDS",
+    "NA_TOKENS",
+    "TASKS",
+]
 
 FEATURE_KINDS = ("numeric", "boolean", "categorical", "datetime", "text")
 DROPPED_KINDS = ("id", "ignored")
@@ -38,7 +47,7 @@ _PARSE_SHARE = 0.97  # share of non-missing cells that must parse for a kind to 
 _ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)$|^(id|uuid)([^a-z]|$)", re.IGNORECASE)
 _MAX_CLASSES_FROM_NUMBERS = 20
 _TEXT_MIN_WORDS = 4.0
-_NA_TOKENS = frozenset(NA_VALUES)
+NA_TOKENS = frozenset(NA_VALUES)
 
 
 @dataclass
@@ -138,7 +147,7 @@ def _blank_to_missing(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return values
     text = values.astype("string").str.strip()
-    blank = text.isin(_NA_TOKENS).fillna(False).to_numpy(bool)
+    blank = text.isin(NA_TOKENS).fillna(False).to_numpy(bool)
     return values.where(~blank, None) if blank.any() else values
 
 
@@ -159,10 +168,10 @@ def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series
     elif col.hash_key:  # personal data kept as a feature: only keyed hashes go further
         from shipml.data.pii import pseudonym
 
-        hashed = values.map(lambda v: pseudonym(col.hash_key, _as_category(v)), na_action="ignore")
+        hashed = values.map(lambda v: pseudonym(col.hash_key, as_category(v)), na_action="ignore")
         return hashed.astype(object)
     else:  # categorical, text: plain strings; 3.0 and "3" are the same category
-        return values.map(_as_category, na_action="ignore").astype(object)
+        return values.map(as_category, na_action="ignore").astype(object)
     if strict and bad.any():
         row = int(np.flatnonzero(bad)[0])
         example = values.iloc[row]
@@ -179,7 +188,9 @@ def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series
     return result
 
 
-def _as_category(value: object) -> str:
+def as_category(value: object) -> str:
+    """The text form under which a cell is a category (or class label): 1, 1.0 and "1 " are
+    all "1"; True is "True". Training, prediction, monitoring and PII hashing share it."""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     if isinstance(value, (bool, np.bool_)):
@@ -189,14 +200,15 @@ def _as_category(value: object) -> str:
 
 def _labels(raw: pd.Series, classes: list) -> np.ndarray:
     """Map target cells onto the known class labels by their text form (1, "1" and 1.0 match)."""
-    by_text = {_as_category(c): c for c in classes}
+    by_text = {as_category(c): c for c in classes}
     out = np.empty(len(raw), dtype=object)
     for i, value in enumerate(raw.to_numpy()):
-        out[i] = None if _is_missing(value) else by_text.get(_as_category(value), _Unknown(value))
+        missing = _is_missing(value)
+        out[i] = None if missing else by_text.get(as_category(value), UnknownLabel(value))
     return out
 
 
-class _Unknown:
+class UnknownLabel:
     """A target value that is not one of the model's classes (kept to report it, never learned)."""
 
     def __init__(self, value: object) -> None:
@@ -204,6 +216,9 @@ class _Unknown:
 
     def __repr__(self) -> str:
         return repr(self.value)
+
+
+_Unknown = UnknownLabel  # the old name, until model.py (helper `contract`) imports the new one
 
 
 def _is_missing(value: object) -> bool:
@@ -408,7 +423,7 @@ def _infer_task(raw: pd.Series, target: str, task: str | None) -> tuple[str, lis
         notes.append(f"{len(raw) - len(present)} rows with a missing target were left out")
     numbers, _ = parse_numeric(present)
     numeric = bool(np.mean(~np.isnan(numbers)) >= _PARSE_SHARE)
-    text = present.map(_as_category)
+    text = present.map(as_category)
     n_unique = text.nunique()
     if task is None:
         if n_unique == 2:
@@ -459,6 +474,6 @@ def _ordered_classes(present: pd.Series, text: pd.Series, numeric: bool, numbers
             labels = labels[::-1]  # positive class last: "yes" after "no", 1 after 0
         elif not (lowered[0] in FALSE_TOKENS and lowered[1] in TRUE_TOKENS):
             counts = text.value_counts()
-            minority = min(labels, key=lambda v: (counts.get(_as_category(v), 0), str(v)))
+            minority = min(labels, key=lambda v: (counts.get(as_category(v), 0), str(v)))
             labels = [v for v in labels if v != minority] + [minority]  # positive = rarer class
     return labels

@@ -288,11 +288,11 @@ def _classification(labelled: pd.DataFrame, truth, pred, schema) -> dict:
 
 
 def _logged_proba(labelled: pd.DataFrame, classes: list) -> np.ndarray | None:
-    from shipml.data.schema import _as_category
+    from shipml.data.schema import as_category
 
     columns = []
     for cls in classes:
-        names = [f"proba:{cls}", f"proba:{_as_category(cls)}"]
+        names = [f"proba:{cls}", f"proba:{as_category(cls)}"]
         found = next((n for n in names if n in labelled.columns), None)
         if found is None:
             return None
@@ -305,11 +305,11 @@ def _logged_proba(labelled: pd.DataFrame, classes: list) -> np.ndarray | None:
 
 def _as_classes(values: pd.Series, schema) -> np.ndarray:
     """Labels as the model's class values (1, "1" and 1.0 match); unknown or missing: None."""
-    from shipml.data.schema import _Unknown
+    from shipml.data.schema import UnknownLabel
 
     frame = pd.DataFrame({schema.target: values.to_numpy(dtype=object)})
     labels = schema.target_values(frame)
-    return np.array([None if isinstance(v, _Unknown) else v for v in labels], dtype=object)
+    return np.array([None if isinstance(v, UnknownLabel) else v for v in labels], dtype=object)
 
 
 # -- wording ---------------------------------------------------------------------------------

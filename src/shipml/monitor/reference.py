@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from shipml.data.schema import _as_category
+from shipml.data.schema import as_category
 from shipml.errors import DataError
 
 __all__ = ["build_reference", "prediction_reference", "OTHER", "FORMAT", "ARTIFACT"]
@@ -89,7 +89,7 @@ def prediction_reference(
     kind = prediction_kind(task)
     values = pd.Series(list(predictions), dtype=object)
     if kind == "categorical":
-        values = values.map(_as_category, na_action="ignore")
+        values = values.map(as_category, na_action="ignore")
     else:
         values = pd.to_numeric(values, errors="coerce").astype("float64")
     rows = _sample_rows(len(values), int(max_rows), seed)
@@ -148,7 +148,7 @@ def as_numbers(values: pd.Series, kind: str) -> np.ndarray:
 def as_labels(values: pd.Series) -> pd.Series:
     """Non-missing values as category strings (3.0 and "3" are the same category)."""
     present = values[values.notna()]
-    return present.map(_as_category).astype(object)
+    return present.map(as_category).astype(object)
 
 
 def as_lengths(values: pd.Series) -> np.ndarray:

@@ -473,7 +473,7 @@ def _store_feedback(pool, predictor, prediction_id: str, label, key: str | None)
 
 
 def _feedback_label(model, value):
-    from shipml.data.schema import _as_category
+    from shipml.data.schema import as_category
     from shipml.echo import echo
     from shipml.monitor.log import FeedbackError
 
@@ -487,8 +487,8 @@ def _feedback_label(model, value):
         if number != number or number in (float("inf"), float("-inf")):
             raise FeedbackError("label must be a finite number", 422)
         return number
-    by_text = {_as_category(c): c for c in model.classes}
-    match = by_text.get(_as_category(value))
+    by_text = {as_category(c): c for c in model.classes}
+    match = by_text.get(as_category(value))
     if match is None:
         known = ", ".join(echo(c, 60) for c in model.classes[:20])
         more = f" and {len(model.classes) - 20} more" if len(model.classes) > 20 else ""

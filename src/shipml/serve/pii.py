@@ -15,7 +15,7 @@ import os
 import secrets
 from pathlib import Path
 
-from shipml.data.schema import _as_category
+from shipml.data.schema import as_category
 
 __all__ = ["PiiHasher", "load_secret"]
 
@@ -58,7 +58,7 @@ class PiiHasher:
     def hash(self, column: str, value) -> str | None:
         if value is None or (isinstance(value, float) and value != value):
             return None
-        message = f"{column}\x00{_as_category(value)}".encode()
+        message = f"{column}\x00{as_category(value)}".encode()
         return PREFIX + hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
 
     def scrub(self, record: dict) -> dict:
