@@ -47,3 +47,79 @@ def test_no_pickle_in_loading_code():
         text = path.read_text()
         for bad in ("pickle.load", "joblib.load", "torch.load(", "allow_pickle=True"):
             assert bad not in text, f"{path}: {bad}"
+
+
+# Extras for developing and measuring shipml: they do not count as declaring what src/ imports.
+_NOT_RUNTIME = {"dev", "bench", "lexicon"}
+
+
+def _canonical(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared() -> set[str]:
+    from pathlib import Path
+
+    import tomllib
+    from packaging.requirements import Requirement
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    lines = list(project["dependencies"])
+    for extra, reqs in project["optional-dependencies"].items():
+        if extra not in _NOT_RUNTIME:
+            lines += reqs
+    return {_canonical(Requirement(line).name) for line in lines}
+
+
+def _third_party_imports() -> dict[str, str]:
+    """Top-level module -> the first file importing it, for every import in src/shipml (also
+    inside functions and try blocks) that is neither the standard library nor shipml."""
+    import ast
+    from pathlib import Path
+
+    found: dict[str, str] = {}
+    src = Path(shipml.__file__).parent
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top != "shipml" and top not in sys.stdlib_module_names:
+                    found.setdefault(top, str(path.relative_to(src)))
+    return found
+
+
+def test_every_imported_package_is_declared():
+    from importlib.metadata import packages_distributions
+
+    declared = _declared()
+    dists = packages_distributions()
+    imports = _third_party_imports()
+    assert {"numpy", "scipy", "lightgbm", "packaging", "tokenizers"} <= set(imports)  # it looks
+    missing = []
+    for module, where in sorted(imports.items()):
+        names = {_canonical(d) for d in dists.get(module, [])}
+        if not names:
+            missing.append(f"{module} ({where}): not installed, so its distribution is unknown")
+        elif not names & declared:
+            missing.append(f"{module} ({where}): declare {' or '.join(sorted(names))}")
+    assert not missing, "imported but not in pyproject.toml (core or a runtime extra):\n" + (
+        "\n".join(missing)
+    )
+
+
+def test_version_has_one_source():
+    from importlib.metadata import version
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'dynamic = ["version"]' in text and 'attr = "shipml.__version__"' in text
+    assert version("shipml") == shipml.__version__
