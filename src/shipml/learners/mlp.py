@@ -161,7 +161,8 @@ def _quantile_bins(Z: np.ndarray, n_bins: int) -> list[np.ndarray]:
     paper's unsupervised variant: no target information enters the preprocessing)."""
     bins = []
     for v in Z.T:
-        edges = np.unique(np.quantile(v, np.linspace(0.0, 1.0, n_bins + 1)))
+        # unique in float32, the network's precision: the edges must increase strictly
+        edges = np.unique(np.quantile(v, np.linspace(0.0, 1.0, n_bins + 1)).astype(np.float32))
         if len(edges) < 3:  # constant or two-valued: two even bins over its range
             lo, hi = float(v.min()), float(v.max())
             lo, hi = (lo - 1.0, hi + 1.0) if hi - lo < 1e-6 else (lo, hi)
