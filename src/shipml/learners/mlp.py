@@ -392,15 +392,19 @@ def _train(net, train: _Tensors, valid: _Tensors, cfg: dict, task: str, budget: 
            share_end: float) -> bool:  # fmt: skip
     """AdamW at a constant rate, the best epoch on `valid` kept (patience in epochs, as in the
     paper). Stops before an epoch that would end after min(deadline, `share_end`) — its length
-    measured on the previous one — and at once when that time comes mid-epoch. True if it
-    ended by early stopping or the epoch cap, False if time cut it."""
+    measured on the previous one — and at once when that time comes mid-epoch. What follows
+    the training (one forward pass over all the fold's rows) is kept inside that time too,
+    estimated from the validation pass. True if it ended by early stopping or the epoch cap,
+    False if time cut it."""
     torch = _torch()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     size = cfg["batch_size"] or (256 if len(train) <= 20_000 else 512)
     clock = budget.clock
 
+    tail = 0.0  # seconds of the forward pass over every row of the fold, after training
+
     def end() -> float:  # read each time: a planned deadline may move
-        return min(budget.deadline, share_end)
+        return min(budget.deadline, share_end) - tail
 
     def late() -> bool:
         return clock() >= end()
@@ -411,7 +415,9 @@ def _train(net, train: _Tensors, valid: _Tensors, cfg: dict, task: str, budget: 
         if t0 + epoch_s > end() or not _epoch(net, opt, train, size, task, late):
             finished = False
             break
+        t1 = clock()
         value = _valid_loss(net, valid, task)
+        tail = (clock() - t1) * (len(train) + len(valid)) / len(valid)
         if value < best:
             best, bad = value, 0
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
