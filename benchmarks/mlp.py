@@ -14,8 +14,8 @@ Metric: ROC AUC (binary), RMSE of log1p(price) for house_prices (lower is better
 
     nice -n 10 python benchmarks/mlp.py [--datasets german_credit,adult] [--mlp-budget 240]
 
-One JSON record per dataset goes to benchmarks/.work/mlp.jsonl as it finishes; the table is
-printed at the end (or from that file with --table-only).
+One JSON record per dataset goes to benchmarks/.work/mlp.jsonl (or --out) as it finishes; the
+table is printed at the end (or from that file with --table-only).
 """
 
 from __future__ import annotations
@@ -178,16 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlp-budget", type=float, default=240.0,
                         help="seconds for the MLP on all folds of one dataset")  # fmt: skip
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--out", type=Path, default=OUT, help="JSON lines file of the records")
     args = parser.parse_args(argv)
     names = [n for n in args.datasets.split(",") if n]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     if not args.table_only:
         for name in names:
             record = run(name, args.seed, args.mlp_budget)
-            with OUT.open("a") as fh:
+            with args.out.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
-    records = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
     latest = {r["dataset"]: r for r in records}  # the last run of each dataset
     print(table([latest[n] for n in names if n in latest]))
     return 0

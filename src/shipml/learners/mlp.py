@@ -2,12 +2,12 @@
 
 TabM is one MLP that carries k lightly different copies of itself (BatchEnsemble-style
 adapters, "tabm-mini": one per-member scaling of the input, the rest shared), trained together
-and averaged. The paper's tuned-defaults variant, TabM-mini with piecewise-linear embeddings of
-the numbers, beats tuned GBDTs on part of its benchmark while needing no search. The model is
-the authors' package (`tabm`, with `rtdl_num_embeddings` for the embeddings); this module adds
-what the package leaves to the user: the preprocessing of shipml's encoded matrix, the training
-loop (AdamW, early stopping on each fold's validation rows, a deadline), exact contributions and
-storage as safetensors.
+and averaged. Its default variant, TabM-mini with piecewise-linear embeddings of the numbers,
+is among the strongest tabular models of the paper's benchmark without a hyper-parameter search.
+The model is the authors' package (`tabm`, with `rtdl_num_embeddings` for the embeddings); this
+module adds what the package leaves to the user: the preprocessing of shipml's encoded matrix,
+the training loop (AdamW, early stopping on each fold's validation rows, a deadline), exact
+contributions and storage as safetensors.
 
 - Numbers: missing -> the training median plus a missing-indicator feature; robust scaling
   (median, IQR / 1.349) and RealMLP's smooth clipping x / sqrt(1 + (x / 3)^2), so one extreme
@@ -15,15 +15,16 @@ storage as safetensors.
 - Categories (the Encoder's integer codes): one-hot, as TabM does; code 0 is "missing or not
   seen in training", so an unknown value at prediction time is a defined input.
 - Raw scores live in the same spaces as LightGBMFitted (log-odds, per-class scores, the
-  transformed target): the k members' outputs are averaged as raw scores, and the fold networks
-  are averaged like fold boosters, so an ensemble can average families.
+  transformed target): the k members' outputs are averaged as raw scores (the paper averages
+  probabilities; raw scores keep contributions additive), and the fold networks are averaged
+  like fold boosters, so an ensemble can average families.
 - Contributions: integrated gradients (Sundararajan et al. 2017) from the training rows' mean
   representation, summed per encoded feature; whatever the integral's discretization misses is
   put in the bias column, so every row sums exactly to raw(X).
 
-The sizes below are TabM's defaults scaled down for 2 shared CPU cores (k=8 members of width
-128 instead of 32 of 512: the cost of a step grows with k x width, and the paper finds most of
-the ensembling gain with the first few members).
+The sizes below are TabM's defaults scaled down for 2 shared CPU cores: k=8 members of width 128
+instead of 32 of 512 (a step costs about k x width^2). That is a CPU trade-off, not a tuned
+value; benchmarks/mlp.py measures what it gives next to LightGBM.
 """
 
 from __future__ import annotations
