@@ -481,6 +481,10 @@ def fit_on_folds(data: TrainData, plan: ValidationPlan, params: dict, seed: int,
     (out-of-fold raw scores on all rows, 0 where no fold validates; the fold networks as one
     fitted model; complete). Each fold gets an equal share of the time left when it starts;
     complete is False when time cut a fold short or left folds untrained (their rows stay 0)."""
+    # Import torch and the model before sharing the time out: a first import takes seconds
+    # (12 s on a loaded machine) that must not come out of the first fold's share.
+    import tabm  # noqa: F401
+
     cfg = {**CONFIGS[0], **params}
     data = data.transformed(cfg["target_transform"])
     d_out = data.n_classes if data.task == "multiclass" else 1
