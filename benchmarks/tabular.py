@@ -948,7 +948,10 @@ def details(records: list[dict], names: list[str]) -> str:
                     f"{fam} {c['n']}" + ("" if c["best"] is None else f" ({c['best']:.4f})")
                     for fam, c in info.get("candidates", {}).items()
                 )
-                valid = ", ".join(f"{k} {v:.4f}" for k, v in info.get("validation", {}).items())
+                validation = info.get("validation", {})
+                metric = info.get("metric")
+                shown = {metric: validation[metric]} if metric in validation else validation
+                valid = ", ".join(f"{k} {v:.4f}" for k, v in shown.items())
                 notes = "; ".join(info.get("family_notes", [])).replace("|", "/")
                 row = [name, SYSTEM_TITLES[system], members, cands, valid, notes]
                 lines.append("| " + " | ".join(row) + " |")
