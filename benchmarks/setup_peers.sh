@@ -9,7 +9,8 @@
 # torch or any nvidia-* package. Choices, each forced by a dry run (see benchmarks/RESULTS.md):
 # - FLAML without its [automl] extra, whose xgboost<3 pulls nvidia-nccl-cu12 on Linux: the same
 #   extras are listed one by one, with xgboost-cpu (the same `xgboost` module, no CUDA);
-# - AutoGluon's extras lightgbm, catboost, xgboost (xgboost-cpu) and fastai, so that
+# - AutoGluon's extras lightgbm, catboost, xgboost (xgboost-cpu), fastai and ray (bagged folds in
+#   parallel, memory-safe sub-fits: without ray best_quality fits folds one by one), so that
 #   best_quality has the model families it expects, NN_TORCH and FASTAI included;
 # - torchvision (a dependency of fastai, unused by tabular models) is removed again: PyPI's
 #   Linux wheel is built against CUDA torch and fails to import beside the CPU wheel
@@ -25,7 +26,7 @@ export OMP_WAIT_POLICY=PASSIVE
 TORCH="torch==2.13.0"
 PEERS=(
   "flaml==2.8.0"
-  "autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3"
+  "autogluon.tabular[lightgbm,catboost,xgboost,fastai,ray]==1.6.3"
   "xgboost-cpu==2.1.4"
   "lightgbm==4.7.0"
   "scikit-learn==1.9.1"

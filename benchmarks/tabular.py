@@ -875,7 +875,7 @@ def markdown_table(records: list[dict], names: list[str], kinds: dict[str, str],
     header += [f"{SYSTEM_SHORT[s]} time" for s in systems]
     header += [f"{SYSTEM_TITLES[s]}: ensemble" for s in ships]
     if set(SHIPML_SYSTEMS) <= set(systems):
-        header.append("MLP on − off")
+        header.append("MLP gain (on vs off, + is better)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in names:
         row = {s: by_key.get((name, s)) for s in systems}
@@ -889,7 +889,8 @@ def markdown_table(records: list[dict], names: list[str], kinds: dict[str, str],
         cells += [_ensemble_text(row[s]) for s in ships]
         if set(SHIPML_SYSTEMS) <= set(systems):
             on, off = _value(row["shipml"]), _value(row["shipml_no_mlp"])
-            cells.append("" if on is None or off is None else f"{on - off:+.4f}")
+            gain = None if on is None or off is None else (off - on if _lower(kind) else on - off)
+            cells.append("" if gain is None else f"{gain:+.4f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
