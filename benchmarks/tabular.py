@@ -556,8 +556,14 @@ def run_autogluon(
     ds: Dataset, budget: float, seed: int, presets: str = "medium_quality", exclude=()
 ) -> Prediction:
     """AutoGluon's TabularPredictor with a preset and `time_limit=budget`; it gets the frames
-    the other peers get. AutoGluon has no global seed: its models use their own fixed ones."""
+    the other peers get. AutoGluon has no global seed: its models use their own fixed ones.
+    SHIPML_BENCH_AG_DYSTACK=off (--ag-dystack off) passes dynamic_stacking=False: best_quality's
+    DyStack sub-fit, in a ray process, can spend a short budget on a loaded machine."""
     from autogluon.tabular import TabularPredictor
+
+    extra = {}
+    if os.environ.get("SHIPML_BENCH_AG_DYSTACK", "auto") == "off":
+        extra["dynamic_stacking"] = False
 
     x_train, y_train, x_test = _peer_frames(ds)
     train = x_train.assign(**{ds.target: y_train.to_numpy()})
@@ -571,13 +577,18 @@ def run_autogluon(
             verbosity=0,
         )
         predictor.fit(
-            train, time_limit=budget, presets=presets, excluded_model_types=list(exclude) or None
+            train,
+            time_limit=budget,
+            presets=presets,
+            excluded_model_types=list(exclude) or None,
+            **extra,
         )
         fit_s = time.perf_counter() - fit_start
         names = list(predictor.model_names())
         info = {
             "presets": presets,
             "excluded": list(exclude),
+            **extra,
             "best": predictor.model_best,
             "models": len(names),
             "neural": [n for n in names if n.startswith(AG_NEURAL_NAMES)],
@@ -675,7 +686,9 @@ def worker(args: argparse.Namespace) -> int:
     out: dict = {
         "split": split_fingerprint(ds),
         "python": sys.executable,
-        "versions": {p: _version(p) for p in PACKAGES if _version(p)},
+        "versions": {
+            p: _version(p) for p in dict.fromkeys(PACKAGES + PEER_PACKAGES) if _version(p)
+        },
     }
     start = time.perf_counter()
     try:
@@ -711,6 +724,7 @@ def python_for(system: str, args: argparse.Namespace) -> str | None:
 def cell_env(system: str, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", SHIPML_DATASETS=str(datasets_dir()))
     env["PYTHONUNBUFFERED"] = "1"
+    env["SHIPML_BENCH_AG_DYSTACK"] = args.ag_dystack
     if SYSTEM_INFO[system].env == "main":
         # The shipml under test comes first (a worktree's src/ beside the installed one).
         rest = env.get("PYTHONPATH")
@@ -1046,6 +1060,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train house_prices on SalePrice, scored by RMSE (before issue 14)",
     )
     parser.add_argument(
+        "--ag-dystack",
+        choices=("auto", "off"),
+        default="auto",
+        help="AutoGluon's dynamic stacking (default: its own choice; off: dynamic_stacking=False)",
+    )
+    parser.add_argument(
         "--in-process", action="store_true", help="run every cell in this interpreter"
     )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -1138,6 +1158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         return worker(args)
+    os.environ["SHIPML_BENCH_AG_DYSTACK"] = args.ag_dystack  # for --in-process
     command = banner("tabular.py", argv, args, PACKAGES)
     print(f"shipml source: {args.shipml_src} | {_peer_versions(args)}", flush=True)
     cells = previous_cells(args)
