@@ -543,6 +543,14 @@ def run_shipml_no_mlp(
     return run_shipml(ds, budget, seed, families=without_mlp(families))
 
 
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 AG_METRICS = {
     "binary": "roc_auc",
     "multiclass": "accuracy",
@@ -589,6 +597,7 @@ def run_autogluon(
             "presets": presets,
             "excluded": list(exclude),
             **extra,
+            "ray": _importable("ray"),
             "best": predictor.model_best,
             "models": len(names),
             "neural": [n for n in names if n.startswith(AG_NEURAL_NAMES)],
@@ -731,7 +740,18 @@ def cell_env(system: str, args: argparse.Namespace) -> dict[str, str]:
         env["PYTHONPATH"] = str(args.shipml_src) + (os.pathsep + rest if rest else "")
     else:
         env.pop("PYTHONPATH", None)  # nothing of this environment in the peers' one
+        if args.ag_ray == "off" and system.startswith("ag_"):
+            env["PYTHONPATH"] = str(_no_ray_dir(args))
     return env
+
+
+def _no_ray_dir(args: argparse.Namespace) -> Path:
+    """A folder whose `ray` package fails to import: AutoGluon then fits as without ray."""
+    folder = args.out.parent / "no-ray"
+    (folder / "ray").mkdir(parents=True, exist_ok=True)
+    stub = 'raise ImportError("ray switched off by benchmarks/tabular.py --ag-ray off")\n'
+    (folder / "ray" / "__init__.py").write_text(stub)
+    return folder
 
 
 def _log_tail(path: Path, lines: int = 3) -> str:
@@ -933,7 +953,8 @@ def summary_line(
     title = SYSTEM_TITLES[ours]
     if rows == 0:
         return f"{title}: no dataset with its result and a peer's"
-    text = f"{title} is the best cell of its row (against {', '.join(SYSTEM_TITLES[p] for p in peers)}) on {wins} of {rows} datasets"  # noqa: E501
+    against = ", ".join(SYSTEM_TITLES[p] for p in peers)
+    text = f"{title} is the best cell of its row (against {against}) on {wins} of {rows} datasets"
     if rows < len(names):
         text += f" ({len(names) - rows} without results)"
     if "lgbm" not in peers:
@@ -950,9 +971,9 @@ def details(records: list[dict], names: list[str]) -> str:
         "|---|---|---|---|---|---|",
     ]
     ag = [
-        "| dataset | system | best model | models | neural networks trained |",
-        "|---|---|---|---|---|",
-    ]  # noqa: E501
+        "| dataset | system | best model | models | neural networks trained | settings |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in names:
         for system in SYSTEMS:
             record = by_key.get((name, system))
@@ -972,7 +993,11 @@ def details(records: list[dict], names: list[str]) -> str:
                 lines.append("| " + " | ".join(row) + " |")
             elif system.startswith("ag_") and info.get("best"):
                 neural = ", ".join(info.get("neural", [])) or "none"
+                settings = "ray" if info.get("ray") else "no ray"
+                if "dynamic_stacking" in info:
+                    settings += f", dynamic_stacking={info['dynamic_stacking']}"
                 row = [name, SYSTEM_TITLES[system], info["best"], str(info["models"]), neural]
+                row.append(settings)
                 ag.append("| " + " | ".join(row) + " |")
     out = []
     if len(lines) > 2:
@@ -1064,6 +1089,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("auto", "off"),
         default="auto",
         help="AutoGluon's dynamic stacking (default: its own choice; off: dynamic_stacking=False)",
+    )
+    parser.add_argument(
+        "--ag-ray",
+        choices=("auto", "off"),
+        default="auto",
+        help="off: AutoGluon runs as without ray installed (folds one by one; ray's start-up "
+        "timed out on a loaded machine)",
     )
     parser.add_argument(
         "--in-process", action="store_true", help="run every cell in this interpreter"
@@ -1192,7 +1224,7 @@ def main(argv: list[str] | None = None) -> int:
                 _cell(record)
                 if record["error"] or record.get("skipped")
                 else _fmt_value(kinds[name], record["value"], None)
-            )  # noqa: E501
+            )
             seconds = record.get("seconds") or 0.0
             print(f"  {system:14s} {shown:>14s}  {seconds:7.1f} s", flush=True)
     total = time.perf_counter() - run_start
