@@ -351,11 +351,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"(n_trials={args.n_trials}, seed {args.seed}); "
                 f"members: {', '.join(predict[f'{label}_members'])}"
             )
-        same = "the same" if predict["max_proba_diff"] < 1e-9 else "different"
+        same = predict["max_proba_diff"] < 1e-9
         print(
-            f"predictions of the two models on the 200 test rows: {same} "
+            f"predictions of the two models on the 200 test rows: "
+            f"{'the same' if same else 'different'} "
             f"(largest probability difference {predict['max_proba_diff']:.2e})"
         )
+        if not same:
+            print(
+                "  the predict rows compare different ensembles: if the members differ, the "
+                "budget ended a search before its n_trials (raise --budget), or the trees "
+                "train different models"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"trees": {k: str(v) for k, v in trees.items()}, "help": help_result}
     payload["predict"] = predict
