@@ -85,3 +85,16 @@ def test_retrain_without_feedback_or_data_is_a_clear_error(with_feedback, tmp_pa
     code, _, err = run_cli(["retrain", "nofeedback", "--data", path,
                             "--registry-uri", root / "registry"], capsys)  # fmt: skip
     assert code == 2 and "no feedback labels" in err
+
+
+def test_feedback_labels_logged_as_floats_keep_their_class(german):
+    """Where some logged predictions have no label yet, the log's label column is float: the
+    label 2 comes back as 2.0 and must still be the class "2", not a third class "2.0"."""
+    from shipml.data.schema import infer_schema
+    from shipml.retrain import _feedback_frame
+
+    schema = infer_schema(german, "credit_risk")
+    logged = german.drop(columns="credit_risk").head(3).assign(feedback=[2.0, 1.0, float("nan")])
+    frame = _feedback_frame(logged.head(2), schema, [])
+    assert frame["credit_risk"].tolist() == ["2", "1"]
+    assert infer_schema(pd.concat([german, frame]), "credit_risk").classes == [1, 2]

@@ -165,6 +165,10 @@ def _feedback_frame(labelled: pd.DataFrame, schema, notes: list[str]) -> pd.Data
         )
     frame = frame.astype(object).where(frame.notna(), None)
     frame = frame.map(lambda v: None if v is None else str(v))
-    frame[schema.target] = [str(v) for v in labelled["feedback"]]
+    # a log where some rows have no label holds the labels as floats: 2.0 is the class "2"
+    frame[schema.target] = [
+        str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+        for v in labelled["feedback"]
+    ]
     frame.index = np.arange(len(frame))
     return frame

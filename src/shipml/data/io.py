@@ -88,10 +88,19 @@ def read_table(source: str | Path | pd.DataFrame, *, sheet: str | int | None = N
 def read_csv_bytes(
     raw: bytes, where: str = "the CSV body", *, max_bytes: int | None = None
 ) -> pd.DataFrame:
-    """A delimited table sent as bytes (an upload), read exactly like a CSV file.
+    r"""A delimited table sent as bytes (an upload), read exactly like a CSV file.
 
     Gzip data is inflated within `max_bytes` and the ratio cap of data/inflate.py (an upload
-    is untrusted: InflateLimit, a 413 on the server, when it would pass them)."""
+    is untrusted: InflateLimit, a 413 on the server, when it would pass them).
+
+    >>> read_csv_bytes(b"age;plan\n25;basic\n41;pro\n")  # the delimiter is sniffed
+       age   plan
+    0   25  basic
+    1   41    pro
+    >>> read_csv_bytes(b"age,plan\n", where="the upload")
+    Traceback (most recent call last):
+    shipml.errors.DataError: the upload has a header but no data rows
+    """
     if not raw.strip():
         raise DataError(f"{where} is empty")
     if is_gzip(raw):

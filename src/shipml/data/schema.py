@@ -117,6 +117,15 @@ class Schema:
         strict=True (prediction input): a missing column or a value that is not of the column's
         kind raises SchemaError. strict=False (training table): such values become missing.
         Extra columns, the target included, are ignored.
+
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"age": [25, 41, 33], "churn": ["yes", "no", "yes"]})
+        >>> schema = infer_schema(frame, "churn")
+        >>> schema.coerce(pd.DataFrame({"age": ["30", None]}))["age"].tolist()
+        [30.0, nan]
+        >>> schema.coerce(pd.DataFrame({"age": ["forty"]}))
+        Traceback (most recent call last):
+        shipml.errors.SchemaError: column 'age' expected numeric (a number), got 'forty' in row 1
         """
         missing = [c for c in self.features if c.name not in frame.columns]
         if missing:
@@ -252,6 +261,16 @@ def infer_schema(
     `pii` marks columns as personal data, in addition to those detected by their values or
     header (data/pii.py). Personal data is left out of the features, except the columns in
     `keep_pii`: those become categorical features of keyed hashes (never the raw values).
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"age": [25, 41, 33, 58], "plan": ["basic", "pro", "basic", "pro"],
+    ...                       "income": ["$1,200", "$3,400.50", "$2,000", "$5,100"],
+    ...                       "churn": ["yes", "no", "no", "yes"]})
+    >>> schema = infer_schema(frame, "churn")
+    >>> schema.task, schema.classes, [(c.name, c.kind) for c in schema.columns]
+    ('binary', ['no', 'yes'], [('age', 'numeric'), ('plan', 'categorical'), ('income', 'numeric')])
+    >>> schema.column("income").note
+    'numbers stored as text, parsed'
     """
     columns = list(frame.columns)
     if target not in columns:

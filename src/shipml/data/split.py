@@ -48,7 +48,21 @@ def plan_validation(
 ) -> ValidationPlan:
     """Pick and build the validation folds for `y` (encoded target: class index or float).
     `holdout=True`: one holdout whatever the size (a text encoder tuned on the training rows
-    must never see the validation rows)."""
+    must never see the validation rows).
+
+    >>> import numpy as np
+    >>> plan = plan_validation(np.array([0, 1] * 10), "binary")
+    >>> plan.kind, len(plan.folds), plan.description
+    ('kfold', 5, '5-fold stratified cross-validation on 20 rows')
+
+    With a time column, the latest rows validate (here rows 0 and 1 are the most recent):
+
+    >>> plan = plan_validation(np.arange(10.0), "regression", times=np.arange(10)[::-1])
+    >>> plan.description
+    'time-ordered holdout: trained on the earliest 8 of 10 rows, validated on the latest 2'
+    >>> plan.folds[0][1]
+    array([0, 1])
+    """
     from sklearn import model_selection as ms
 
     n = len(y)
