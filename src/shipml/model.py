@@ -42,7 +42,7 @@ def as_frame(data) -> pd.DataFrame:
 
 @dataclass
 class Member:
-    fitted: object  # LightGBMFitted | LinearFitted
+    fitted: object  # a Fitted (learners/base.py)
     weight: float
     name: str = ""
 
@@ -392,7 +392,7 @@ class Model:
 
     @classmethod
     def _read(cls, reader, *, name: str | None, version: int | None, cache: bool) -> Model:
-        from shipml.learners.tabular import LightGBMFitted, LinearFitted
+        from shipml.learners.registry import load_fitted
 
         spec = reader.read_json("model.json")
         if spec.get("format") != FORMAT:
@@ -407,12 +407,7 @@ class Model:
             encoder.text_encoder = from_artifacts(meta, reader, cache=cache)
         members = []
         for m in spec["members"]:
-            if m["kind"] == "lightgbm":
-                fitted = LightGBMFitted.load(m, reader.read_lightgbm, schema.task)
-            elif m["kind"] == "linear":
-                fitted = LinearFitted.load(m, reader.read_npy, m["prefix"], schema.task)
-            else:
-                raise DataError(f"unknown learner kind {m['kind']!r} in model.json")
+            fitted = load_fitted(m, reader, schema.task)
             members.append(Member(fitted, float(m["weight"]), m.get("name", "")))
         info = dict(spec.get("info", {}), name=name, version=version)
         if "report.html" in reader.files:

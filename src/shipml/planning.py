@@ -58,8 +58,11 @@ def post_search_seconds(budget_s: float, n_rows: int, n_features: int, report: b
 
 
 def refit_seconds(candidates, cap: float) -> float:
-    """Retraining the best LightGBM candidates on all rows, from their measured fit time."""
-    fits = [c.seconds for c in candidates if getattr(c.fitted, "kind", "") == "lightgbm"]
+    """Retraining the best candidates of families that refit on all rows (learners/registry.py),
+    from their measured fit time."""
+    from shipml.learners.registry import FAMILIES
+
+    fits = [c.seconds for c in candidates if c.family in FAMILIES and FAMILIES[c.family].refits]
     return min(cap, _REFIT_GROWTH * sum(sorted(fits, reverse=True)[:_REFIT_MEMBERS]))
 
 

@@ -143,7 +143,7 @@ def train(
     """
     from shipml.ensemble import select_ensemble
     from shipml.scoring import better, check_metric, default_metric
-    from shipml.search import FAMILIES, run_search
+    from shipml.search import run_search
 
     if time_budget <= 0:
         raise ShipmlError(f"time budget must be positive seconds, got {time_budget}")
@@ -231,7 +231,7 @@ def train(
             seed=seed,
             n_trials=n_trials,
             progress=reporter,
-            families=("linear",) if few else FAMILIES,
+            families=("linear",) if few else None,
             on_candidate=_refit_estimate(timing, refit_cap),
             defaults_first=not any(c.kind == "text" for c in schema.features),
         )
@@ -429,15 +429,17 @@ def _tagged(trials: list[dict], prefix: str) -> list[dict]:
 
 
 def _refit(ens, tdata: TrainData, seed: int, budget: Budget) -> None:
-    """Retrain the ensemble's LightGBM members on all rows, heaviest first, while time allows."""
-    from shipml.search import refit_all_rows
+    """Retrain the ensemble's members on all rows, heaviest first, while time allows (the
+    families that refit: those a holdout left without the validation rows)."""
+    from shipml.learners.registry import family
 
     order = sorted(range(len(ens.members)), key=lambda i: -ens.weights[i])
     for i in order:
         cand = ens.members[i]
-        if cand.fitted.kind != "lightgbm" or budget.remaining < 1.3 * cand.seconds:
+        fam = family(cand.family)
+        if not fam.refits or budget.remaining < 1.3 * cand.seconds:
             continue
-        ens.members[i] = refit_all_rows(cand, tdata, seed, budget)
+        ens.members[i] = fam.refit(cand, tdata, seed, budget)
 
 
 def _ensemble_note(ens, metric: str) -> str:

@@ -1,0 +1,62 @@
+"""The learner families, in the order the search tries them; what `search.py` and `Model.read`
+use. Adding a family is one module under learners/ (see learners/base.py's Family) and one line
+here (docs/architecture.md).
+
+The set a search uses is selectable: `train(families=...)`, or the SHIPML_FAMILIES environment
+variable ("linear,lightgbm" to use only those, "-mlp" to switch one off).
+"""
+
+from __future__ import annotations
+
+from shipml.errors import DataError, UsageError
+from shipml.learners.base import Family
+from shipml.learners.lightgbm import BOOSTING, FOREST
+from shipml.learners.linear import LINEAR
+
+__all__ = ["FAMILIES", "family", "select", "load_fitted"]
+
+FAMILIES: dict[str, Family] = {
+    LINEAR.name: LINEAR,
+    FOREST.name: FOREST,
+    BOOSTING.name: BOOSTING,
+}
+
+
+def family(name: str) -> Family:
+    """The family called `name` (UsageError naming the known ones otherwise)."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise UsageError(f"unknown learner family {name!r}; known: {', '.join(FAMILIES)}") from None
+
+
+def select(names=None) -> tuple[str, ...]:
+    """The families a search uses, in registry order. `names`: an iterable of names, or a
+    string "a,b" (only those) / "-a" (all but those); None reads SHIPML_FAMILIES (default:
+    every registered family)."""
+    if names is None:
+        from shipml.config import settings
+
+        names = settings().families
+        if not names:
+            return tuple(FAMILIES)
+    if isinstance(names, str):
+        parts = [p.strip() for p in names.split(",") if p.strip()]
+        off = {p[1:] for p in parts if p.startswith("-")}
+        on = [p for p in parts if not p.startswith("-")]
+        for name in [*off, *on]:
+            family(name)
+        return tuple(n for n in FAMILIES if n not in off and (not on or n in on))
+    wanted = set(names)
+    for name in wanted:
+        family(name)
+    return tuple(n for n in FAMILIES if n in wanted)
+
+
+def load_fitted(meta: dict, reader, task: str):
+    """The stored Fitted described by a model.json member, read by the family that wrote it."""
+    for fam in FAMILIES.values():
+        if fam.kind == meta["kind"]:
+            return fam.load(meta, reader, task)
+    known = ", ".join(sorted({f.kind for f in FAMILIES.values()}))
+    raise DataError(f"unknown learner kind {meta['kind']!r} in model.json (known: {known})")
