@@ -9,7 +9,7 @@ k-fold, the holdout rows otherwise). The order is the families' declarations, no
    is kept for the rest of the search only if it beats the raw target there;
 2. the `baseline` families' fixed configurations (linear; before the floor with
    `defaults_first=False`: on sentence embeddings linear heads win);
-3. the other families' fixed configurations (forests), each only if it can end in time;
+3. the other families' fixed configurations (forests), while there is time for one;
 4. the `searched` families: their other fixed configurations, then Optuna's TPE sampler over
    their search spaces, pruning configurations whose first folds already lag.
 
@@ -177,15 +177,23 @@ def _floor(fam, data, fit, budget, metric, n_trials, defaults_first) -> tuple[st
 
 
 def _fixed(families, data, transform, fit, budget, pool) -> None:
-    """Each family's fixed configurations in order; another one only if it can end in time (it
-    takes about as long as the family's last one), unless nothing was scored yet."""
+    """Each family's fixed configurations in order, while there is room (`_room`)."""
     for fam in families:
         last = 0.0
         for config in fam.configs(data):
-            if budget.remaining < max(1.0, last) and pool.items:
+            if not _room(fam, budget, last, pool):
                 break
             cand = fit(fam, Config(config.name, {**config.params, "target_transform": transform}))
             last = cand.seconds
+
+
+def _room(fam: Family, budget: Budget, last: float, pool: _Pool) -> bool:
+    """A fit that stops at the deadline starts with a second left; one that does not (linear)
+    only if it can end in time (it takes about as long as the family's last one), or when
+    nothing is scored yet."""
+    if fam.stops_at_deadline:
+        return budget.remaining >= 1.0
+    return budget.remaining >= max(1.0, last) or not pool.items
 
 
 def _study(families, floor, data, transform, fit, emit, budget, seed, metric, left) -> None:

@@ -139,6 +139,21 @@ class Folds:
             self._cache[key] = build()
         return self._cache[key]
 
+    def candidate(self, family: str, params: dict, oof: np.ndarray, fitted, *,
+                  transform: str = "none", complete: bool = True,
+                  scored: bool = True) -> Candidate:  # fmt: skip
+        """A Candidate from out-of-fold raw scores on all rows (`oof`), scored on the plan's
+        scored rows with the search's metric. `scored=False` (folds left untrained by the
+        deadline) or a non-finite score gives it the metric's worst value."""
+        from shipml.scoring import score, worst
+
+        rows = self.plan.scored_rows
+        value = score(self.metric, self.data.task, self.data.y[rows], oof[rows], transform)
+        if not scored or not np.isfinite(value):
+            value = worst(self.metric)
+        return Candidate(family, params, value, oof[rows], fitted, 0.0, transform, complete,
+                         family)  # fmt: skip
+
 
 def empty_oof(data: TrainData, n: int) -> np.ndarray:
     """Zeros shaped like `n` rows of raw scores."""
@@ -167,6 +182,7 @@ class Family(Protocol):
     searched: bool  # has a search space (`suggest`): Optuna samples it after its configs
     floor: bool  # its first configuration is the score the search must not end below
     refits: bool  # `refit` retrains on all rows (the time plan reserves time for it)
+    stops_at_deadline: bool  # `fit` ends at the budget's deadline (else it runs to the end)
 
     def available(self) -> str | None:
         """None when the family can run here, else a note saying why not (a missing extra)."""

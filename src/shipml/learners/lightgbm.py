@@ -298,6 +298,7 @@ class LightGBMFamily:
     keep: int = 2
     baseline: bool = False
     refits: bool = True
+    stops_at_deadline: bool = True  # between boosting rounds
     kind: str = "lightgbm"
     options: dict = field(default_factory=dict, compare=False)
 
@@ -345,7 +346,7 @@ def _fold_datasets(folds: Folds, fold: int, weighting: str, transform: str):
 
 
 def _fit_on_folds(folds: Folds, params, budget, trial, options, family: str) -> Candidate:
-    from shipml.scoring import score, worst
+    from shipml.scoring import score
 
     data, plan, metric = folds.data, folds.plan, folds.metric
     params = dict(params)
@@ -369,14 +370,12 @@ def _fit_on_folds(folds: Folds, params, budget, trial, options, family: str) -> 
         offsets.append(offset)
         fold_scores.append(score(metric, data.task, data.y[va], oof[va], transform))
         report_fold(trial, fold_scores, i, len(plan.folds))
-    rows = plan.scored_rows
-    value = score(metric, data.task, data.y[rows], oof[rows], transform)
-    if cut or not np.isfinite(value):  # folds left unscored: not a usable candidate
-        value = worst(metric)
     fitted = LightGBMFitted.from_boosters(pairs, np.mean(offsets, axis=0), data.task)
     full = {**params, **options, "class_weight": weighting, "target_transform": transform,
             "best_iterations": [b for _, b in pairs]}  # fmt: skip
-    return Candidate(family, full, value, oof[rows], fitted, 0.0, transform, complete, family)
+    # folds left unscored (cut): not a usable candidate
+    return folds.candidate(family, full, oof, fitted, transform=transform, complete=complete,
+                           scored=not cut)  # fmt: skip
 
 
 def refit_all_rows(cand: Candidate, data: TrainData, seed: int, budget: Budget,

@@ -237,6 +237,7 @@ class LinearFamily:
     searched: bool = False
     floor: bool = False
     refits: bool = False  # already refit on all rows by `fit`
+    stops_at_deadline: bool = False  # a fit is short: it runs to the end
     strengths: tuple[float, ...] = STRENGTHS
 
     def available(self) -> str | None:
@@ -251,23 +252,17 @@ class LinearFamily:
     def fit(self, folds: Folds, config: Config, budget: Budget, trial=None) -> Candidate:
         """Scored out-of-fold, then refit on all rows (cheap) for prediction; linear fits are
         not cut by the deadline (the search starts one only if it can end in time)."""
-        from shipml.scoring import score
-
         strength = config.params["strength"]
         transform = config.params.get("target_transform", "none")
-        plan = folds.plan
         data = folds.data.transformed(transform)
         learner = LinearLearner(strength=strength, seed=folds.seed)
         oof = empty_oof(data, len(data.y))
         forever = Budget(np.inf)
-        for tr, va in plan.folds:
+        for tr, va in folds.plan.folds:
             oof[va] = learner.fit(data.take(tr), None, forever).raw(data.X[va])
-        rows = plan.scored_rows
-        value = score(folds.metric, data.task, folds.data.y[rows], oof[rows], transform)
         final = learner.fit(data, None, forever)
         params = {"strength": strength, "class_weight": "balanced", "target_transform": transform}
-        return Candidate(config.name, params, value, oof[rows], final, 0.0, transform,
-                         family=self.name)  # fmt: skip
+        return folds.candidate(self.name, params, oof, final, transform=transform)
 
     def refit(self, cand: Candidate, data: TrainData, seed: int, budget: Budget) -> Candidate:
         return cand
