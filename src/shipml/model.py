@@ -15,6 +15,7 @@ from shipml.data.io import read_table
 from shipml.data.schema import Schema, _Unknown
 from shipml.errors import ArtifactIntegrityError, DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
+from shipml.tasks import task_kind
 
 __all__ = ["Model", "as_frame", "explanation_frame", "json_safe"]
 
@@ -151,11 +152,7 @@ class Model:
         """(labels or values, class probabilities or None): what the server sends back."""
         threshold = self._checked_threshold(threshold)
         _, X = self._encoded(data)
-        raw = self.raw(X)
-        if self.task == "regression":
-            return untransform_target(raw, self.transform), None
-        proba = to_proba(raw, self.task)
-        return self.labels_from_proba(proba, threshold), proba
+        return task_kind(self.task).outputs(self, self.raw(X), threshold)
 
     def predict(self, data, *, threshold: float | None = None) -> np.ndarray:
         """Labels (classification, the original class values) or numbers (regression).
