@@ -103,9 +103,9 @@ def _describe(constraint: object) -> str:
     if constraint is None:
         return "None"
     if isinstance(constraint, type):
-        return {str: "a string", bool: "True or False", dict: "a dict"}.get(
-            constraint, f"a {constraint.__name__}"
-        )
+        names = {str: "a string", bool: "True or False", dict: "a dict", list: "a list",
+                 tuple: "a tuple", Integral: "an integer", Real: "a number"}  # fmt: skip
+        return names.get(constraint, f"a {constraint.__name__}")
     return str(constraint)
 
 
