@@ -157,6 +157,8 @@ def test_unknown_family_names_are_usage_errors():
 
     with pytest.raises(UsageError, match=r"unknown learner family 'mpl'; known: linear, forest"):
         registry.select("-mpl")
+    with pytest.raises(UsageError, match="leaves no learner family to search"):
+        registry.select("-linear,-forest,-lightgbm")
     assert registry.select("-forest") == ("linear", "lightgbm")
     assert registry.select(["lightgbm", "linear"]) == ("linear", "lightgbm")  # registry order
 

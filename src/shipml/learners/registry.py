@@ -46,11 +46,17 @@ def select(names=None) -> tuple[str, ...]:
         on = [p for p in parts if not p.startswith("-")]
         for name in [*off, *on]:
             family(name)
-        return tuple(n for n in FAMILIES if n not in off and (not on or n in on))
+        return _some(tuple(n for n in FAMILIES if n not in off and (not on or n in on)), names)
     wanted = set(names)
     for name in wanted:
         family(name)
-    return tuple(n for n in FAMILIES if n in wanted)
+    return _some(tuple(n for n in FAMILIES if n in wanted), names)
+
+
+def _some(chosen: tuple[str, ...], asked) -> tuple[str, ...]:
+    if not chosen:
+        raise UsageError(f"families {asked!r} leaves no learner family to search")
+    return chosen
 
 
 def load_fitted(meta: dict, reader, task: str):
