@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from os import PathLike
 
 import numpy as np
 import pandas as pd
@@ -70,7 +69,6 @@ _CONSTRAINTS = {
     "progress": [None, bool, "callable"],
     "report": [bool],
     "mode": [Options(TEXT_MODES)],
-    "encoder": [None, str, PathLike],
     "text_column": _MAYBE_STR,
     "families": [None, str, list, tuple],
 }
