@@ -173,6 +173,32 @@ def test_real_search_without_forests(german_tdata):
     assert names[1:4] == ["linear(C=0.05)", "linear(C=0.5)", "linear(C=5)"]
 
 
+def test_library_options_pass_through_to_every_configuration(german_tdata):
+    data, plan = german_tdata
+    result = run_search(data, plan, metric="roc_auc", budget=Budget.seconds(300), n_trials=2,
+                        families="lightgbm", options={"lightgbm__num_leaves": 5})  # fmt: skip
+    assert len(result.candidates) == 2
+    for cand in result.candidates:
+        assert cand.params["num_leaves"] == 5
+        trees = cand.fitted.boosters[0].dump_model()["tree_info"]
+        assert max(t["num_leaves"] for t in trees) <= 5
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"num_leaves": 5}, "option 'num_leaves' must be <family>__<option>"),
+        ({"linear__C": 1.0}, "learner family linear takes no pass-through options"),
+        ({"lgbm__num_leaves": 5}, "unknown learner family 'lgbm'"),
+    ],
+)
+def test_library_options_name_their_family(options, message):
+    from shipml.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        registry.configured(("linear", "lightgbm"), options)
+
+
 @pytest.fixture(scope="module")
 def german_tdata():
     import pandas as pd

@@ -28,7 +28,7 @@ import numpy as np
 
 from shipml.data.split import ValidationPlan
 from shipml.learners.base import Budget, Candidate, Config, Family, Folds, TrainData
-from shipml.learners.registry import family, select
+from shipml.learners.registry import configured, select
 from shipml.scoring import better
 
 __all__ = ["Candidate", "SearchResult", "run_search"]
@@ -101,16 +101,18 @@ def run_search(
     families=None,
     on_candidate: Callable[[list[Candidate]], None] | None = None,
     defaults_first: bool = True,
+    options: dict | None = None,
 ) -> SearchResult:
     """Search until `budget` expires or `n_trials` trials of the floor and searched families
     ran; return the best. `families` selects the families tried (registry.select: names, "a,b"
     or "-a"; default SHIPML_FAMILIES or all). `on_candidate(best candidates)` is called after
     each scored candidate (the time plan re-estimates the steps after the search from them).
-    `defaults_first=False` runs the baseline families before the floor."""
+    `defaults_first=False` runs the baseline families before the floor. `options` pass
+    through to a family's library (`{"lightgbm__num_leaves": 63}`, registry.configured)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    usable, notes = _usable(select(families))
+    usable, notes = _usable(configured(select(families), options))
     pool = _Pool(metric, {f.name: f.keep for f in usable})
     emit = _Recorder(metric, pool, budget.clock, progress, on_candidate)
     folds = Folds(data, plan, seed=seed, metric=metric)
@@ -147,16 +149,15 @@ def run_search(
     return SearchResult(metric, pool.items, emit.history, notes)
 
 
-def _usable(names: tuple[str, ...]) -> tuple[list[Family], list[str]]:
+def _usable(families: list[Family]) -> tuple[list[Family], list[str]]:
     """The selected families that can run here, and a note for each that cannot."""
     usable, notes = [], []
-    for name in names:
-        fam = family(name)
+    for fam in families:
         why = fam.available()
         if why is None:
             usable.append(fam)
         else:
-            notes.append(f"learner family {name} skipped: {why}")
+            notes.append(f"learner family {fam.name} skipped: {why}")
     return usable, notes
 
 

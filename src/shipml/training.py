@@ -30,6 +30,7 @@ from shipml.data.schema import TASKS, Schema, infer_schema
 from shipml.data.split import ValidationPlan, plan_validation
 from shipml.errors import DataError
 from shipml.learners.base import Budget, TrainData
+from shipml.learners.registry import configured
 from shipml.learners.registry import select as select_families
 from shipml.learners.text import MODES as TEXT_MODES
 from shipml.model import Member, Model, json_safe
@@ -71,6 +72,7 @@ _CONSTRAINTS = {
     "mode": [Options(TEXT_MODES)],
     "text_column": _MAYBE_STR,
     "families": [None, str, list, tuple],
+    "options": [None, dict],
 }
 
 
@@ -148,6 +150,7 @@ def train(
     encoder: str | None = None,
     text_column: str | None = None,
     families: str | list[str] | tuple[str, ...] | None = None,
+    options: dict | None = None,
 ) -> Model:
     """Train the best model for `target` in `time_budget` seconds; register it under `name`.
 
@@ -158,7 +161,8 @@ def train(
     left out of the features and of every artifact (the server logs it only as keyed hashes);
     `keep_pii` names the ones to use anyway, as features of keyed hashes. `families` selects
     the learner families searched (learners/registry.py: names, "linear,lightgbm", or "-mlp"
-    for all but one; default: the SHIPML_FAMILIES environment variable, else all).
+    for all but one; default: the SHIPML_FAMILIES environment variable, else all). `options`
+    pass through to a family's library: `{"lightgbm__num_leaves": 63}`.
 
     Text columns: `mode` is "auto" (sentence embeddings when the text extra is installed and
     they fit the budget, else TF-IDF), "embed" or "tfidf"; `encoder` is a folder or hub id of a
@@ -167,6 +171,7 @@ def train(
     """
     check_params(_CONSTRAINTS, locals())
     families = select_families(families)  # names checked now, SHIPML_FAMILIES read once
+    configured(families, options)  # and the pass-through options
     timing = TimePlan(time_budget)
     _import_heavy()  # counted in the budget, and before the search sets its deadline
     if name is not None:
@@ -188,7 +193,7 @@ def train(
         text = None if choice is None else _embed(schema, frame, tabular, tdata, choice, plan,
                                                   timing, seed, reporter)  # fmt: skip
         found = _search(schema, tabular, tdata, text, plan, metric, timing, seed, n_trials,
-                        reporter, families, refit_cap)  # fmt: skip
+                        reporter, (families, options), refit_cap)  # fmt: skip
     finally:
         if hasattr(reporter, "close"):
             reporter.close()
@@ -272,12 +277,13 @@ class Found:
 
 
 def _search(schema, tabular, tdata, text, plan, metric, timing, seed, n_trials, reporter,
-            families, refit_cap) -> Found:  # fmt: skip
+            chosen, refit_cap) -> Found:  # fmt: skip
     """Search the families on the features, select the ensemble. With sentence embeddings, a
     TF-IDF + linear baseline runs first on a share of the time, and the better one is kept.
     A handful of rows per class: cross-validation cannot pick among hundreds of heads (it
     picks the luckiest), nor tell sentence embeddings from TF-IDF: a linear head on the
-    embeddings, with the class names as extra examples, is what holds up (benchmarks/text.py)."""
+    embeddings, with the class names as extra examples, is what holds up (benchmarks/text.py).
+    `chosen`: (family names, pass-through options)."""
     from shipml.ensemble import select_ensemble
     from shipml.learners.text import few_shot, with_class_names
     from shipml.search import run_search
@@ -294,7 +300,8 @@ def _search(schema, tabular, tdata, text, plan, metric, timing, seed, n_trials, 
     on_text = any(c.kind == "text" for c in schema.features)  # linear heads first on text
     result = run_search(search_data, search_plan, metric=metric, budget=timing.search_budget(),
                         seed=seed, n_trials=n_trials, progress=reporter,
-                        families=("linear",) if few else families,
+                        families=("linear",) if few else chosen[0],
+                        options=None if few else chosen[1],
                         on_candidate=_refit_estimate(timing, refit_cap),
                         defaults_first=not on_text)  # fmt: skip
     timing.mark("search_deadline", timing.deadline() - timing.started)

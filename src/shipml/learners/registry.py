@@ -8,12 +8,14 @@ variable ("linear,lightgbm" to use only those, "-mlp" to switch one off).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shipml.errors import DataError, UsageError
 from shipml.learners.base import Family
 from shipml.learners.lightgbm import BOOSTING, FOREST
 from shipml.learners.linear import LINEAR
 
-__all__ = ["FAMILIES", "family", "select", "load_fitted"]
+__all__ = ["FAMILIES", "family", "select", "configured", "load_fitted"]
 
 FAMILIES: dict[str, Family] = {
     LINEAR.name: LINEAR,
@@ -57,6 +59,30 @@ def _some(chosen: tuple[str, ...], asked) -> tuple[str, ...]:
     if not chosen:
         raise UsageError(f"families {asked!r} leaves no learner family to search")
     return chosen
+
+
+def configured(names: tuple[str, ...], options: dict | None = None) -> list[Family]:
+    """The families called `names`, with the pass-through options of the underlying library
+    given as `<family>__<option>` (`{"lightgbm__num_leaves": 63}`: LightGBM's own parameter,
+    for every boosting configuration; DESIGN.md's rule: never a re-declared copy of them)."""
+    per_family: dict[str, dict] = {}
+    for key, value in (options or {}).items():
+        name, sep, option = str(key).partition("__")
+        if not sep or not option:
+            raise UsageError(
+                f"option {key!r} must be <family>__<option>, e.g. lightgbm__num_leaves"
+            )
+        fam = family(name)
+        if not hasattr(fam, "options"):
+            raise UsageError(f"learner family {name} takes no pass-through options ({key!r})")
+        per_family.setdefault(name, {})[option] = value
+    out = []
+    for name in names:
+        fam = family(name)
+        if name in per_family:
+            fam = replace(fam, options={**fam.options, **per_family[name]})
+        out.append(fam)
+    return out
 
 
 def load_fitted(meta: dict, reader, task: str):
