@@ -35,17 +35,21 @@ from shipml.learners.registry import select as select_families
 from shipml.learners.text import MODES as TEXT_MODES
 from shipml.model import Member, Model, json_safe
 from shipml.params import Interval, Names, Options, check_params
-from shipml.planning import TimePlan, post_search_seconds, refit_seconds
+from shipml.planning import (
+    TimePlan,
+    baseline_budget,
+    importance_rows,
+    plan_finish,
+    plan_refit,
+    refit_seconds,
+)
 from shipml.tasks import task_kind
 
 __all__ = ["train", "prepare"]
 
 log = logging.getLogger(__name__)
-_REFIT_SHARE = 0.15  # of the budget, for retraining holdout-validated models on all rows
 _IMPORTANCE_ROWS = 300  # rows whose contributions give the global importance (at most)
 _IMPORTANCE_FIRST = 30  # rows timed first, to size the rest to the time left
-_FINISH_AFTER_IMPORTANCE = 0.7  # of the post-search estimate: reference, report, registry
-_BASELINE_SHARE = 0.25  # of the search time, for the TF-IDF baseline next to sentence embeddings
 _FEW_SHOT_NOTE = (
     "few-shot: a linear head on the sentence embeddings, no search among heads and no TF-IDF "
     "comparison (with so few rows per class, validation cannot tell them apart)"
@@ -184,10 +188,10 @@ def train(
         drop=_names(drop), kinds=kinds, pii=_names(pii), keep_pii=_names(keep_pii),
     )  # fmt: skip
     metric = _checked_metric(metric, schema, tdata)
-    _reserve_finish(timing, schema, tdata, report and name is not None)
+    plan_finish(timing, len(tdata.y), len(schema.features), report and name is not None)
     choice = _text_choice(schema, frame, tdata, mode, encoder, timing)
     plan = _plan(schema, frame, tdata, seed, holdout=choice is not None and choice.tuned)
-    refit_cap = _reserve_refit(timing, plan, choice)
+    refit_cap = plan_refit(timing, plan.kind == "holdout", choice is not None and choice.tuned)
     reporter = _progress(progress, time_budget, metric)
     try:
         text = None if choice is None else _embed(schema, frame, tabular, tdata, choice, plan,
@@ -226,26 +230,6 @@ def _checked_metric(metric: str | None, schema: Schema, tdata: TrainData) -> str
     if len(tdata.y) < 10:
         raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
     return metric
-
-
-def _reserve_finish(timing: TimePlan, schema: Schema, tdata: TrainData, registering: bool) -> None:
-    """Keep back what ensembling, importance, the report and the registry will take."""
-    slowdown = timing.measure_slowdown()
-    n_rows, n_features = len(tdata.y), len(schema.features)  # columns, not encoded features
-    seconds = post_search_seconds(timing.budget_s, n_rows, n_features, registering, slowdown)
-    timing.reserve("finish", seconds)
-
-
-def _reserve_refit(timing: TimePlan, plan: ValidationPlan, choice) -> float:
-    """A holdout-validated model trained on 80% of the rows; keep time to retrain the chosen
-    ones on all rows (k-fold models already saw every row across their folds). A tuned text
-    encoder learned from the training rows only, so its heads are not refitted. The search
-    re-estimates this reserve from the fit times of its best candidates."""
-    tuned = choice is not None and choice.tuned
-    cap = _REFIT_SHARE * timing.budget_s if plan.kind == "holdout" and not tuned else 0.0
-    if cap:
-        timing.reserve("refit", cap)
-    return cap
 
 
 def _text_choice(schema, frame, tdata, mode, encoder_spec, timing: TimePlan):
@@ -317,9 +301,7 @@ def _tfidf_baseline(tdata, plan, metric, timing, seed, reporter, tuned: bool):
     from shipml.ensemble import select_ensemble
     from shipml.search import run_search
 
-    now, deadline = timing.clock(), timing.deadline()
-    share = _BASELINE_SHARE / 2 if tuned else _BASELINE_SHARE
-    budget = Budget(min(deadline, now + share * (deadline - now)), timing.clock)
+    budget = baseline_budget(timing, tuned)
     result = run_search(tdata, plan, metric=metric, budget=budget, seed=seed, progress=reporter,
                         families=("linear",))  # fmt: skip
     return result, select_ensemble(result, tdata.y[plan.scored_rows], tdata.task)
@@ -469,9 +451,7 @@ def _importance(model: Model, X: np.ndarray, timing: TimePlan) -> dict[str, floa
     t0 = timing.clock()
     importance = model.global_importance(X[:first])
     per_row = max(timing.clock() - t0, 1e-6) / first
-    rest = _FINISH_AFTER_IMPORTANCE * timing.estimates.get("finish", 0.0)
-    allowed = timing.end - timing.clock() - rest
-    n = min(len(X), first + int(max(0.0, allowed) / per_row))
+    n = importance_rows(timing, len(X), first, per_row)
     if n > first:
         importance = model.global_importance(X[:n])
     timing.estimates["importance_rows"] = n
