@@ -65,7 +65,7 @@ class Options:
         return isinstance(value, str) and value in self.values
 
     def __str__(self) -> str:
-        return "one of " + ", ".join(repr(v) for v in self.values)
+        return "one of " + ", ".join(self.values)
 
 
 @dataclass(frozen=True)
