@@ -152,7 +152,7 @@ def build_model(ds, budget: float, n_trials: int, seed: int, work: Path) -> Serv
     from sklearn.metrics import roc_auc_score
 
     shipml = _import_shipml()
-    from shipml.learners.tabular import LightGBMFitted
+    from shipml.learners.lightgbm import LightGBMFitted
     from shipml.model import Member, Model
     from shipml.registry.store import Registry
 

@@ -106,7 +106,7 @@ def test_slowdown_scales_the_per_core_estimates():
 
 def test_boosting_stops_at_an_injected_deadline():
     from shipml.learners.base import Budget, TrainData
-    from shipml.learners.tabular import lgb_dataset, lgb_params, out_of_time, train_booster
+    from shipml.learners.lightgbm import lgb_dataset, lgb_params, out_of_time, train_booster
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4))
@@ -175,7 +175,7 @@ def test_short_text_budget_skips_the_int8_check_and_says_so(tmp_path, monkeypatc
     # the search either ran until its deadline, less what a next candidate needs (search.py
     # stops when under max(1 s, the last candidate's time) is left), or tried all it had: few
     # examples per class search linear heads only, one per strength
-    from shipml.search import _LINEAR_STRENGTHS
+    from shipml.learners.linear import STRENGTHS as _LINEAR_STRENGTHS
 
     longest = max(c["seconds"] for c in model.info["candidates"])
     marks = plan["marks_s"]

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     artifact_root: Path | None = None  # default: home / "artifacts"
     seed: int = 0
     time_budget: float = 60.0
+    families: str | None = None  # learner families: "linear,lightgbm" or "-mlp" (registry.py)
 
     def resolved_registry_uri(self) -> str:
         if self.registry_uri:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shipml.learners.base import Candidate
 from shipml.scoring import better, score
-from shipml.search import Candidate, SearchResult
+from shipml.search import SearchResult
 
 __all__ = ["Ensemble", "select_ensemble"]
 

@@ -15,6 +15,7 @@ from shipml.data.io import read_table
 from shipml.data.schema import Schema, _Unknown
 from shipml.errors import ArtifactIntegrityError, DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
+from shipml.tasks import task_kind
 
 __all__ = ["Model", "as_frame", "explanation_frame", "json_safe"]
 
@@ -42,7 +43,7 @@ def as_frame(data) -> pd.DataFrame:
 
 @dataclass
 class Member:
-    fitted: object  # LightGBMFitted | LinearFitted
+    fitted: object  # a Fitted (learners/base.py)
     weight: float
     name: str = ""
 
@@ -151,11 +152,7 @@ class Model:
         """(labels or values, class probabilities or None): what the server sends back."""
         threshold = self._checked_threshold(threshold)
         _, X = self._encoded(data)
-        raw = self.raw(X)
-        if self.task == "regression":
-            return untransform_target(raw, self.transform), None
-        proba = to_proba(raw, self.task)
-        return self.labels_from_proba(proba, threshold), proba
+        return task_kind(self.task).outputs(self, self.raw(X), threshold)
 
     def predict(self, data, *, threshold: float | None = None) -> np.ndarray:
         """Labels (classification, the original class values) or numbers (regression).
@@ -392,7 +389,7 @@ class Model:
 
     @classmethod
     def _read(cls, reader, *, name: str | None, version: int | None, cache: bool) -> Model:
-        from shipml.learners.tabular import LightGBMFitted, LinearFitted
+        from shipml.learners.registry import load_fitted
 
         spec = reader.read_json("model.json")
         if spec.get("format") != FORMAT:
@@ -407,12 +404,7 @@ class Model:
             encoder.text_encoder = from_artifacts(meta, reader, cache=cache)
         members = []
         for m in spec["members"]:
-            if m["kind"] == "lightgbm":
-                fitted = LightGBMFitted.load(m, reader.read_lightgbm, schema.task)
-            elif m["kind"] == "linear":
-                fitted = LinearFitted.load(m, reader.read_npy, m["prefix"], schema.task)
-            else:
-                raise DataError(f"unknown learner kind {m['kind']!r} in model.json")
+            fitted = load_fitted(m, reader, schema.task)
             members.append(Member(fitted, float(m["weight"]), m.get("name", "")))
         info = dict(spec.get("info", {}), name=name, version=version)
         if "report.html" in reader.files:

@@ -29,6 +29,10 @@ __all__ = [
     "plan_text_steps",
     "runtime_skip",
     "RUNTIME_SHARE",
+    "plan_finish",
+    "plan_refit",
+    "baseline_budget",
+    "importance_rows",
 ]
 
 # Measured on a 2-core machine with other jobs running (about 2x slowdown; all-MiniLM-L6-v2,
@@ -41,6 +45,44 @@ _SPEED_TEXTS = 2 * (256 + 8)  # texts the int8 check encodes to measure both run
 _REFIT_GROWTH = 1.5  # a refit on all rows (1.25x rows, 1.15x rounds) vs its holdout fit
 _REFIT_MEMBERS = 3  # the ensemble members a refit reserve covers (heaviest first)
 RUNTIME_SHARE = 0.35  # the int8 check runs when its estimate is at most this share of the budget
+_REFIT_SHARE = 0.15  # of the budget, for retraining holdout-validated models on all rows
+_BASELINE_SHARE = 0.25  # of the search time, for the TF-IDF baseline next to sentence embeddings
+_FINISH_AFTER_IMPORTANCE = 0.7  # of the post-search estimate: reference, report, registry
+
+
+def plan_finish(plan: TimePlan, n_rows: int, n_features: int, registering: bool) -> None:
+    """Keep back what ensembling, importance, the report and the registry will take, at the
+    machine's current speed (measured now: reading and encoding ran single-threaded)."""
+    slowdown = plan.measure_slowdown()
+    seconds = post_search_seconds(plan.budget_s, n_rows, n_features, registering, slowdown)
+    plan.reserve("finish", seconds)
+
+
+def plan_refit(plan: TimePlan, holdout: bool, tuned: bool) -> float:
+    """A holdout-validated model trained on 80% of the rows; keep time to retrain the chosen
+    ones on all rows (k-fold models already saw every row across their folds). A tuned text
+    encoder learned from the training rows only, so its heads are not refitted. The search
+    re-estimates this reserve from the fit times of its best candidates (`refit_seconds`).
+    Returns the cap (0: no refit)."""
+    cap = _REFIT_SHARE * plan.budget_s if holdout and not tuned else 0.0
+    if cap:
+        plan.reserve("refit", cap)
+    return cap
+
+
+def baseline_budget(plan: TimePlan, tuned: bool) -> Budget:
+    """The TF-IDF baseline's share of the search time left (half when the encoder was tuned)."""
+    now, deadline = plan.clock(), plan.deadline()
+    share = _BASELINE_SHARE / 2 if tuned else _BASELINE_SHARE
+    return Budget(min(deadline, now + share * (deadline - now)), plan.clock)
+
+
+def importance_rows(plan: TimePlan, n: int, first: int, per_row: float) -> int:
+    """How many of `n` rows the importance can take at `per_row` seconds, leaving the steps
+    after it (the reference, the report, the registry) their share of the finish estimate."""
+    rest = _FINISH_AFTER_IMPORTANCE * plan.estimates.get("finish", 0.0)
+    allowed = plan.end - plan.clock() - rest
+    return min(n, first + int(max(0.0, allowed) / per_row))
 
 
 def post_search_seconds(budget_s: float, n_rows: int, n_features: int, report: bool,
@@ -58,8 +100,11 @@ def post_search_seconds(budget_s: float, n_rows: int, n_features: int, report: b
 
 
 def refit_seconds(candidates, cap: float) -> float:
-    """Retraining the best LightGBM candidates on all rows, from their measured fit time."""
-    fits = [c.seconds for c in candidates if getattr(c.fitted, "kind", "") == "lightgbm"]
+    """Retraining the best candidates of families that refit on all rows (learners/registry.py),
+    from their measured fit time."""
+    from shipml.learners.registry import FAMILIES
+
+    fits = [c.seconds for c in candidates if c.family in FAMILIES and FAMILIES[c.family].refits]
     return min(cap, _REFIT_GROWTH * sum(sorted(fits, reverse=True)[:_REFIT_MEMBERS]))
 
 

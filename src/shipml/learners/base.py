@@ -1,13 +1,17 @@
-"""The Learner contract shared by every kind of model.
+"""The learner contract shared by every family of models (docs/architecture.md).
 
-A Learner's constructor only stores parameters. `fit(train, valid, budget)` returns a Fitted,
-which maps an encoded feature matrix to raw scores (log-odds for binary, per-class scores for
-multiclass, the (possibly transformed) target for regression) and to per-feature contributions
-that sum to those scores. The Model turns raw scores into labels and probabilities, so that an
-ensemble of Fitted objects averages in one space and its explanations stay exact.
+A **Fitted** maps an encoded feature matrix to raw scores (log-odds for binary, per-class scores
+for multiclass, the (possibly transformed) target for regression) and to per-feature
+contributions that sum to those scores. The Model turns raw scores into labels and
+probabilities, so that an ensemble of Fitted objects averages in one space and its explanations
+stay exact. A Fitted saves itself as data only (`artifacts(prefix)` -> (meta JSON, {file name:
+str | bytes | ndarray})); its family rebuilds it with `load(meta, reader, task)` through
+registry/formats.py's ArtifactReader, the one reading path.
 
-A Fitted saves itself as data only (`artifacts()` -> {file name: str | bytes | ndarray}) and is
-rebuilt from those files by `load(meta, files)`; see registry/formats.py for the reading side.
+A **Family** (learners/registry.py lists them) is what the search knows of a kind of model: its
+name, whether it can run here, its fixed configurations (tried in order), its search space (an
+Optuna `suggest`), how one configuration fits on the shared validation folds under a deadline
+(a Candidate with out-of-fold raw scores), an optional refit on all rows, and its loader.
 """
 
 from __future__ import annotations
@@ -15,15 +19,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from shipml.data.split import ValidationPlan
 
 __all__ = [
     "TrainData",
     "Budget",
     "Fitted",
-    "Learner",
+    "Family",
+    "Config",
+    "Candidate",
+    "Folds",
+    "empty_oof",
+    "report_fold",
     "balanced_weights",
     "prior_offset",
     "to_proba",
@@ -89,8 +101,113 @@ class Fitted(Protocol):
         ...
 
 
-class Learner(Protocol):
-    def fit(self, train: TrainData, valid: TrainData | None, budget: Budget) -> Fitted: ...
+@dataclass
+class Config:
+    """A named configuration of a family: `params` are what its `fit` reads (and what the
+    model's candidate list records)."""
+
+    name: str
+    params: dict
+
+
+@dataclass
+class Candidate:
+    """A validated configuration: its score, out-of-fold raw scores and the fitted model."""
+
+    name: str
+    params: dict
+    score: float
+    oof: np.ndarray  # raw scores on plan.scored_rows
+    fitted: Any  # a Fitted
+    seconds: float
+    transform: str = "none"
+    complete: bool = True  # False when the deadline cut its training short
+    family: str = ""  # the Family that made it (learners/registry.py)
+
+
+class Folds:
+    """The shared validation folds of one search: the data, the plan, the seed and the metric
+    every family fits and scores on, and a cache a family may keep per-fold structures in
+    (LightGBM's binned datasets: binning is a large share of a small trial's time)."""
+
+    def __init__(self, data: TrainData, plan: ValidationPlan, *, seed: int, metric: str) -> None:
+        self.data, self.plan, self.seed, self.metric = data, plan, seed, metric
+        self._cache: dict = {}
+
+    def cached(self, key: tuple, build: Callable[[], object]) -> object:
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def candidate(self, family: str, params: dict, oof: np.ndarray, fitted, *,
+                  transform: str = "none", complete: bool = True,
+                  scored: bool = True) -> Candidate:  # fmt: skip
+        """A Candidate from out-of-fold raw scores on all rows (`oof`), scored on the plan's
+        scored rows with the search's metric. `scored=False` (folds left untrained by the
+        deadline) or a non-finite score gives it the metric's worst value."""
+        from shipml.scoring import score, worst
+
+        rows = self.plan.scored_rows
+        value = score(self.metric, self.data.task, self.data.y[rows], oof[rows], transform)
+        if not scored or not np.isfinite(value):
+            value = worst(self.metric)
+        return Candidate(family, params, value, oof[rows], fitted, 0.0, transform, complete,
+                         family)  # fmt: skip
+
+
+def empty_oof(data: TrainData, n: int) -> np.ndarray:
+    """Zeros shaped like `n` rows of raw scores."""
+    shape = (n, data.n_classes) if data.task == "multiclass" else (n,)
+    return np.zeros(shape)
+
+
+def report_fold(trial, fold_scores: list[float], step: int, n_folds: int) -> None:
+    """Tell Optuna the mean score of the folds done so far; prune a trial that already lags."""
+    if n_folds > 1 and trial is not None:
+        import optuna
+
+        trial.report(float(np.mean(fold_scores)), step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+
+class Family(Protocol):
+    """A learner family, as the search and Model.read use it (docs/architecture.md). One
+    module under learners/ per family, one line in learners/registry.py."""
+
+    name: str  # what candidates and trials are named after
+    kind: str  # the `kind` its Fitted writes into model.json (several families may share one)
+    keep: int  # candidates of this family the search's pool keeps for ensembling
+    baseline: bool  # a fast baseline: with defaults_first=False it runs before the floor
+    searched: bool  # has a search space (`suggest`): Optuna samples it after its configs
+    floor: bool  # its first configuration is the score the search must not end below
+    refits: bool  # `refit` retrains on all rows (the time plan reserves time for it)
+    stops_at_deadline: bool  # `fit` ends at the budget's deadline (else it runs to the end)
+
+    def available(self) -> str | None:
+        """None when the family can run here, else a note saying why not (a missing extra)."""
+        ...
+
+    def configs(self, data: TrainData) -> list[Config]:
+        """Fixed configurations, tried in this order (a searched family's first ones are
+        enqueued into the Optuna study)."""
+        ...
+
+    def suggest(self, trial, task: str, transforms: list[str]) -> dict | None:
+        """One configuration from Optuna's `trial` (None: the family has no search space)."""
+        ...
+
+    def fit(self, folds: Folds, config: Config, budget: Budget, trial=None) -> Candidate:
+        """Fit `config` on every fold (stopping at `budget`), score it out of fold."""
+        ...
+
+    def refit(self, cand: Candidate, data: TrainData, seed: int, budget: Budget) -> Candidate:
+        """`cand` retrained on all rows (a holdout plan), or `cand` itself."""
+        ...
+
+    def load(self, meta: dict, reader, task: str) -> Fitted:
+        """The Fitted that `artifacts()` stored, read through an ArtifactReader."""
+        ...
 
 
 def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -36,7 +36,13 @@ __all__ = [
     "MODES",
     "TUNED",
     "TextChoice",
+    "TextFeatures",
     "choose_text_mode",
+    "choose_in_plan",
+    "embed_text",
+    "pick_runtime_in_plan",
+    "verdict",
+    "release_text_steps",
     "class_names",
     "embed_features",
     "few_shot",
@@ -64,6 +70,9 @@ _MIN_LOAD_SECONDS = 3.0  # auto: with less time left, TF-IDF without loading the
 # and the weights take 2-3 s to load on an unloaded core, then its speed is measured)
 
 
+_SEARCH_SHARE = 0.15  # auto mode: embedding stops when less than this share of its time is left
+
+
 @dataclass
 class TextChoice:
     mode: str  # "embed", "finetune", "fewshot" or "tfidf"
@@ -71,6 +80,27 @@ class TextChoice:
     embed_seconds: float = 0.0  # projected seconds to embed every text once
     notes: list[str] = field(default_factory=list)
     auto: bool = False  # chosen by auto mode (which may fall back to TF-IDF on time)
+
+    @property
+    def tuned(self) -> bool:
+        """The encoder is trained on a holdout's training rows first (finetune, fewshot)."""
+        return self.mode in TUNED
+
+
+@dataclass
+class TextFeatures:
+    """The text input kind's features step: text columns as sentence embeddings (`encoder`,
+    `data`), next to the TF-IDF features the tabular encoder made (`tfidf`, `tfidf_data`), which
+    the search compares them with on the same validation plan."""
+
+    encoder: Encoder  # sentence-embedding features
+    data: object  # TrainData on them
+    tfidf: Encoder  # TF-IDF features (the tabular encoder's)
+    tfidf_data: object  # TrainData on them
+    source: str  # the sentence encoder (folder or packaged name)
+    notes: list[str] = field(default_factory=list)
+    tuning: dict | None = None  # the tuned modes' summary (finetune, fewshot)
+    tuned: bool = False
 
 
 def text_columns(schema: Schema) -> list[str]:
@@ -97,9 +127,7 @@ def choose_text_mode(
     (times `slowdown`) cannot fit, unless the texts were embedded before (the cache).
     `after(encoder)`: seconds the steps after the search will take with this encoder (taken
     off `seconds_left` before choosing)."""
-    if mode not in MODES:
-        raise DataError(f"text mode must be one of {', '.join(MODES)}; got {mode!r}")
-    columns = text_columns(schema)
+    columns = text_columns(schema)  # `mode` is one of MODES: train's parameter check
     if not columns:
         if mode not in ("auto", "tfidf") or encoder_spec is not None:
             kinds = ", ".join(f"'{c.name}' ({c.kind})" for c in schema.features[:10])
@@ -367,3 +395,112 @@ def embed_features(
             report.seconds,
         )
     return encoder, X, notes
+
+
+# -- the text steps of `train`, on its time plan (planning.py) ---------------------------------
+def choose_in_plan(schema: Schema, frame: pd.DataFrame, y, mode: str, encoder_spec,
+                   timing) -> TextChoice | None:  # fmt: skip
+    """The text mode for this table and the time left (None: no sentence encoder, TF-IDF as
+    usual). The steps a sentence encoder adds after the search (the int8 check, storing its
+    weights) are reserved first, so the mode is chosen on the time that is really left."""
+    y = y if schema.task != "regression" else None
+    left = timing.deadline() - timing.clock()
+
+    def after(sentence_encoder) -> float:
+        return _reserve_text_steps(timing, sentence_encoder, frame, schema)
+
+    choice = choose_text_mode(
+        mode, encoder_spec, schema, frame, left, y, after=after, slowdown=timing.slowdown
+    )
+    choice.auto = mode == "auto"
+    schema.notes.extend(choice.notes)
+    if choice.mode == "tfidf":
+        release_text_steps(timing)
+        return None
+    return choice
+
+
+def release_text_steps(timing) -> None:
+    """No sentence encoder after all: nothing to check or store after the search."""
+    for step in ("runtime", "write"):
+        timing.release(step)
+    timing.estimates.pop("runtime", None)
+
+
+def _reserve_text_steps(timing, sentence_encoder, frame, schema) -> float:
+    """Plan the int8 ONNX check and the copy of the encoder's weights (planning.py); returns
+    the seconds reserved for them."""
+    from shipml.learners.runtime import MAX_ROWS
+    from shipml.planning import plan_text_steps
+
+    texts = frame[text_columns(schema)[0]].tolist()
+    per_text = sentence_encoder.estimate_seconds(texts, cached=False) / max(len(texts), 1)
+    rows = min(MAX_ROWS, len(texts))
+    return plan_text_steps(timing, sentence_encoder.weights_bytes, rows, per_text)
+
+
+def embed_text(schema, frame, tfidf: Encoder, tdata, choice: TextChoice, plan, timing, seed,
+               progress) -> TextFeatures | None:  # fmt: skip
+    """Sentence-embedding features for the chosen mode; the tuned modes first train the
+    encoder on the holdout's training rows. None when auto mode's embedding ran out of time
+    (the note says so; the model learns from TF-IDF)."""
+    import time
+
+    from shipml.encoders.sentence import EncodeStopped
+    from shipml.learners.base import TrainData
+
+    deadline = timing.deadline()
+    notes, tuning, encoder = [], None, choice.encoder
+    if choice.tuned:
+        left = deadline - time.monotonic()
+        until = time.monotonic() + 0.8 * max(0.0, left - 1.3 * choice.embed_seconds)
+        result, encoder, notes = tune_encoder(
+            choice, schema, frame, tdata.y, plan.folds[0], deadline=until, seed=seed,
+            progress=progress,
+        )  # fmt: skip
+        tuning = result.summary()
+    typed = schema.coerce(frame, strict=False)
+    if choice.auto:  # leave the search on TF-IDF a share of the time if embedding falls behind
+        encoder.deadline = deadline - _SEARCH_SHARE * max(0.0, deadline - time.monotonic())
+    try:
+        features, X, embed_notes = embed_features(schema, typed, encoder)
+    except EncodeStopped as stopped:
+        why = f"sentence embeddings {stopped} of the time budget"
+        schema.notes.append(f"text columns: TF-IDF, as {why}; a larger --time-budget keeps them")
+        release_text_steps(timing)
+        return None
+    finally:
+        encoder.deadline = None
+    data = TrainData(X, tdata.y, tdata.task, tdata.n_classes, features.categorical, tdata.weight)
+    return TextFeatures(features, data, tfidf, tdata, encoder.source, notes + embed_notes,
+                        tuning, choice.tuned)  # fmt: skip
+
+
+def pick_runtime_in_plan(model, frame, y, rows, seed, timing) -> dict | None:
+    """PyTorch or int8 ONNX for the sentence encoder, judged on the validated rows, when the
+    check fits what is left of the budget (else PyTorch, and the note says why)."""
+    from shipml.learners.runtime import pick_runtime
+    from shipml.planning import runtime_skip
+
+    if model.encoder.text_encoder is None:
+        return None
+    skipped = runtime_skip(timing)
+    if skipped is not None:
+        return {"runtime": "pytorch", "note": skipped}
+    truth = y[rows] if model.task == "regression" else np.asarray(model.classes, object)[y[rows]]
+    budget = timing.budget("runtime")
+    return timing.run(
+        "runtime", lambda: pick_runtime(model, frame.iloc[rows], truth, seed=seed, budget=budget)
+    )
+
+
+def verdict(text: TextFeatures, embed_score: float, tfidf_score: float, metric: str) -> str:
+    """Which representation was kept, and the validation scores that decided it."""
+    from shipml.scoring import better
+
+    kept = "TF-IDF" if better(metric, tfidf_score, embed_score) else "sentence embeddings"
+    return (
+        f"{kept} kept — validation {metric} {embed_score:.4f} with sentence "
+        f"embeddings ({text.source}) vs {tfidf_score:.4f} with the TF-IDF + linear "
+        "baseline"
+    )
