@@ -80,7 +80,7 @@ def metric(task: str, y: np.ndarray, raw: np.ndarray, transform: str) -> float:
 def lightgbm_defaults(data, plan, seed: int, transform: str):
     """The search's first trial: LightGBM defaults per fold, early stopping (patience 50)."""
     from shipml.learners.base import Budget
-    from shipml.learners.tabular import (
+    from shipml.learners.lightgbm import (
         LightGBMFitted,
         booster_raw,
         lgb_dataset,

@@ -38,13 +38,21 @@ import numpy as np
 
 from shipml._lazy import n_threads
 from shipml.data.split import ValidationPlan
-from shipml.learners.base import Budget, TrainData, balanced_weights, prior_offset
+from shipml.learners.base import (
+    Budget,
+    Candidate,
+    Config,
+    TrainData,
+    balanced_weights,
+    prior_offset,
+)
 
-__all__ = ["available", "CONFIGS", "fit_on_folds", "MLPFitted"]
+__all__ = ["available", "CONFIGS", "fit_on_folds", "MLPFitted", "MLPFamily", "MLP"]
 
 INSTALL_HINT = 'the MLP family needs PyTorch and tabm: pip install "shipml[text]"'
 _IG_STEPS = 16  # midpoint Riemann steps of the integrated-gradients path
 _CHUNK = 4096  # rows per forward pass when predicting
+_SHARE = 0.35  # of the search time left when it starts: the MLP's, the rest stays LightGBM's
 
 CONFIGS: list[dict] = [
     {
@@ -558,3 +566,46 @@ class MLPFitted:
             for name, fm in zip(meta["files"], meta["folds"], strict=True)
         ]
         return cls(folds, task, cfg)
+
+
+@dataclass(frozen=True)
+class MLPFamily:
+    """The search's view of the MLP (learners/base.py's Family): tuned defaults, no search
+    space, fold networks (no refit), early-stopped inside its share of the time left."""
+
+    name: str = "mlp"
+    kind: str = "mlp"
+    keep: int = 2
+    floor: bool = False
+    baseline: bool = False
+    searched: bool = False
+    refits: bool = False
+    stops_at_deadline: bool = True
+
+    def available(self) -> str | None:
+        return available()
+
+    def configs(self, data: TrainData) -> list[Config]:
+        return [Config(f"mlp#{i}", dict(c)) for i, c in enumerate(CONFIGS)]
+
+    def suggest(self, trial, task: str, transforms: list[str]) -> dict | None:
+        return None
+
+    def fit(self, folds, config: Config, budget: Budget, trial=None) -> Candidate:
+        """Every fold keeps its best epoch on its validation rows, so a fold the deadline cut
+        still gives valid out-of-fold scores: the candidate counts when every fold trained."""
+        share = Budget(budget.clock() + _SHARE * max(0.0, budget.remaining), budget.clock)
+        transform = config.params.get("target_transform", "none")
+        oof, fitted, _ = fit_on_folds(folds.data, folds.plan, config.params, folds.seed, share)
+        trained = len(fitted.folds) == len(folds.plan.folds)
+        return folds.candidate(self.name, config.params, oof, fitted, transform=transform,
+                               complete=trained, scored=trained)  # fmt: skip
+
+    def refit(self, cand: Candidate, data: TrainData, seed: int, budget: Budget) -> Candidate:
+        return cand
+
+    def load(self, meta: dict, reader, task: str) -> MLPFitted:
+        return MLPFitted.load(meta, reader, task)
+
+
+MLP = MLPFamily()

@@ -14,6 +14,7 @@ from shipml.errors import DataError, UsageError
 from shipml.learners.base import Family
 from shipml.learners.lightgbm import BOOSTING, FOREST
 from shipml.learners.linear import LINEAR
+from shipml.learners.mlp import MLP
 
 __all__ = ["FAMILIES", "family", "select", "configured", "load_fitted"]
 
@@ -21,6 +22,7 @@ FAMILIES: dict[str, Family] = {
     LINEAR.name: LINEAR,
     FOREST.name: FOREST,
     BOOSTING.name: BOOSTING,
+    MLP.name: MLP,
 }
 
 
