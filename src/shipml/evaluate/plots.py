@@ -159,7 +159,7 @@ def roc_curve_png(
     Curves by scikit-learn's ``RocCurveDisplay``; binary: the point the decision ``threshold``
     picks is marked on the curve.
     """
-    from sklearn.metrics import RocCurveDisplay, roc_auc_score
+    from sklearn.metrics import RocCurveDisplay
 
     codes, p, names = _prepare(y_true, proba, classes)
     with plot_style():
@@ -174,7 +174,7 @@ def roc_curve_png(
                 plot_chance_level=n_drawn == 0,
                 chance_level_kw={"ls": "--", "color": GREY, "lw": 1},
             )  # fmt: skip
-            display.line_.set_label(f"{name}: AUC {roc_auc_score(yj, p[:, j]):.3f}")
+            display.line_.set_label(f"{name}: AUC {display.roc_auc:.3f}")
             if n_drawn == 0:
                 chance = display.chance_level_
                 chance.set_label("Guessing (AUC 0.5)")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shipml.errors import DataError, ShipmlError
+from shipml.errors import DataError, UsageError
 from shipml.evaluate.markup import (
     atomic_write,
     info_rows,
@@ -114,10 +114,10 @@ def write_report(
     precision-recall curves.
     """
     if task not in TASKS:
-        raise ShipmlError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     path = Path(path)
     if path.is_dir():
-        raise ShipmlError(f"{path} is a folder; give a file name such as {path / 'report.html'}")
+        raise UsageError(f"{path} is a folder; give a file name such as {path / 'report.html'}")
     from shipml.evaluate import plots
 
     ctx = _Context(task, metrics, y_true, classes, data_summary)
