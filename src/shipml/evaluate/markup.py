@@ -1,16 +1,18 @@
-"""HTML building blocks shared by the training and monitoring reports: escaping, number
-formatting, tables, figures, the page shell and the atomic write. Every string from the user's
-data goes through `esc`.
+"""What the training and monitoring reports share: the Jinja2 environment that renders the
+templates in ``templates/`` (autoescaped: every string from the user's data comes out as text),
+the filters that format numbers; pages are written with ``shipml.files.atomic_write``.
+
+Filters return plain text; autoescaping turns ``<0.1%`` or a column named ``<script>`` into
+text. Only the templates write markup.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
+import functools
 import math
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -20,63 +22,46 @@ from shipml.files import atomic_write  # re-exported: the reports write through 
 
 __all__ = [
     "atomic_write",
-    "esc",
-    "figure",
     "fmt",
     "humanize",
-    "info_value",
-    "is_nan",
-    "kv_table",
+    "info_rows",
     "metric_name",
     "metric_value",
     "num",
-    "page",
     "pct",
-    "table",
+    "render",
 ]
 
 
-def kv_table(info: Mapping[str, Any]) -> str:
-    rows = [
-        f"<tr><th>{esc(humanize(k))}</th><td>{info_value(v)}</td></tr>"
-        for k, v in info.items()
-        if v is not None and v != "" and v != [] and v != {}
-    ]
-    return f'<div class="table-wrap"><table class="kv"><tbody>{"".join(rows)}</tbody></table></div>'
-
-
-def figure(png: bytes, alt: str, how: str, *, wide: bool = False, raw_html: bool = False) -> str:
-    """A plot with its 'how to read it' text (trusted HTML from this module only)."""
-    data = base64.b64encode(png).decode("ascii")
-    text = how if raw_html else f"<p>{how}</p>"
-    return (
-        f'<div class="plot{" wide" if wide else ""}">'
-        f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
-        f'<div class="how"><h3>How to read it</h3>{text}</div></div>'
-    )
-
-
-def table(head: str, rows: list[str]) -> str:
-    return (
-        f'<div class="table-wrap"><table><thead>{head}</thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def page(title: str, body: str) -> str:
-    css = resources.files("shipml.evaluate").joinpath("report.css").read_text(encoding="utf-8")
+def render(template: str, **context: Any) -> str:
+    """The page ``template`` (a file of ``templates/``) filled with ``context``."""
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="generator" content="shipml">'
-        f"<title>{esc(title)}</title><style>{css}</style></head>\n"
-        f"<body><main>\n{body}"
-        f"<footer>Made by shipml {_version()} on {when}. This file is self-contained: "
-        "it can be shared as is and opened offline.</footer>\n"
-        "</main></body></html>\n"
+        _environment().get_template(template).render(version=_version(), generated=when, **context)
     )
+
+
+@functools.cache
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("shipml.evaluate", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        fmt=fmt,
+        pct=pct,
+        metric_name=metric_name,
+        metric_value=metric_value,
+        humanize=humanize,
+        data_uri=data_uri,
+    )
+    env.tests.update(missing=lambda x: num(x) is None and (x is None or is_nan(x)))
+    return env
 
 
 def _version() -> str:
@@ -88,8 +73,8 @@ def _version() -> str:
         return ""
 
 
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def num(x: Any) -> float | None:
@@ -113,7 +98,7 @@ def fmt(x: Any, keep_zeros: bool = False) -> str:
         return f"{int(x):,}"
     f = num(x)
     if f is None:
-        return '<span class="na">—</span>' if x is None or is_nan(x) else esc(x)
+        return "—" if x is None or is_nan(x) else str(x)
     if f == 0:
         return "0"
     if abs(f) >= 1000:
@@ -123,7 +108,7 @@ def fmt(x: Any, keep_zeros: bool = False) -> str:
     return f"{f:#.4g}" if keep_zeros else f"{f:.4g}"
 
 
-def metric_value(name: str, value: Any) -> str:
+def metric_value(value: Any, name: str) -> str:
     if name == "mape" and num(value) is not None:
         return pct(float(value) * 100)
     return fmt(value, keep_zeros=True)
@@ -133,7 +118,7 @@ def pct(x: float) -> str:
     if x == 0:
         return "0%"
     if abs(x) < 0.1:
-        return "&lt;0.1%"
+        return "<0.1%"
     return f"{x:.3g}%" if abs(x) < 100 else f"{x:,.0f}%"
 
 
@@ -153,14 +138,21 @@ def humanize(key: Any) -> str:
     return s[:1].upper() + s[1:]
 
 
-def info_value(v: Any) -> str:
-    """A model_info value: numbers formatted, lists joined, dicts as 'key: value' lines."""
+def info_rows(info: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The lines of a key-value table: keys in words, empty values left out, values as plain
+    Python (numpy scalars unwrapped, sets sorted) for the template's ``info`` macro."""
+    return [
+        (humanize(k), _plain(v))
+        for k, v in info.items()
+        if v is not None and v != "" and v != [] and v != {}
+    ]
+
+
+def _plain(v: Any) -> Any:
     if isinstance(v, Mapping):
-        return "<br>".join(f"{esc(k)}: {info_value(x)}" for k, x in v.items())
-    if isinstance(v, (list, tuple, set)):
-        return ", ".join(info_value(x) for x in v)
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return str(int(v))  # a seed or a version, not a quantity: no thousands separator
-    if isinstance(v, (bool, float, np.number)):
-        return fmt(v)
-    return esc(v)
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (set, frozenset)):
+        return [_plain(x) for x in sorted(v, key=str)]
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v.item() if isinstance(v, np.generic) else v

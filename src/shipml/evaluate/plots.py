@@ -32,10 +32,17 @@ from shipml.evaluate.metrics import (
 )
 
 __all__ = [
+    "BLUE",
+    "ORANGE",
     "calibration_png",
     "class_balance_png",
     "confusion_matrix_png",
+    "draw_message",
+    "figure_png",
     "importance_png",
+    "new_figure",
+    "plot_label",
+    "plot_style",
     "pr_curve_png",
     "residuals_png",
     "roc_curve_png",
@@ -102,38 +109,35 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], labels: Sequence[Any])
     """Counts and row percentages (share of each actual class); rows = actual, columns = predicted.
 
     ``matrix`` and ``labels`` are ``metrics["confusion_matrix"]["matrix"]`` and ``["labels"]``.
+    Drawn by scikit-learn's ``ConfusionMatrixDisplay`` on the row shares (so that a rare class
+    is as visible as a common one), its cell texts replaced by count and share.
     """
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     m = np.asarray(matrix, dtype=float)
     k = len(labels)
     if m.shape != (k, k):
         raise DataError(f"confusion matrix must be {k}x{k} for {k} labels, got {m.shape}")
     rows = m.sum(axis=1, keepdims=True)
     share = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
-    names = [_text(label, 22) for label in labels]
+    names = [plot_label(label, 22) for label in labels]
     side = min(max(4.8, 0.45 * k + 2.4), 10.5)  # ~1,150 px at most: readable in a 1,000 px page
     font = max(6.0, min(10.5, 120.0 / k))
-    with _style():
-        fig, ax = _figure(side + 0.6, side)
+    with plot_style():
+        fig, ax = new_figure(side + 0.6, side)
         ax.grid(False)
-        ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
-        for i in range(k):
-            for j in range(k):
-                if m[i, j] == 0 and k > 8:
-                    continue  # empty cells stay blank: the eye finds the errors faster
-                text = f"{int(m[i, j]):,}\n{share[i, j]:.0%}" if k <= 15 else f"{share[i, j]:.0%}"
-                color = "white" if share[i, j] > 0.55 else "#1f2937"
-                ax.text(j, i, text, ha="center", va="center", fontsize=font, color=color)
-        ax.set_xticks(range(k))
-        ax.set_yticks(range(k))
+        display = ConfusionMatrixDisplay(share, display_labels=names)
+        display.plot(ax=ax, cmap="Blues", colorbar=False, im_kw={"vmin": 0.0, "vmax": 1.0,
+                     "aspect": "auto"}, text_kw={"fontsize": font})  # fmt: skip
+        for (i, j), cell in np.ndenumerate(display.text_):
+            empty = m[i, j] == 0 and k > 8  # empty cells stay blank: the eye finds errors faster
+            text = f"{int(m[i, j]):,}\n{share[i, j]:.0%}" if k <= 15 else f"{share[i, j]:.0%}"
+            cell.set_text("" if empty else text)
+            cell.set_color("white" if share[i, j] > 0.55 else "#1f2937")
         long = k > 8 or max((len(n) for n in names), default=0) > 6
-        ax.set_xticklabels(
-            names,
-            rotation=40 if long else 0,
-            ha="right" if long else "center",
-            rotation_mode="anchor",
-            fontsize=min(10.0, font + 1),
-        )
-        ax.set_yticklabels(names, fontsize=min(10.0, font + 1))
+        ax.set_xticks(range(k), names, rotation=40 if long else 0, ha="right" if long else "center",
+                      rotation_mode="anchor", fontsize=min(10.0, font + 1))  # fmt: skip
+        ax.set_yticks(range(k), names, fontsize=min(10.0, font + 1))
         for side_name in ("top", "right", "left", "bottom"):
             ax.spines[side_name].set_visible(False)
         ax.tick_params(length=0)
@@ -141,83 +145,94 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], labels: Sequence[Any])
         ax.set_ylabel("Actual class")
         what = "count and % of the actual class" if k <= 15 else "% of the actual class"
         ax.set_title(f"Confusion matrix ({what})")
-        return _png(fig)
+        return figure_png(fig)
 
 
 def roc_curve_png(
-    y_true: Sequence[Any], proba: Sequence[Sequence[float]], classes: Sequence[Any]
+    y_true: Sequence[Any],
+    proba: Sequence[Sequence[float]],
+    classes: Sequence[Any],
+    threshold: float | None = None,
 ) -> bytes:
-    """ROC curve of the positive class ``classes[1]``; multiclass: one-vs-rest for the biggest."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    """ROC curve of the positive class ``classes[1]``; multiclass: one-vs-rest for the biggest.
+
+    Curves by scikit-learn's ``RocCurveDisplay``; binary: the point the decision ``threshold``
+    picks is marked on the curve.
+    """
+    from sklearn.metrics import RocCurveDisplay
 
     codes, p, names = _prepare(y_true, proba, classes)
-    with _style():
-        fig, ax = _figure(6.0, 4.6)
-        ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="Guessing (AUC 0.5)")
+    with plot_style():
+        fig, ax = new_figure(6.0, 4.6)
         shown = _curve_classes(codes, len(names))
         for n_drawn, j in enumerate(shown):
             yj = codes == j
-            fpr, tpr, _ = roc_curve(yj, p[:, j])
-            auc = roc_auc_score(yj, p[:, j])
-            name = "Model" if len(names) == 2 else _text(names[j], 24)
-            ax.plot(
-                fpr,
-                tpr,
-                lw=2,
-                color=PALETTE[n_drawn % len(PALETTE)],
-                label=f"{name}: AUC {auc:.3f}",
-            )
+            name = "Model" if len(names) == 2 else plot_label(names[j], 24)
+            display = RocCurveDisplay.from_predictions(
+                yj, p[:, j], pos_label=True, ax=ax, name=name,
+                curve_kwargs={"lw": 2, "color": PALETTE[n_drawn % len(PALETTE)]},
+                plot_chance_level=n_drawn == 0,
+                chance_level_kw={"ls": "--", "color": GREY, "lw": 1},
+            )  # fmt: skip
+            display.line_.set_label(f"{name}: AUC {display.roc_auc:.3f}")
+            if n_drawn == 0:
+                chance = display.chance_level_
+                chance.set_label("Guessing (AUC 0.5)")
             if len(names) == 2:
-                ax.fill_between(fpr, tpr, step=None, alpha=0.08, color=BLUE)
+                ax.fill_between(display.fpr, display.tpr, alpha=0.08, color=BLUE)
+                _mark_threshold(ax, yj, p[:, 1] >= threshold if threshold is not None else None)
         if not shown:
-            _message(ax, "Rows of at least two classes are needed for this curve.")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
+            draw_message(ax, "Rows of at least two classes are needed for this curve.")
+        _unit_axes(ax)
         ax.set_xlabel("False positive rate (share of negatives wrongly flagged)")
         ax.set_ylabel("True positive rate (share of positives found)")
         ax.set_title(_curve_title("ROC curve", names, shown))
-        _legend(ax, loc="lower right")
-        return _png(fig)
+        if shown:  # guessing first, then the curves
+            handles, labels = ax.get_legend_handles_labels()
+            first = sorted(range(len(handles)), key=lambda i: handles[i] is not chance)
+            ax.legend([handles[i] for i in first], [labels[i] for i in first], loc="lower right")
+        return figure_png(fig)
 
 
 def pr_curve_png(
-    y_true: Sequence[Any], proba: Sequence[Sequence[float]], classes: Sequence[Any]
+    y_true: Sequence[Any],
+    proba: Sequence[Sequence[float]],
+    classes: Sequence[Any],
+    threshold: float | None = None,
 ) -> bytes:
-    """Precision-recall curve of ``classes[1]``; multiclass: one-vs-rest for the biggest classes."""
-    from sklearn.metrics import average_precision_score, precision_recall_curve
+    """Precision-recall curve of ``classes[1]``; multiclass: one-vs-rest for the biggest classes.
+
+    Curves by scikit-learn's ``PrecisionRecallDisplay``; binary: the guessing level (the share
+    of positives) and the point the decision ``threshold`` picks are marked.
+    """
+    from sklearn.metrics import PrecisionRecallDisplay
 
     codes, p, names = _prepare(y_true, proba, classes)
-    with _style():
-        fig, ax = _figure(6.0, 4.6)
+    with plot_style():
+        fig, ax = new_figure(6.0, 4.6)
         shown = _curve_classes(codes, len(names))
         for n_drawn, j in enumerate(shown):
             yj = codes == j
-            precision, recall, _ = precision_recall_curve(yj, p[:, j])
-            ap = average_precision_score(yj, p[:, j])
-            color = PALETTE[n_drawn % len(PALETTE)]
-            name = "Model" if len(names) == 2 else _text(names[j], 24)
-            ax.plot(
-                recall,
-                precision,
-                lw=2,
-                color=color,
-                label=f"{name}: AP {ap:.3f}",
-                drawstyle="steps-post",
-            )
+            name = "Model" if len(names) == 2 else plot_label(names[j], 24)
+            display = PrecisionRecallDisplay.from_predictions(
+                yj, p[:, j], pos_label=True, ax=ax, name=name,
+                curve_kwargs={"lw": 2, "color": PALETTE[n_drawn % len(PALETTE)]},
+                plot_chance_level=len(names) == 2,
+                chance_level_kw={"ls": "--", "color": GREY, "lw": 1},
+            )  # fmt: skip
+            display.line_.set_label(f"{name}: AP {display.average_precision:.3f}")
             if len(names) == 2:
-                rate = yj.mean()
-                ax.axhline(
-                    rate, ls="--", color=GREY, lw=1, label=f"Guessing (positive rate {rate:.2f})"
-                )
+                display.chance_level_.set_label(f"Guessing (positive rate {yj.mean():.2f})")
+                mark = p[:, 1] >= threshold if threshold is not None else None
+                _mark_threshold(ax, yj, mark, precision_recall=True)
         if not shown:
-            _message(ax, "Rows of at least two classes are needed for this curve.")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
+            draw_message(ax, "Rows of at least two classes are needed for this curve.")
+        _unit_axes(ax)
         ax.set_xlabel("Recall (share of positives found)")
         ax.set_ylabel("Precision (share of flagged rows that are right)")
         ax.set_title(_curve_title("Precision-recall curve", names, shown))
         _legend(ax, loc="lower left")
-        return _png(fig)
+        return figure_png(fig)
 
 
 def threshold_png(
@@ -235,8 +250,8 @@ def threshold_png(
         raise DataError(f"the threshold plot is for 2 classes, got {len(names)}")
     curve = threshold_curve(codes == 1, p[:, 1])
     t = curve["threshold"]
-    with _style():
-        fig, ax = _figure(7.4, 4.6)
+    with plot_style():
+        fig, ax = new_figure(7.4, 4.6)
         for key, label, color in (
             ("precision", "Precision", ORANGE),
             ("recall", "Recall", PALETTE[2]),
@@ -250,32 +265,36 @@ def threshold_png(
             if abs(threshold - 0.5) > 1e-9:
                 ax.axvline(0.5, color=GREY, lw=1, ls="--", label="0.5 (most likely class)")
         if not 0 < (codes == 1).sum() < len(codes):
-            _message(ax, "Rows of both classes are needed for this plot.")
+            draw_message(ax, "Rows of both classes are needed for this plot.")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel(f"Threshold on the probability of “{_text(names[1], 20)}”")
+        ax.set_xlabel(f"Threshold on the probability of “{plot_label(names[1], 20)}”")
         ax.set_ylabel("Score")
-        ax.set_title(f"Precision, recall and F1 vs threshold ({_text(names[1], 24)})")
+        ax.set_title(f"Precision, recall and F1 vs threshold ({plot_label(names[1], 24)})")
         _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        return _png(fig)
+        return figure_png(fig)
 
 
 def calibration_png(
     y_true: Sequence[Any], proba: Sequence[Sequence[float]], classes: Sequence[Any]
 ) -> bytes:
-    """Reliability diagram (predicted vs observed share of ``classes[1]``) + histogram of proba."""
+    """Reliability diagram (predicted vs observed share of ``classes[1]``, scikit-learn's
+    ``CalibrationDisplay`` on the bins of the metrics) + histogram of the probabilities."""
+    from sklearn.calibration import CalibrationDisplay
+
     codes, p, names = _prepare(y_true, proba, classes)
     if len(names) != 2:
         raise DataError(f"the calibration plot is for 2 classes, got {len(names)}")
     p1 = p[:, 1]
     curve = _calibration(codes, p1, None)
-    pos, neg = f"“{_text(names[1], 20)}”", f"“{_text(names[0], 20)}”"
-    with _style():
-        fig, (left, right) = _figure(10.0, 4.2, ncols=2)
-        left.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="Perfectly honest")
-        left.plot(
-            curve["prob_pred"], curve["prob_true"], "-o", color=BLUE, lw=2, ms=5, label="Model"
-        )
+    pos, neg = f"“{plot_label(names[1], 20)}”", f"“{plot_label(names[0], 20)}”"
+    with plot_style():
+        fig, (left, right) = new_figure(10.0, 4.2, ncols=2)
+        display = CalibrationDisplay(curve["prob_true"], curve["prob_pred"], p1)
+        display.plot(ax=left, name="Model", color=BLUE, lw=2, ms=5)
+        display.line_.set_marker("o")
+        reference = next(line for line in left.get_lines() if line is not display.line_)
+        reference.set(ls="--", color=GREY, lw=1, label="Perfectly honest")
         left.set_xlim(0, 1)
         left.set_ylim(0, 1)
         left.set_xlabel(f"Predicted probability of {pos}")
@@ -296,7 +315,7 @@ def calibration_png(
         right.set_ylabel("Rows")
         right.set_title("How confident the predictions are")
         _legend(right, loc="upper center")
-        return _png(fig)
+        return figure_png(fig)
 
 
 def class_balance_png(counts: Mapping[Any, int | float]) -> bytes:
@@ -306,10 +325,10 @@ def class_balance_png(counts: Mapping[Any, int | float]) -> bytes:
     if len(items) > _MAX_BARS:
         rest = items[_MAX_BARS - 1 :]
         items = items[: _MAX_BARS - 1] + [(f"other ({len(rest)} classes)", sum(v for _, v in rest))]
-    names = [_text(k, 30) for k, _ in items]
+    names = [plot_label(k, 30) for k, _ in items]
     values = np.array([float(v) for _, v in items])
-    with _style():
-        fig, ax = _figure(6.0, 1.3 + 0.32 * max(len(items), 2))
+    with plot_style():
+        fig, ax = new_figure(6.0, 1.3 + 0.32 * max(len(items), 2))
         ax.grid(axis="y", visible=False)
         y = np.arange(len(items))
         ax.barh(y, values, color=BLUE, height=0.65)
@@ -321,10 +340,10 @@ def class_balance_png(counts: Mapping[Any, int | float]) -> bytes:
             ax.text(v + top * 0.01, yi, f"{v:,.0f} ({v / total:.1%})", va="center", fontsize=9)
         ax.set_xlim(0, top * 1.25 if top > 0 else 1)
         if not items:
-            _message(ax, "No rows.")
+            draw_message(ax, "No rows.")
         ax.set_xlabel("Rows")
         ax.set_title("Rows per class")
-        return _png(fig)
+        return figure_png(fig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,39 +353,38 @@ def class_balance_png(counts: Mapping[Any, int | float]) -> bytes:
 def residuals_png(
     y_true: Sequence[float], y_pred: Sequence[float], *, target: str | None = None
 ) -> bytes:
-    """Predicted vs actual (with the y = x line) and a histogram of errors (actual - predicted)."""
+    """Actual vs predicted (scikit-learn's ``PredictionErrorDisplay``, at most 5,000 dots, with
+    the y = x line) and a histogram of errors (actual - predicted)."""
+    from sklearn.metrics import PredictionErrorDisplay
+
     yt = np.asarray(y_true, dtype=float).ravel()
     yp = np.asarray(y_pred, dtype=float).ravel()
     if yt.shape != yp.shape:
         raise DataError(f"y_true has {len(yt)} values but y_pred has {len(yp)}")
     ok = np.isfinite(yt) & np.isfinite(yp)
     yt, yp = yt[ok], yp[ok]
-    what = _text(target, 30) if target else "value"
-    with _style():
-        fig, (left, right) = _figure(10.0, 4.3, ncols=2)
+    what = plot_label(target, 30) if target else "value"
+    with plot_style():
+        fig, (left, right) = new_figure(10.0, 4.3, ncols=2)
         if len(yt) == 0:
-            _message(left, "No rows to plot.")
-            _message(right, "No rows to plot.")
-            return _png(fig)
-        idx = np.arange(len(yt))
-        if len(idx) > _MAX_POINTS:  # a readable cloud, a small file
-            idx = np.random.default_rng(0).choice(idx, _MAX_POINTS, replace=False)
-        alpha = float(np.clip(300 / len(idx), 0.15, 0.7))
-        left.scatter(yt[idx], yp[idx], s=12, alpha=alpha, color=BLUE, edgecolors="none")
+            draw_message(left, "No rows to plot.")
+            draw_message(right, "No rows to plot.")
+            return figure_png(fig)
+        alpha = float(np.clip(300 / min(len(yt), _MAX_POINTS), 0.15, 0.7))
+        PredictionErrorDisplay.from_predictions(
+            yt, yp, kind="actual_vs_predicted", subsample=_MAX_POINTS, random_state=0, ax=left,
+            scatter_kwargs={"s": 12, "alpha": alpha, "color": BLUE, "edgecolors": "none"},
+            line_kwargs={"ls": "--", "color": ORANGE, "lw": 1.5, "alpha": 1.0},
+        )  # fmt: skip
+        left.get_lines()[0].set_label("Perfect prediction")
+        left.set_aspect("auto")  # the display makes it square; the page has room for wider
         lo, hi = float(min(yt.min(), yp.min())), float(max(yt.max(), yp.max()))
         pad = max((hi - lo) * 0.03, _tiny(lo, hi))
-        left.plot(
-            [lo - pad, hi + pad],
-            [lo - pad, hi + pad],
-            ls="--",
-            color=ORANGE,
-            lw=1.5,
-            label="Perfect prediction",
-        )
         left.set_xlim(lo - pad, hi + pad)
         left.set_ylim(lo - pad, hi + pad)
-        left.set_xlabel(f"Actual {what}")
-        left.set_ylabel(f"Predicted {what}")
+        left.set_xlabel(f"Predicted {what}")
+        left.set_ylabel(f"Actual {what}")
+        _round_ticks(left.xaxis, left.yaxis)  # the display puts 5 ticks at odd values
         left.set_title("Predicted vs actual")
         _legend(left, loc="upper left")
 
@@ -377,11 +395,12 @@ def residuals_png(
             bins = [e_lo - _tiny(e_lo, e_hi), e_hi + _tiny(e_lo, e_hi)]
         right.hist(err, bins=bins, color=BLUE, alpha=0.85)
         right.axvline(0, color=ORANGE, ls="--", lw=1.5, label="No error")
+        _round_ticks(right.xaxis)
         right.set_xlabel("Error = actual - predicted")
         right.set_ylabel("Rows")
         right.set_title("How big the errors are")
         _legend(right, loc="upper right")
-        return _png(fig)
+        return figure_png(fig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,23 +413,23 @@ def importance_png(importance: Mapping[str, float], *, top: int = 20) -> bytes:
     items = [(k, v) for k, v in items if math.isfinite(v)]
     items.sort(key=lambda kv: -abs(kv[1]))
     shown = items[:top]
-    with _style():
-        fig, ax = _figure(6.6, 1.3 + 0.3 * max(len(shown), 2))
+    with plot_style():
+        fig, ax = new_figure(6.6, 1.3 + 0.3 * max(len(shown), 2))
         ax.grid(axis="y", visible=False)
         if not shown:
-            _message(ax, "No feature importance available.")
+            draw_message(ax, "No feature importance available.")
         else:
             y = np.arange(len(shown))
             values = np.array([v for _, v in shown])
             ax.barh(y, values, color=[BLUE if v >= 0 else GREY for v in values], height=0.65)
             ax.set_yticks(y)
-            ax.set_yticklabels([_text(k, 34) for k, _ in shown])
+            ax.set_yticklabels([plot_label(k, 34) for k, _ in shown])
             ax.invert_yaxis()
             ax.axvline(0, color="#6b7280", lw=0.8)
         more = f" (top {len(shown)} of {len(items)})" if len(items) > len(shown) else ""
         ax.set_xlabel("Importance (higher = the model relies on it more)")
         ax.set_title(f"Most important columns{more}")
-        return _png(fig)
+        return figure_png(fig)
 
 
 def trials_png(
@@ -444,10 +463,10 @@ def trials_png(
         if r["state"] != "complete":
             others.setdefault(r["state"], []).append(r)
     missing = len(rows) - len(scored)
-    name = METRIC_NAMES.get(metric, _text(metric, 30))
+    name = METRIC_NAMES.get(metric, plot_label(metric, 30))
     better = "higher" if maximize else "lower"
-    with _style():
-        fig, ax = _figure(7.0, 4.0)
+    with plot_style():
+        fig, ax = new_figure(7.0, 4.0)
         for n_group, (state, group) in enumerate(sorted(others.items())):
             ax.scatter(
                 [r["x"] for r in group],
@@ -455,7 +474,7 @@ def trials_png(
                 s=18,
                 color=[GREY, "#c4b5fd", "#fcd34d"][n_group % 3],
                 alpha=0.8,
-                label=f"{_text(state.capitalize(), 24)} ({len(group)})",
+                label=f"{plot_label(state.capitalize(), 24)} ({len(group)})",
             )
         done = [r for r in scored if r["state"] == "complete"]
         if done:
@@ -484,14 +503,14 @@ def trials_png(
             if hidden:
                 ax.plot([], [], " ", label=f"{hidden} far-off trial(s) off the chart")
         else:
-            _message(ax, "No finished trial yet.")
+            draw_message(ax, "No finished trial yet.")
         if missing:
             ax.plot([], [], " ", label=f"{missing} without a score (stopped or failed)")
         ax.set_xlabel("Time since the search started (seconds)")
         ax.set_ylabel(name)
         ax.set_title(f"Search history: {name} ({better} is better)")
         _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=9)
-        return _png(fig)
+        return figure_png(fig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,7 +518,8 @@ def trials_png(
 
 
 @contextmanager
-def _style() -> Iterator[None]:
+def plot_style() -> Iterator[None]:
+    """The report's matplotlib style (fonts, grid, colours) around the drawing of one figure."""
     import matplotlib
 
     with matplotlib.rc_context(_RC), warnings.catch_warnings():
@@ -508,7 +528,8 @@ def _style() -> Iterator[None]:
         yield
 
 
-def _figure(width: float, height: float, ncols: int = 1):
+def new_figure(width: float, height: float, ncols: int = 1):
+    """A pyplot-free figure of ``width`` x ``height`` inches and its ``ncols`` axes."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=DPI, layout="tight")
@@ -516,10 +537,11 @@ def _figure(width: float, height: float, ncols: int = 1):
     return fig, axes
 
 
-def _png(fig) -> bytes:
+def figure_png(fig) -> bytes:
+    """The figure as PNG bytes, rendered by Agg whatever pyplot backend the caller uses."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    FigureCanvasAgg(fig)  # render with Agg whatever pyplot backend the caller uses
+    FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": "shipml"})
     return buf.getvalue()
@@ -531,26 +553,55 @@ def _legend(ax, **kwargs: Any) -> None:
         ax.legend(**kwargs)
 
 
-def _message(ax, text: str) -> None:
-    ax.text(
-        0.5,
-        0.5,
-        text,
-        ha="center",
-        va="center",
-        transform=ax.transAxes,
-        color="#6b7280",
-        fontsize=11,
-    )
+def draw_message(ax, text: str) -> None:
+    """A grey sentence in the middle of the axes, in place of a plot that cannot be drawn."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#6b7280",
+            fontsize=11)  # fmt: skip
 
 
-def _text(value: Any, width: int = 30) -> str:
+def plot_label(value: Any, width: int = 30) -> str:
     """A user string as matplotlib shows it literally: no math mode, not hidden, not too long."""
     s = " ".join(str(value).split())
     if len(s) > width:
         s = s[: width - 1] + "…"
     s = s.replace("$", r"\$")
     return " " + s if s.startswith("_") else s  # a leading "_" hides a legend entry
+
+
+def _unit_axes(ax) -> None:
+    """Both axes on [0, 1], not forced square (scikit-learn's displays set an equal aspect)."""
+    ax.set_aspect("auto")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+
+
+def _mark_threshold(ax, positive, flagged, *, precision_recall: bool = False) -> None:
+    """The operating point of the decision threshold (rows ``flagged`` positive) on a curve."""
+    if flagged is None or not 0 < positive.sum() < len(positive):
+        return
+    tp = float((flagged & positive).sum())
+    recall = tp / positive.sum()
+    if precision_recall:
+        x, y = recall, tp / flagged.sum() if flagged.any() else 1.0
+    else:
+        x, y = float((flagged & ~positive).sum()) / (~positive).sum(), recall
+    ax.plot([x], [y], "o", color=PALETTE[3], ms=7, zorder=5, label="At the decision threshold")
+
+
+def _round_ticks(*axes) -> None:
+    """About 5 ticks at round values, large numbers short (250k, 1.2M) so that they never run
+    into each other."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    def short(x: float, _pos: int) -> str:
+        for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if abs(x) >= size:
+                return f"{x / size:.4g}{suffix}"
+        return f"{x:.4g}"
+
+    for axis in axes:
+        axis.set_major_locator(MaxNLocator(nbins=5))
+        axis.set_major_formatter(FuncFormatter(short))
 
 
 def _tiny(lo: float, hi: float) -> float:
@@ -584,7 +635,7 @@ def _curve_classes(codes: np.ndarray, k: int) -> list[int]:
 
 def _curve_title(base: str, names: list[str], shown: list[int]) -> str:
     if len(names) == 2:
-        return f"{base} (positive class: {_text(names[1], 24)})"
+        return f"{base} (positive class: {plot_label(names[1], 24)})"
     if len(shown) < len(names):
         return f"{base}s, each class vs the rest ({len(shown)} largest of {len(names)})"
     return f"{base}s, each class vs the rest"

@@ -299,15 +299,25 @@ def drift_png(
 ) -> bytes:
     """Reference vs current distribution of one column as PNG bytes: overlaid histograms of
     shares for numbers, datetimes and text lengths; paired bars of shares for categories."""
-    from shipml.evaluate.plots import BLUE, ORANGE, _figure, _message, _png, _style, _text
+    from shipml.evaluate.plots import (
+        BLUE,
+        ORANGE,
+        draw_message,
+        figure_png,
+        new_figure,
+        plot_label,
+        plot_style,
+    )
 
     current = pd.Series(current)
     name = title if title is not None else current.name
     heading = (
-        f"{_text(name, 40)}: reference vs current" if name is not None else "Reference vs current"
+        f"{plot_label(name, 40)}: reference vs current"
+        if name is not None
+        else "Reference vs current"
     )
-    with _style():
-        fig, ax = _figure(6.4, 4.2)
+    with plot_style():
+        fig, ax = new_figure(6.4, 4.2)
         if kind in ("numeric", "datetime", "text"):
             if kind == "text":
                 ref = np.asarray(reference_col.get("lengths", []), dtype="float64")
@@ -329,7 +339,7 @@ def drift_png(
                 if kind == "datetime":
                     ax.xaxis_date()  # matplotlib's date numbers are days since 1970 too
             else:
-                _message(ax, "No values to compare.")
+                draw_message(ax, "No values to compare.")
             ax.set_xlabel({"text": "Length in characters", "datetime": "Date"}.get(kind, "Value"))
             ax.set_ylabel("Share of values")
         else:
@@ -352,13 +362,13 @@ def drift_png(
                 ax.barh(y - 0.2, ref[order], height=0.4, color=BLUE, label="Reference")
                 ax.barh(y + 0.2, cur[order], height=0.4, color=ORANGE, label="Current")
                 ax.set_yticks(y)
-                ax.set_yticklabels([_text(keys[i], 24) for i in order])
+                ax.set_yticklabels([plot_label(keys[i], 24) for i in order])
                 ax.invert_yaxis()
                 ax.grid(axis="y", visible=False)
             else:
-                _message(ax, "No values to compare.")
+                draw_message(ax, "No values to compare.")
             ax.set_xlabel("Share of values")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
         ax.set_title(heading)
-        return _png(fig)
+        return figure_png(fig)
