@@ -17,7 +17,7 @@ demo: $(STAMP)
 	bash examples/demo.sh
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
