@@ -152,8 +152,8 @@ def test_a_model_trained_with_it_reloads_and_predicts_the_same(folder, dense, tm
     assert list(loaded.predict(test)) == list(model.predict(test))
     sentence = loaded.encoder.text_encoder
     assert sentence.id == model.encoder.text_encoder.id
-    if sentence.runtime is not None:  # int8 kept: the PyTorch modules are stored too
-        sentence.runtime = None
+    sentence.runtime = None  # int8 or not, the PyTorch modules are stored too: the same
+    sentence.use_cache = False  # (the cache, under the int8 id, holds int8 vectors)
     np.testing.assert_allclose(sentence.encode(texts()), dense.encode(texts()), atol=1e-6)
 
 
@@ -239,3 +239,25 @@ def test_models_saved_in_the_old_layout_still_load(encoder, tmp_path):
     assert again["weights"] == "text_encoder.safetensors" and "files" not in again
     assert set(files) == {"text_encoder.safetensors", "text_encoder.config.json",
                           "text_encoder.tokenizer.json"}  # fmt: skip
+
+
+def test_a_plain_transformers_folder_is_mean_pooled_and_normalized(encoder, tmp_path):
+    """No modules.json: sentence-transformers' default (mean pooling, no Normalize module);
+    shipml's vectors are unit length all the same, as they were before (its default
+    encoder's, on texts inside both windows)."""
+    from sentence_transformers import SentenceTransformer
+
+    from shipml.encoders import load_encoder
+    from shipml.encoders.loading import packaged_folder
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for name in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json", "vocab.txt"]:  # fmt: skip
+        shutil.copy(packaged_folder() / name, plain / name)
+    short = texts()[:-1]
+    vectors = load_encoder(str(plain), cache=False).encode(short)
+    model = SentenceTransformer(str(plain), device="cpu", local_files_only=True)
+    expected = model.encode(short, normalize_embeddings=True)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    np.testing.assert_allclose(vectors, encoder.encode(short), atol=1e-5)
