@@ -69,10 +69,7 @@ class Study:
         return self.torch.from_numpy(ids), self.torch.from_numpy(mask)
 
     def vectors(self, module, ids, mask):
-        from shipml.encoders.sentence import pool
-
-        hidden = module(input_ids=ids, attention_mask=mask).last_hidden_state
-        return pool(hidden, mask, self.base.pooling)
+        return module(ids, mask)  # the encoder's module: pooled, normalized vectors
 
     def embed(self, module, texts: list[str], size: int = 128) -> np.ndarray:
         module.eval()

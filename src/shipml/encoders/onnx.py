@@ -1,7 +1,8 @@
 """Fast inference: a sentence encoder exported to ONNX and quantized to int8 (onnxruntime).
 
-`export_onnx` traces the transformer together with its pooling and normalization, so the graph
-maps (input_ids, attention_mask) straight to the sentence vectors; `quantize_int8` stores the
+`export_onnx` traces the encoder's whole module (stack.py: every sentence-transformers module —
+Transformer, Pooling, Dense, Normalize — and the final normalization), so the graph maps
+(input_ids, attention_mask) straight to the sentence vectors; `quantize_int8` stores the
 weights of its matrix products as int8 (dynamic quantization: activations are quantized on the
 fly, one range per tensor — so int8 runs one text at a time, and a text's vector never depends
 on the other texts of a request). `OnnxRuntime` runs such a graph; a SentenceEncoder using one
@@ -22,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from shipml.encoders import _deps
-from shipml.encoders.sentence import pool
 from shipml.errors import MissingDependency
 
 __all__ = ["OnnxRuntime", "export_onnx", "quantize_int8", "onnxruntime"]
@@ -40,20 +40,10 @@ def onnxruntime():
 
 
 def export_onnx(encoder) -> bytes:
-    """The encoder (weights, pooling, normalization) as an ONNX graph, in memory."""
+    """The encoder (every module: weights, pooling, Dense, normalization) as an ONNX graph, in
+    memory."""
     torch = _deps.torch()
-    pooling = encoder.pooling
-
-    class Sentence(torch.nn.Module):
-        def __init__(self, module):
-            super().__init__()
-            self.module = module
-
-        def forward(self, input_ids, attention_mask):
-            hidden = self.module(input_ids=input_ids, attention_mask=attention_mask)[0]
-            return pool(hidden, attention_mask, pooling)
-
-    wrapper = Sentence(encoder.module).eval()
+    wrapper = encoder.module.eval()
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.int64)
     mask = (ids != 0).to(torch.int64)
     buffer = io.BytesIO()

@@ -1,19 +1,21 @@
 """SentenceEncoder: texts in, one L2-normalized float32 vector per text out.
 
-A pretrained transformer (any `transformers` AutoModel) runs on the CPU; its token vectors are
-mean-pooled over the real tokens (or the [CLS] vector is taken, if the model says so) and
-normalized, so a dot product is a cosine similarity. Texts longer than the model's window are
-truncated and counted; empty and missing texts get the zero vector (no information) without
-running the model.
+The model is a sentence-transformers model (loading.py loads folders with sentence-transformers
+itself): every module it lists runs, in order (Transformer, Pooling in any mode, Dense,
+Normalize, ...), on the CPU, as one torch module from (input_ids, attention_mask) to normalized
+vectors (stack.py). Texts longer than the model's window are truncated and counted; empty and
+missing texts get the zero vector (no information) without running the model.
 
 Speed on a small CPU comes from three things: texts are sorted by length so a batch carries
 almost no padding, each distinct text is encoded once, and an on-disk cache (cache.py) remembers
-vectors of earlier calls by the encoder's id and the text's sha256.
+vectors of earlier calls by the encoder's id (its weights, tokenizer and every module's
+settings) and the text's sha256.
 
-The encoder saves itself as data (`artifacts()`): safetensors weights, the fast tokenizer's JSON,
-the model config as JSON; `loading.from_artifacts` rebuilds it. The torch model is loaded on
-first use only, so reading a registered model stays cheap until it predicts. Fine-tuning and
-other runtimes (ONNX) plug in by replacing `module` (or `_forward`) and re-saving.
+The encoder saves itself as data (`artifacts()`): the sentence-transformers folder as
+sentence-transformers saves it (safetensors weights, JSON settings, tokenizer files) and the
+fast tokenizer's JSON; `loading.from_artifacts` rebuilds it. The torch modules load on first
+use only, so reading a registered model stays cheap until it predicts. Fine-tuning and other
+runtimes (ONNX) plug in by replacing `module` (or `runtime`) and re-saving.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ __all__ = [
     "as_text",
     "encoder_id",
     "padded",
-    "pool",
     "weights_id",
 ]
 
@@ -91,15 +92,27 @@ def encoder_id(weights_sha: str, tokenizer_sha: str, settings: dict) -> str:
 
 def weights_id(module, tokenizer, settings: dict) -> str:
     """`encoder_id` of a torch module and a `tokenizers.Tokenizer` (as configured for use)."""
-    weights = _deps.safetensors_torch().save(_state_dict(module))
-    return encoder_id(_sha(weights), _sha(tokenizer.to_str().encode()), settings)
+    return encoder_id(_weights_sha(module), _sha(tokenizer.to_str().encode()), settings)
+
+
+def _weights_sha(module) -> str:
+    """sha256 of every tensor of `module` (name, dtype, shape, bytes), in name order."""
+    torch = _deps.torch()
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
 
 
 class SentenceEncoder:
     """Encodes texts with a transformer. Build one with `shipml.encoders.load_encoder`.
 
-    `settings`: pooling ("mean" or "cls"), max_length (tokens, [CLS]/[SEP] included), dim,
-    pad_id. `loader()` returns (torch module, tokenizers.Tokenizer) on first use.
+    `settings`: max_length (tokens, [CLS]/[SEP] included), dim, pad_id, and what else decides
+    the vectors (`modules`: each sentence-transformers module's settings; `pooling` in the old
+    stored layout). `loader()` returns (torch module, tokenizers.Tokenizer) on first use: the
+    module maps (input_ids, attention_mask) to normalized vectors (stack.py).
     """
 
     def __init__(
@@ -150,10 +163,6 @@ class SentenceEncoder:
     def max_length(self) -> int:
         return int(self.settings["max_length"])
 
-    @property
-    def pooling(self) -> str:
-        return self.settings.get("pooling", "mean")
-
     # -- lazy parts --------------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
         if self._module is not None:
@@ -169,7 +178,8 @@ class SentenceEncoder:
 
     @property
     def module(self):
-        """The torch module (loaded on first access)."""
+        """The torch module, (input_ids, attention_mask) -> normalized vectors: every module
+        of the sentence-transformers model (stack.py). Loaded on first access."""
         self._ensure_loaded()
         return self._module
 
@@ -270,9 +280,8 @@ class SentenceEncoder:
         torch = _deps.torch()
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
-            hidden = self.module(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-            pooled = pool(hidden, mask_t, self.pooling)
-        return pooled.float().numpy()
+            vectors = self.module(ids_t, mask_t)
+        return vectors.float().numpy()
 
     def estimate_seconds(
         self, texts: Sequence[object], *, sample: int = 64, cached: bool = True
@@ -348,22 +357,31 @@ class SentenceEncoder:
 
     # -- storage -----------------------------------------------------------------------------
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
-        """(meta JSON, {file name: bytes | str}): weights as safetensors, the tokenizer as its
-        JSON, the model config as JSON. Nothing executable."""
-        st = _deps.safetensors_torch()
-        files = {
-            f"{prefix}.safetensors": st.save(_state_dict(self.module)),
-            f"{prefix}.tokenizer.json": self.tokenizer.to_str(),
-            f"{prefix}.config.json": json.dumps(self.module.config.to_dict(), sort_keys=True),
-        }
-        meta = {
-            "id": self.id,
-            "source": self.source,
-            "settings": self.settings,
-            "weights": f"{prefix}.safetensors",
-            "tokenizer": f"{prefix}.tokenizer.json",
-            "config": f"{prefix}.config.json",
-        }
+        """(meta JSON, {file name: bytes | str}): the sentence-transformers folder as its own
+        `save()` writes it (safetensors weights, JSON settings, tokenizer files; listed in
+        `meta["files"]` by their path in the folder), and the fast tokenizer's JSON (what the
+        ONNX runtime needs without torch). Nothing executable."""
+        from shipml.encoders.stack import stored_files
+
+        module = self.module
+        meta = {"id": self.id, "source": self.source, "settings": self.settings,
+                "tokenizer": f"{prefix}.tokenizer.json"}  # fmt: skip
+        files = {f"{prefix}.tokenizer.json": self.tokenizer.to_str()}
+        stored = stored_files(module)
+        if stored is None:  # the old layout (a model saved before): saved as it was read
+            st = _deps.safetensors_torch()
+            files[f"{prefix}.safetensors"] = st.save(_state_dict(module.model))
+            files[f"{prefix}.config.json"] = json.dumps(module.model.config.to_dict(),
+                                                        sort_keys=True)  # fmt: skip
+            meta.update(weights=f"{prefix}.safetensors", config=f"{prefix}.config.json")
+        else:
+            meta["files"] = {}
+            for relative, data in stored.items():
+                name = f"{prefix}.st.{relative.replace('/', '.')}"
+                if name in files:
+                    raise ValueError(f"two encoder files would be stored as {name!r}")
+                files[name] = data
+                meta["files"][relative] = name
         if self.runtime is not None:  # the graph that predicts; the weights stay for PyTorch
             files[f"{prefix}.onnx"] = self.runtime.model
             meta.update(onnx=f"{prefix}.onnx", runtime=self.runtime.kind)
@@ -379,18 +397,6 @@ def padded(token_ids: list, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
         ids[i, : len(t)] = t
         mask[i, : len(t)] = 1
     return ids, mask
-
-
-def pool(hidden, mask, pooling: str):
-    """Sentence vectors from token vectors (torch tensors): the mean over real tokens, or the
-    first ([CLS]) token; L2-normalized. Shared by inference, fine-tuning and the ONNX graph."""
-    torch = _deps.torch()
-    if pooling == "cls":
-        pooled = hidden[:, 0]
-    else:
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-    return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
 def _sha(data: bytes) -> str:

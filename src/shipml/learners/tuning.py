@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shipml.encoders import _deps
-from shipml.encoders.sentence import padded, pool
+from shipml.encoders.sentence import padded
 
 __all__ = ["TuneResult", "Texts", "Trainer", "plan_steps", "fit_loop"]
 
@@ -131,9 +131,9 @@ class Trainer:
         self.step_no = 0
 
     def pooled(self, ids, mask):
-        """Sentence vectors (normalized, with gradients when training)."""
-        hidden = self.module(input_ids=ids, attention_mask=mask).last_hidden_state
-        return pool(hidden, mask, self.encoder.pooling)
+        """Sentence vectors (normalized, with gradients when training): the encoder's module
+        runs all its layers (pooling, Dense, Normalize) itself."""
+        return self.module(ids, mask)
 
     def step(self, loss) -> float:
         """One optimizer step with the scheduled learning rate; returns the loss value."""
