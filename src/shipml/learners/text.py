@@ -63,9 +63,9 @@ _FEWSHOT_MAX_CLASSES = 5  # auto: fewshot for this many classes at most (measure
 # +1.6 to +3.2 points over frozen embeddings with 2-3 classes, -0.3 to -3.0 with 10, 20, 77)
 _FINETUNE_EPOCHS = 3  # auto: fine-tune when at least this many epochs fit
 _NAME_WEIGHT = 3.0  # a class name counts as this many labelled texts of its class (measured)
-_LOAD_FLOOR_S = 1.5  # auto: loading PyTorch and the packaged encoder takes at least this long
+_LOAD_FLOOR_S = 2.5  # auto: loading PyTorch, sentence-transformers and the encoder: at least
 _FLOOR_S_PER_CHAR = 6e-5  # and it embeds no faster than this: all-MiniLM-L6-v2 measured 1e-4 s
-# a character on an unloaded core (1.6e-4 with other jobs running) and 2.5 s to load
+# a character on an unloaded core (1.6e-4 with other jobs running), 3.8 s to load
 _MIN_LOAD_SECONDS = 3.0  # auto: with less time left, TF-IDF without loading the encoder (PyTorch
 # and the weights take 2-3 s to load on an unloaded core, then its speed is measured)
 
