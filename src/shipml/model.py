@@ -12,7 +12,7 @@ import pandas as pd
 
 from shipml.data.features import Encoder
 from shipml.data.io import read_table
-from shipml.data.schema import Schema, _Unknown
+from shipml.data.schema import Schema, UnknownLabel
 from shipml.errors import ArtifactIntegrityError, DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
 from shipml.tasks import task_kind
@@ -178,7 +178,7 @@ class Model:
         if not keep.any():
             raise DataError(f"no row has a value in the target column '{self.schema.target}'")
         frame, y = frame[keep], y[keep]
-        unknown = [v for v in y if isinstance(v, _Unknown)]
+        unknown = [v for v in y if isinstance(v, UnknownLabel)]
         if unknown:
             raise SchemaError(
                 f"target column '{self.schema.target}' has {len(unknown)} value(s) the model "

@@ -227,9 +227,6 @@ class UnknownLabel:
         return repr(self.value)
 
 
-_Unknown = UnknownLabel  # the old name, until model.py (helper `contract`) imports the new one
-
-
 def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
