@@ -18,7 +18,8 @@ OPTIMIZE = {name: registry.get(name).maximize for name in registry.searchable()}
 
 
 def default_metric(task: str) -> str:
-    return {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[task]
+    return {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse",
+            "recommend": "ndcg@10"}[task]  # fmt: skip
 
 
 def check_metric(metric: str, task: str) -> None:

@@ -102,20 +102,24 @@ def run_search(
     on_candidate: Callable[[list[Candidate]], None] | None = None,
     defaults_first: bool = True,
     options: dict | None = None,
+    folds=None,
+    kind: str = "supervised",
 ) -> SearchResult:
     """Search until `budget` expires or `n_trials` trials of the floor and searched families
     ran; return the best. `families` selects the families tried (registry.select: names, "a,b"
     or "-a"; default SHIPML_FAMILIES or all). `on_candidate(best candidates)` is called after
     each scored candidate (the time plan re-estimates the steps after the search from them).
     `defaults_first=False` runs the baseline families before the floor. `options` pass
-    through to a family's library (`{"lightgbm__num_leaves": 63}`, registry.configured)."""
+    through to a family's library (`{"lightgbm__num_leaves": 63}`, registry.configured).
+    Another task kind passes its own `folds` (learners/base.py's RankFolds for `recommend`)
+    and `kind`: its families (registry.KINDS) fit and are scored on those."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    usable, notes = _usable(configured(select(families), options))
+    usable, notes = _usable(configured(select(families, kind), options, kind))
     pool = _Pool(metric, {f.name: f.keep for f in usable})
     emit = _Recorder(metric, pool, budget.clock, progress, on_candidate)
-    folds = Folds(data, plan, seed=seed, metric=metric)
+    folds = folds if folds is not None else Folds(data, plan, seed=seed, metric=metric)
 
     def fit(fam: Family, config: Config, trial=None, until: Budget = budget) -> Candidate:
         t0 = budget.clock()
@@ -128,6 +132,8 @@ def run_search(
     floor = next((f for f in usable if f.floor), None)
     baselines = [f for f in usable if f.baseline and f is not floor]
     others = [f for f in usable if not (f.baseline or f.searched or f is floor)]
+    if floor is not None and not floor.searched:
+        others.insert(0, floor)  # its other fixed configurations (the first ran as the floor)
     transform, ran = "none", 0
     if not defaults_first:
         _fixed(baselines, data, transform, fit, budget, pool)
@@ -181,7 +187,7 @@ def _fixed(families, data, transform, fit, budget, pool) -> None:
     """Each family's fixed configurations in order, while there is room (`_room`)."""
     for fam in families:
         last = 0.0
-        for config in fam.configs(data):
+        for config in fam.configs(data)[1 if fam.floor else 0 :]:
             if not _room(fam, budget, last, pool):
                 break
             cand = fit(fam, Config(config.name, {**config.params, "target_transform": transform}))

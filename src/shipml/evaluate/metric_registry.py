@@ -33,7 +33,7 @@ __all__ = [
     "binary_auc",
 ]
 
-TASKS = ("binary", "multiclass", "regression")
+TASKS = ("binary", "multiclass", "regression", "recommend")
 _CLASSIFICATION = ("binary", "multiclass")
 
 Scorer = Callable[[str, Any, Any], float]
@@ -182,10 +182,22 @@ def _r2(task: str, y, pred) -> float:
     return float(r2_score(y, pred))
 
 
+def _ranking(name: str) -> Scorer:
+    """A scorer of a full ranking: `y` is a recommend.interactions.RankTargets, `raw` the
+    (n, n_items) scores of its users (recommend/metrics.py)."""
+
+    def scorer(task: str, y, raw) -> float:
+        from shipml.recommend.metrics import metric_at
+
+        return metric_at(name, raw, y)
+
+    return scorer
+
+
 # --------------------------------------------------------------------------------------------
 # the table (its order is the CLI summary's order)
 
-_B, _M, _R = TASKS
+_B, _M, _R, _K = TASKS
 
 METRICS: tuple[Metric, ...] = (
     Metric("roc_auc", True, "ROC AUC", {_B: 0, _M: 7}, _CLASSIFICATION, _roc_auc),
@@ -209,6 +221,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("r2", True, "R²", {_R: 3}, (_R,), _r2),
     Metric("mape", False, "MAPE", {_R: 4}),
     Metric("rmse_log", False, "RMSE of log", {_R: 5}),
+    # recommendation: full ranking over every item, the user's own items excluded
+    *(Metric(f"{m}@{k}", True, f"{label}@{k}", {_K: i * 3 + j}, (_K,), _ranking(f"{m}@{k}"),
+             summary=k == 10)
+      for i, k in enumerate((5, 10, 20))
+      for j, (m, label) in enumerate((("hr", "HR"), ("ndcg", "NDCG"), ("recall", "Recall")))),
+    Metric("mrr", True, "MRR", {_K: 9}, (_K,), _ranking("mrr")),
 )  # fmt: skip
 
 _BY_NAME = {m.name: m for m in METRICS}

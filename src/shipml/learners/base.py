@@ -34,6 +34,9 @@ __all__ = [
     "Config",
     "Candidate",
     "Folds",
+    "Recommender",
+    "RankFolds",
+    "standardize_rows",
     "empty_oof",
     "report_fold",
     "balanced_weights",
@@ -153,6 +156,60 @@ class Folds:
             value = worst(self.metric)
         return Candidate(family, params, value, oof[rows], fitted, 0.0, transform, complete,
                          family)  # fmt: skip
+
+
+class Recommender(Protocol):
+    """The Fitted of a recommender family (task kind `recommend`): scores every item for some
+    users given their histories; stored as data only, like every Fitted."""
+
+    kind: str
+
+    def scores(self, histories) -> np.ndarray:
+        """(n, n_items) float32 scores (higher: recommend first) for the users of a
+        recommend.interactions.Histories; items a user already has are *not* masked here."""
+        ...
+
+    def similar(self, items: np.ndarray) -> np.ndarray:
+        """(len(items), n_items) item-to-item similarity for item codes (itself included)."""
+        ...
+
+    def artifacts(self, prefix: str) -> tuple[dict, dict]: ...
+
+
+class RankFolds:
+    """What a recommender family fits and is scored on: the training events (`data`, an
+    Interactions), the held-out validation events (`targets`, a RankTargets), the seed and the
+    metric ("ndcg@10"). `candidate(...)` scores a full ranking of the validation users' scores
+    and keeps them, standardized per user, as the candidate's out-of-fold scores: ensemble
+    selection averages members in that common scale."""
+
+    def __init__(self, data, targets, *, seed: int, metric: str) -> None:
+        self.data, self.targets, self.seed, self.metric = data, targets, seed, metric
+        self._cache: dict = {}
+
+    def cached(self, key: tuple, build: Callable[[], object]) -> object:
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def candidate(self, family: str, params: dict, scores: np.ndarray, fitted, *,
+                  complete: bool = True, scored: bool = True) -> Candidate:  # fmt: skip
+        from shipml.scoring import score, worst
+
+        oof = standardize_rows(scores)
+        value = score(self.metric, "recommend", self.targets, oof)
+        if not scored or not np.isfinite(value):
+            value = worst(self.metric)
+        return Candidate(family, params, value, oof, fitted, 0.0, "none", complete, family)
+
+
+def standardize_rows(scores: np.ndarray) -> np.ndarray:
+    """Each row centred and scaled to unit deviation (float32): recommenders' scores live on
+    different scales, and a blend must weigh them alike. A constant row becomes zeros."""
+    s = np.asarray(scores, dtype=np.float32)
+    mean = s.mean(axis=1, keepdims=True)
+    std = s.std(axis=1, keepdims=True)
+    return (s - mean) / np.where(std > 0, std, 1.0)
 
 
 def empty_oof(data: TrainData, n: int) -> np.ndarray:
