@@ -203,7 +203,7 @@ class Worker:
         cmd += ["--budget", repr(args.budget), "--n-trials", str(args.n_trials)]
         cmd += ["--seed", str(args.seed), "--warmup", str(args.warmup)]
         if families:
-            cmd += ["--families", families]
+            cmd.append(f"--families={families}")  # "-mlp" is a value, not an option
         self.proc = subprocess.Popen(
             cmd, env=_env(tree), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log, text=True,
