@@ -13,8 +13,16 @@ from shipml.recommend.interactions import Interactions
 DAY = 86_400.0
 
 
-def shop_log(n_users: int = 300, n_items: int = 120, events: int = 12, *, bursts: bool = False,
-             clusters: int = 4, seed: int = 0, repeat: float = 0.05) -> Interactions:
+def shop_log(
+    n_users: int = 300,
+    n_items: int = 120,
+    events: int = 12,
+    *,
+    bursts: bool = False,
+    clusters: int = 4,
+    seed: int = 0,
+    repeat: float = 0.05,
+) -> Interactions:
     rng = np.random.default_rng(seed)
     per = n_items // clusters
     pop = 1.0 / np.arange(1, per + 1) ** 1.1

@@ -23,9 +23,9 @@ import scipy.sparse as sp
 
 __all__ = [
     "masked", "top_k", "target_ranks", "ranks_of_targets", "metrics_from_ranks",
-    "ranking_metrics", "metric_at", "metric_curve", "sample_negatives", "sampled_ranks", "sampled_metrics",
-    "coverage", "popularity_share", "top_popular", "history_lengths", "history_bucket",
-    "HISTORY_BUCKETS", "KS",
+    "ranking_metrics", "metric_at", "metric_curve", "sample_negatives", "sampled_ranks",
+    "sampled_metrics", "coverage", "popularity_share", "top_popular", "history_lengths",
+    "history_bucket", "bucket_of", "HISTORY_BUCKETS", "KS",
 ]  # fmt: skip
 
 KS = (5, 10, 20)

@@ -77,7 +77,7 @@ def split_log(inter: Interactions, how: str = "auto", *, seed: int = 0,
     if how == "time" or (how == "auto" and why is None):
         if timed is None or timed.counts["test"]["users"] == 0 or timed.counts["val"]["users"] == 0:
             raise DataError(f"a time split of this log scores nobody: {why}")
-        timed.counts["decision"] = "asked for" if how == "time" else why_time(timed.counts)
+        timed.counts["decision"] = "asked for" if how == "time" else _why_time(timed.counts)
         timed.description = describe(timed.counts)
         return timed
     split = _leave_last_out(inter, seed, max_val_cells)
@@ -134,7 +134,7 @@ def _time_verdict(inter: Interactions, timed: RecSplit | None) -> str | None:
     return None
 
 
-def why_time(c: dict) -> str:
+def _why_time(c: dict) -> str:
     return (f"{min(c['test']['users'], c['val']['users']):,} users are active on both sides "
             f"of the time cut-offs (at least {_TIME_MIN_USERS} and {_TIME_MIN_SHARE:.0%} of "
             f"the {c['users_with_two_events']:,} users with two events or more)")  # fmt: skip
@@ -185,7 +185,7 @@ def _held_out(history: Interactions, held: Interactions, seed: int,
         n = max(1, max_cells // n_items)
         kept_users = np.sort(np.random.default_rng(seed).choice(kept_users, n, replace=False))
         keep &= np.isin(users, kept_users)
-        counts["subsampled_to"] = int(n)
+        counts.update(subsampled_to=int(n), max_cells=int(max_cells))
     row = np.searchsorted(kept_users, users[keep])
     target = sp.csr_matrix((np.ones(len(row), np.float32), (row, items[keep])),
                            shape=(len(kept_users), n_items))  # fmt: skip
@@ -215,20 +215,26 @@ def describe(c: dict) -> str:
     """The protocol in words, with its numbers (what the report and the model card say)."""
     log, train, v, t = c["log"], c["train"], c["val"], c["test"]
     if c["kind"] == "time":
-        how = ("Global time split: the events after the test cut-off (the last "
-               f"{_TEST_SHARE:.0%} of the log by time, {t['events']:,} events) are the test, "
-               f"the {_VAL_SHARE:.0%} before it ({v['events']:,} events) the validation; a "
-               "model is only ever scored on events later than every event it learned from.")  # fmt: skip
+        how = (
+            "Global time split: the events after the test cut-off (the last "
+            f"{_TEST_SHARE:.0%} of the log by time, {t['events']:,} events) are the test, "
+            f"the {_VAL_SHARE:.0%} before it ({v['events']:,} events) the validation; a "
+            "model is only ever scored on events later than every event it learned from."
+        )
     else:
-        how = ("Leave-last-out by time: each user's last event is the test, the one before it "
-               "the validation; users with fewer than two events (three for the validation) "
-               "only train. Other users' later events stay in training (no global cut-off).")  # fmt: skip
+        how = (
+            "Leave-last-out by time: each user's last event is the test, the one before it "
+            "the validation; users with fewer than two events (three for the validation) "
+            "only train. Other users' later events stay in training (no global cut-off)."
+        )
     why = c.get("decision") or ""
     why = "Chosen because it was asked for." if why == "asked for" else f"Chosen because {why}."
     sub = ""
     if "subsampled_to" in v:
-        sub = (f" (a seeded sample of the {v['eligible_users']:,} eligible, so that the "
-               f"search's score matrices stay under {MAX_VAL_CELLS // 1_000_000} M cells)")  # fmt: skip
+        sub = (
+            f" (a seeded sample of the {v['eligible_users']:,} eligible, so that the "
+            f"search's score matrices stay under {v['max_cells'] / 1e6:g} M cells)"
+        )
     return " ".join([
         how, why,
         f"Log: {log['events']:,} events of {log['users']:,} users on {c['catalogue']:,} items.",
