@@ -59,3 +59,20 @@ def shop_log(
         np.ones(len(user), dtype=np.float32),
         np.array(times)[order].astype(np.float64),
     )
+
+
+def cooccurrence_scorer(train: Interactions):
+    """A small item-to-item recommender fitted on `train`: an item scores the number of times
+    it was taken by users who also took the user's items (a real, if plain, model)."""
+    x = train.matrix()
+    x.data[:] = 1.0
+    sim = (x.T @ x).toarray()
+    np.fill_diagonal(sim, 0.0)
+    tie_break = np.asarray(x.sum(axis=0)).ravel() * 1e-3  # popular first among equals
+
+    def scores(histories) -> np.ndarray:
+        h = histories.matrix.copy()
+        h.data[:] = 1.0
+        return np.asarray(h @ sim) + tie_break
+
+    return scores

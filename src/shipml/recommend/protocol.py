@@ -81,6 +81,12 @@ def split_log(inter: Interactions, how: str = "auto", *, seed: int = 0,
         timed.description = describe(timed.counts)
         return timed
     split = _leave_last_out(inter, seed, max_val_cells)
+    if not len(split.test) or not len(split.val):
+        raise DataError(
+            "this log has too few events per user to evaluate a recommender: leave-last-out "
+            f"scores {len(split.val):,} validation and {len(split.test):,} test users (a user "
+            "needs 3 events, the last ones new to them); add events or users"
+        )
     split.counts["decision"] = "asked for" if how == "leave-last-out" else why
     split.description = describe(split.counts)
     return split
