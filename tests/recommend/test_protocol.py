@@ -8,7 +8,7 @@ import pytest
 
 from shipml.errors import DataError, UsageError
 from shipml.recommend.interactions import Interactions
-from shipml.recommend.protocol import split_log
+from shipml.recommend.protocol import held_out_targets, split_log
 
 from .logs_for_eval import DAY, shop_log
 
@@ -44,9 +44,10 @@ def test_a_log_whose_users_return_gets_the_global_time_split():
     in_val = log.take((log.time > cut_val) & (log.time <= cut_test))
     assert target_pairs(split.test) <= pairs(after_test) - pairs(split.train_val)
     assert target_pairs(split.val) <= pairs(in_val) - pairs(split.train)
-    # every (known user, new item) pair of the test window is a target
-    known = set(split.train_val.user.tolist())
-    expected = {(u, i) for u, i in pairs(after_test) - pairs(split.train_val) if u in known}
+    # every pair of the test window new to a known user, on a known item, is a target
+    known, stocked = set(split.train_val.user.tolist()), set(split.train_val.item.tolist())
+    new = pairs(after_test) - pairs(split.train_val)
+    expected = {(u, i) for u, i in new if u in known and i in stocked}
     assert target_pairs(split.test) == expected
 
 
@@ -165,3 +166,18 @@ def test_the_description_states_the_numbers(how):
     assert f"Test: {len(s.test):,} users, {s.test.target.nnz:,} held-out items" in d
     assert f"({s.train_val.n_events:,} events)" in d
     assert "full ranking" in d and "already had is not a target" in d
+
+
+def test_held_out_targets_of_later_events_follow_the_same_rules():
+    log = shop_log(n_users=120, seed=8)
+    cut = np.quantile(log.time, 0.8)
+    before, after = log.take(log.time <= cut), log.take(log.time > cut)
+    targets, counts = held_out_targets(before, after)
+    known, stocked = set(before.user.tolist()), set(before.item.tolist())
+    new = pairs(after) - pairs(before)
+    expected = {(u, i) for u, i in new if u in known and i in stocked}
+    assert target_pairs(targets) == expected
+    assert counts["new_items"] == len({(u, i) for u, i in new if u in known} - expected)
+    assert counts["users"] == len(targets) and counts["targets"] == len(expected)
+    assert counts["repeats"] == len(pairs(after) & pairs(before))
+    assert_histories_are(targets, before)

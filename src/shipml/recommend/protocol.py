@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from shipml.errors import DataError, UsageError
 from shipml.recommend.interactions import Interactions, RankTargets
 
-__all__ = ["RecSplit", "split_log", "HOWS", "MAX_VAL_CELLS"]
+__all__ = ["RecSplit", "split_log", "held_out_targets", "describe", "HOWS", "MAX_VAL_CELLS"]
 
 HOWS = ("auto", "leave-last-out", "time")
 MAX_VAL_CELLS = 20_000_000  # validation users x items: one score matrix of the search
@@ -144,6 +144,15 @@ def _why_time(c: dict) -> str:
     return (f"{min(c['test']['users'], c['val']['users']):,} users are active on both sides "
             f"of the time cut-offs (at least {_TIME_MIN_USERS} and {_TIME_MIN_SHARE:.0%} of "
             f"the {c['users_with_two_events']:,} users with two events or more)")  # fmt: skip
+
+
+def held_out_targets(history: Interactions, later: Interactions) -> tuple[RankTargets, dict]:
+    """The RankTargets of `later` events (coded with the same ID maps as `history`, e.g. new
+    purchases scored against a trained model's events) under this protocol's rules: known
+    users only, items new to the user and known to `history`; and the counts of what was left
+    out ("new_users", "repeats", "new_items", "users", "targets", ...)."""
+    part = _held_out(history, later, 0, None)
+    return part.targets, part.counts
 
 
 # --------------------------------------------------------------------------------------------
