@@ -23,7 +23,7 @@ __all__ = ["evaluate_ranking", "SAMPLED_NEGATIVES", "POPULAR_SHARE"]
 SAMPLED_NEGATIVES = 100
 POPULAR_SHARE = 0.01  # "the 1 % most popular items"
 K_MAX = 20
-_BLOCK_CELLS = 20_000_000
+_BLOCK_CELLS = 5_000_000  # users scored at once x items: ~20 MB of float32 scores
 _EXAMPLE_K = 10
 _EXAMPLE_HISTORY = 5
 
