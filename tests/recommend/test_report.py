@@ -82,6 +82,7 @@ def test_item_names_are_escaped_in_the_examples(page, evaluated):
     first = summary["examples"][0]["top"][0]["id"]
     assert f"&lt;script&gt;alert({first[1:]})&lt;/script&gt; Shoe {first[1:]}" in page
     assert "Examples of recommendations" in text_of(page)
+    assert not re.search(r"\bu\d+\b", text_of(page))  # no user ID anywhere (personal data)
 
 
 def test_names_by_item_code(tmp_path, evaluated):
