@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from shipml.echo import echo
 from shipml.errors import DataError
 from shipml.recommend.interactions import Interactions
-from shipml.recommend.log_columns import choose_columns, normalize_ids
+from shipml.recommend.log_columns import choose_columns, normalize_ids, show
 
 __all__ = ["LogSpec", "read_log"]
 
@@ -61,10 +60,12 @@ class LogSpec:
 
 
 def read_log(data, *, user: str | None = None, item: str | None = None,
-             time: str | None = None, weight: str | None = None, event: str | None = None,
+             time: str | bool | None = None, weight: str | bool | None = None,
+             event: str | bool | None = None,
              items=None, events: dict | None = None) -> tuple[Interactions, LogSpec]:  # fmt: skip
     """The events of `data` (a path or a DataFrame) as Interactions sorted by time, and how the
-    columns were read. Columns not named are guessed (said in the notes).
+    columns were read. Columns not named are guessed (said in the notes); time=False,
+    weight=False or event=False: the log has none, do not guess one.
 
     `weight`: a quantity, price or watch time (confidence log2(1 + value / median)) or an
     explicit rating (confidence 1..4, growing with the rating); `event`: the event type, weighted
@@ -76,7 +77,7 @@ def read_log(data, *, user: str | None = None, item: str | None = None,
     table = read_table(data)
     where = "the log" if table.source == "<DataFrame>" else table.source
     frame = table.frame
-    rows = _row_numbers(frame)
+    rows = _row_numbers(frame, table.source == "<DataFrame>")
     given = {"user": user, "item": item, "time": time, "weight": weight, "event": event}
     cols = choose_columns(frame, given, where)
     if events is not None and cols.event is None:
@@ -97,12 +98,12 @@ def read_log(data, *, user: str | None = None, item: str | None = None,
                          None if stamp is None else stamp[keep], spec, items), spec  # fmt: skip
 
 
-def _row_numbers(frame: pd.DataFrame) -> np.ndarray:
-    """Row numbers as the user counts them: 1 for the first data row of the file (blank rows
-    read_table dropped still count), or the DataFrame's position."""
+def _row_numbers(frame: pd.DataFrame, given_frame: bool) -> np.ndarray:
+    """Row numbers as the user counts them: 1 for the first data row of a file (blank rows
+    read_table dropped still count), or the position in a DataFrame."""
     index = frame.index
-    if pd.api.types.is_integer_dtype(index) and index.is_monotonic_increasing:
-        return index.to_numpy(dtype=np.int64) - int(index[0] if len(index) else 0) + 1
+    if not given_frame and pd.api.types.is_integer_dtype(index):
+        return index.to_numpy(dtype=np.int64) + 1
     return np.arange(1, len(frame) + 1)
 
 
@@ -158,10 +159,10 @@ def _bad_times(values: pd.Series, column: str, rows, bad: np.ndarray, keep: np.n
                 f"{rows[bad][0]}); fill it or leave out time= (the file's order is then the "
                 f"time order)")  # fmt: skip
     i = int(np.flatnonzero(unreadable)[0])
-    share = "all" if n == total else f"{n} of {total}"
+    share = f"all {total}" if n == total else f"{n} of {total}"
     return (
         f"the time column {column!r} cannot be read as dates or epoch numbers: {share} "
-        f"values are missing or unreadable, e.g. {echo(values.iloc[i], 60)} in row "
+        f"values are missing or unreadable, e.g. {show(values.iloc[i], 60)} in row "
         f"{rows[i]}; write times as ISO 8601 (2024-03-01T09:30:00Z) or epoch seconds"
     )
 
@@ -222,11 +223,11 @@ def _conflicts(bad: pd.DataFrame, keys: list[str], frame, cols) -> str:
     shown = []
     for _key, group in groups[:3]:
         first = group.iloc[0]
-        cells = ", ".join(f"row {r} ({echo(raw[p], 20)})" for r, p in
+        cells = ", ".join(f"row {r} ({show(raw[p], 20)})" for r, p in
                           zip(group["row"].head(4), group["pos"].head(4)))  # fmt: skip
         when = frame[cols.time].iloc[int(first["pos"])]
-        shown.append(f"user {echo(first['user'], 40)}, item {echo(first['item'], 40)} at "
-                     f"{echo(when, 40)}: {cells}")  # fmt: skip
+        shown.append(f"user {show(first['user'], 40)}, item {show(first['item'], 40)} at "
+                     f"{show(when, 40)}: {cells}")  # fmt: skip
     more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
     return (
         f"the log gives more than one {cols.weight} for the same user, item and time "
@@ -271,6 +272,12 @@ def _catalogue(items, item_ids: np.ndarray, spec: LogSpec) -> tuple[pd.DataFrame
     in_log = pd.Index(item_ids)
     extra = np.array(sorted(set(table.index) - set(in_log)), dtype=object)
     absent = int((~in_log.isin(table.index)).sum())
+    if absent == len(in_log):
+        raise DataError(
+            f"the item table's IDs ({roles['id']}: {', '.join(map(show, table.index[:3]))}, ...) "
+            f"match none of the log's ({spec.item}: {', '.join(map(show, item_ids[:3]))}, ...): "
+            f"is {roles['id']!r} the column of the log's item IDs?"
+        )
     if len(extra):
         spec.notes.append(f"{len(extra)} items of the item table have no events: kept in the "
                           f"catalogue (recommended from their metadata)")  # fmt: skip

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from shipml.echo import echo
-from shipml.errors import DataError
+from shipml.errors import DataError, UsageError
 
 __all__ = ["Columns", "choose_columns", "missing_column_message", "name_key", "normalize_ids",
-           "ROLES"]  # fmt: skip
+           "show", "ROLES"]  # fmt: skip
 
 ROLES = ("user", "item", "time", "weight", "event")
 
@@ -64,6 +64,15 @@ class Columns:
     notes: list[str] = field(default_factory=list)
 
 
+def show(value: object, limit: int = 60) -> str:
+    """A cell quoted for an error message: numpy scalars as plain numbers, cut to `limit`."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.Timestamp):
+        value = value.isoformat()
+    return echo(value, limit)
+
+
 def name_key(name: str) -> str:
     """A header compared without case, spaces, dashes or underscores: "User ID" == "user_id"."""
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
@@ -88,7 +97,8 @@ def missing_column_message(what: str, name: str, columns: list[str]) -> str:
 
 
 def choose_columns(frame: pd.DataFrame, given: dict[str, str | None], where: str) -> Columns:
-    """The column of each role: given (checked), else guessed by header name, else by values.
+    """The column of each role: given (checked), else guessed by header name, else by values;
+    False for time, weight or event: the log has none (nothing is guessed).
 
     `user` and `item` are always found or a DataError says how to name them; `time`, `weight`
     and `event` stay None when nothing fits."""
@@ -96,7 +106,14 @@ def choose_columns(frame: pd.DataFrame, given: dict[str, str | None], where: str
     chosen: dict[str, str | None] = {}
     for role in ROLES:
         name = given.get(role)
-        if name is not None:
+        if name is False and role in ("user", "item"):
+            raise UsageError(f"a log needs a {role} column: name it ({role}=...) or leave it "
+                             f"to be guessed")  # fmt: skip
+        if name is False:  # "none": do not guess one
+            chosen[role] = None
+        elif name is not None:
+            if not isinstance(name, str):
+                raise UsageError(f"{role}= must be a column name, got {show(name)}")
             if name not in columns:
                 raise DataError(missing_column_message(role, name, columns).format(where=where))
             chosen[role] = name
@@ -219,11 +236,11 @@ def normalize_ids(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"the IDs in column {column!r} look like decimal numbers ({echo(values.iloc[i], 40)} "
+            f"the IDs in column {column!r} look like decimal numbers ({show(values.iloc[i], 40)} "
             f"in row {rows[i]}): IDs must be whole numbers or text; is {column!r} the right "
             f"column?"
         )
     text[~missing] = [str(int(v)) for v in numbers[~missing]]
     example = values[~missing].iloc[0]
     return text, (f"IDs in column {column!r} were whole numbers written as floats "
-                  f"({echo(example, 40)}): read as {text[~missing][0]}")  # fmt: skip
+                  f"({show(example, 40)}): read as {text[~missing][0]}")  # fmt: skip

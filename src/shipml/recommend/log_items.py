@@ -8,9 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shipml.echo import echo
 from shipml.errors import DataError
-from shipml.recommend.log_columns import NAMES, missing_column_message, name_key, normalize_ids
+from shipml.recommend.log_columns import (
+    NAMES,
+    missing_column_message,
+    name_key,
+    normalize_ids,
+    show,
+)
 
 __all__ = ["read_items", "ROLE_NAMES"]
 
@@ -71,7 +76,7 @@ def _no_repeats(ids: np.ndarray, rows: np.ndarray, column: str, where: str) -> N
     if not seen.any():
         return
     repeated = pd.Series(rows[seen]).groupby(ids[seen]).apply(list)
-    shown = "; ".join(f"{echo(k, 40)} in rows {', '.join(map(str, v[:5]))}"
+    shown = "; ".join(f"{show(k, 40)} in rows {', '.join(map(str, v[:5]))}"
                       for k, v in list(repeated.items())[:5])  # fmt: skip
     more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
     raise DataError(f"{where}: item IDs repeat in column {column!r}: {shown}{more}; "

@@ -17,6 +17,9 @@ _EPOCH_UNITS = ((1e11, 1.0, "seconds"), (1e14, 1e3, "milliseconds"),
                 (1e17, 1e6, "microseconds"), (np.inf, 1e9, "nanoseconds"))  # fmt: skip
 
 
+_RELATIVE = {"now", "today", "tomorrow", "yesterday"}
+
+
 def parse_times(values: pd.Series) -> tuple[np.ndarray, str]:
     """(seconds since 1970-01-01 UTC per value, NaN where missing or unreadable; how the values
     were read, for the notes)."""
@@ -33,8 +36,17 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, str]:
         for limit, per_second, unit in _EPOCH_UNITS:
             if scale < limit:
                 return raw / per_second, f"numbers: epoch {unit} (told by their magnitude)"
-    fmt, _rate = guess_date_format(values)
-    return _seconds(parse_datetime(values, fmt)), "dates"
+    text = values.astype("string").str.strip()
+    text = text.where(~text.str.lower().isin(_RELATIVE), None)  # "today" is not a log's time
+    best = _seconds(parse_datetime(text, "ISO8601"))
+    if np.isfinite(best).sum() < text.notna().sum():
+        try:
+            fmt, _rate = guess_date_format(text)
+        except ValueError:  # mixed time zones in pandas' guess: each value on its own
+            fmt = "mixed"
+        other = _seconds(parse_datetime(text, fmt))
+        best = other if np.isfinite(other).sum() > np.isfinite(best).sum() else best
+    return best, "dates"
 
 
 def _seconds(parsed: pd.Series) -> np.ndarray:

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from shipml.echo import echo
 from shipml.errors import DataError, UsageError
-from shipml.recommend.log_columns import name_key
+from shipml.recommend.log_columns import name_key, show
 
 __all__ = ["DEFAULT_EVENTS", "EVENT_NAMES", "event_weights", "looks_like_events",
            "weight_confidence", "Weights"]  # fmt: skip
@@ -114,14 +113,14 @@ def _mapping(mapping: dict | None) -> dict[str, float]:
         except (TypeError, ValueError):
             w = float("nan")
         if not np.isfinite(w) or w < 0:
-            raise UsageError(f"events=: the weight of {echo(name)} must be a number >= 0, "
-                             f"got {echo(mapping[name])}")  # fmt: skip
+            raise UsageError(f"events=: the weight of {show(name)} must be a number >= 0, "
+                             f"got {show(mapping[name])}")  # fmt: skip
         out[name_key(name)] = w
     return out
 
 
 def _unknown_events(column: str, unknown: dict[str, int], mapping: dict | None) -> str:
-    shown = ", ".join(f"{echo(k, 40)} ({n})" for k, n in list(unknown.items())[:10])
+    shown = ", ".join(f"{show(k, 40)} ({n})" for k, n in list(unknown.items())[:10])
     more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
     known = "; ".join(f"{k} = {DEFAULT_EVENTS[k]:g} ({', '.join(v[:4])})"
                       for k, v in EVENT_NAMES.items())  # fmt: skip
@@ -152,7 +151,7 @@ def weight_confidence(values: pd.Series, column: str, rows: np.ndarray) -> Weigh
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"the weight column {column!r} expected numbers, got "
-                        f"{echo(values.iloc[i], 60)} in row {rows[i]}")  # fmt: skip
+                        f"{show(values.iloc[i], 60)} in row {rows[i]}")  # fmt: skip
     missing = np.isnan(numbers)
     if missing.all():
         raise DataError(f"the weight column {column!r} has no values (all {len(values)} missing)")
