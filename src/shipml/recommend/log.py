@@ -110,7 +110,7 @@ def _row_numbers(frame: pd.DataFrame, given_frame: bool) -> np.ndarray:
 def _ids(frame, column: str, rows, keep: np.ndarray, spec: LogSpec) -> np.ndarray:
     ids, note = normalize_ids(frame[column], column, rows)
     spec.notes += [note] if note else []
-    missing = np.array([v is None for v in ids], dtype=bool)
+    missing = pd.isna(ids)
     if missing.all():
         raise DataError(f"the {_role(spec, column)} column {column!r} has no values "
                         f"(all {len(ids)} rows are missing)")  # fmt: skip
@@ -237,8 +237,8 @@ def _conflicts(bad: pd.DataFrame, keys: list[str], frame, cols) -> str:
 
 def _interactions(users, things, weights, stamp, spec: LogSpec, items) -> Interactions:
     order = np.argsort(stamp, kind="stable") if stamp is not None else np.arange(len(users))
-    user_ids, user_codes = np.unique(users[order].astype(str), return_inverse=True)
-    item_ids, item_codes = np.unique(things[order].astype(str), return_inverse=True)
+    user_ids, user_codes = _codes(users[order])
+    item_ids, item_codes = _codes(things[order])
     n = len(order)
     spec.counts.update(events=n, users=len(user_ids), items=len(item_ids))
     if len(user_ids) < 2 or len(item_ids) < 2:
@@ -259,6 +259,16 @@ def _interactions(users, things, weights, stamp, spec: LogSpec, items) -> Intera
         None if stamp is None else stamp[order].astype(np.float64),
         table,
     )
+
+
+def _codes(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct IDs sorted, the code of each value): np.unique's answer, by hashing."""
+    codes, uniques = pd.factorize(ids)
+    uniques = np.asarray(uniques, dtype=object)
+    order = np.argsort(uniques.astype(str), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return uniques[order], rank[codes]
 
 
 def _catalogue(items, item_ids: np.ndarray, spec: LogSpec) -> tuple[pd.DataFrame, np.ndarray]:

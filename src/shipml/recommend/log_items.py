@@ -43,7 +43,7 @@ def read_items(items, item_column: str) -> tuple[pd.DataFrame, dict, list[str]]:
     column, notes = _id_column(frame, item_column, where)
     ids, note = normalize_ids(frame[column], column, rows)
     notes += [note] if note else []
-    missing = np.array([v is None for v in ids])
+    missing = pd.isna(ids)
     if missing.all():
         raise DataError(f"{where}: the ID column {column!r} has no values")
     if missing.any():

@@ -27,12 +27,9 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, str]:
 
     if pd.api.types.is_datetime64_any_dtype(values):
         return _seconds(parse_datetime(values, None)), "dates"
-    present = values.dropna()
-    numbers = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
-    if len(present) and numbers.notna().all() and not pd.api.types.is_bool_dtype(values):
-        every = pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
-        raw = every.to_numpy(dtype=float, na_value=np.nan)
-        scale = float(np.nanmedian(np.abs(raw)))
+    raw = _numbers(values)
+    if raw is not None:
+        scale = float(np.nanmedian(np.abs(raw))) if np.isfinite(raw).any() else 0.0
         for limit, per_second, unit in _EPOCH_UNITS:
             if scale < limit:
                 return raw / per_second, f"numbers: epoch {unit} (told by their magnitude)"
@@ -47,6 +44,23 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, str]:
         other = _seconds(parse_datetime(text, fmt))
         best = other if np.isfinite(other).sum() > np.isfinite(best).sum() else best
     return best, "dates"
+
+
+def _numbers(values: pd.Series) -> np.ndarray | None:
+    """The values as floats when every present one is a plain number, else None."""
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    present = values.dropna()
+    if len(present) == 0:
+        return None
+    numbers = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
+    if numbers.isna().any():
+        return None
+    out = np.full(len(values), np.nan)
+    out[values.notna().to_numpy()] = numbers.to_numpy(dtype=float)
+    return out
 
 
 def _seconds(parsed: pd.Series) -> np.ndarray:
