@@ -116,6 +116,11 @@ def test_a_missing_named_column_is_an_error_suggesting_the_closest_names():
         read_log(log.rename(columns={"when": "timestamp"}), time="timestmp")
 
 
+def test_one_column_named_for_two_roles_is_an_error():
+    with pytest.raises(UsageError, match="column 'u' is named for two roles \\(user, item\\)"):
+        read_log(_log(), user="u", item="u")
+
+
 def test_a_log_whose_item_column_cannot_be_guessed_says_how_to_name_it():
     log = pd.DataFrame({"customer": ["a", "b", "c", "a"], "note": ["x y z w"] * 4})
     with pytest.raises(DataError, match="cannot tell which column of the log holds the items.*"

@@ -128,7 +128,7 @@ def _role(spec: LogSpec, column: str) -> str:
 
 def _check_left(keep: np.ndarray, spec: LogSpec) -> None:
     if not keep.any():
-        raise DataError("no events left after leaving out the rows above: " + "; ".join(spec.notes))
+        raise DataError("no events are left after leaving out rows (" + "; ".join(spec.notes) + ")")
 
 
 def _times(frame, column: str | None, rows, keep: np.ndarray, spec: LogSpec):

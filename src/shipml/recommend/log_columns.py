@@ -117,6 +117,12 @@ def choose_columns(frame: pd.DataFrame, given: dict[str, str | None], where: str
             if name not in columns:
                 raise DataError(missing_column_message(role, name, columns).format(where=where))
             chosen[role] = name
+    named = [c for c in chosen.values() if c is not None]
+    if len(set(named)) < len(named):
+        twice = sorted({c for c in named if named.count(c) > 1})
+        raise UsageError(f"column {twice[0]!r} is named for two roles ("
+                         + ", ".join(r for r, c in chosen.items() if c == twice[0])
+                         + "): each role needs its own column")  # fmt: skip
     notes: list[str] = []
     _guess_by_name(columns, chosen, notes)
     _guess_by_values(frame, columns, chosen, notes)
@@ -241,6 +247,6 @@ def normalize_ids(
             f"column?"
         )
     text[~missing] = [str(int(v)) for v in numbers[~missing]]
-    example = values[~missing].iloc[0]
-    return text, (f"IDs in column {column!r} were whole numbers written as floats "
-                  f"({show(example, 40)}): read as {text[~missing][0]}")  # fmt: skip
+    # no example value in the note: notes go into the model's lineage, and these may be users
+    return text, (f"IDs in column {column!r} were whole numbers written as floats (like 17.0): "
+                  f"read as whole numbers (17)")  # fmt: skip

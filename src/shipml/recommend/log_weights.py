@@ -127,8 +127,7 @@ def _unknown_events(column: str, unknown: dict[str, int], mapping: dict | None) 
     given = f" nor in events= ({', '.join(map(str, mapping))})" if mapping else ""
     return (f"the event column {column!r} has event types shipml does not know{given}: "
             f"{shown}{more}. Known types and their weights: {known}. Give a weight to each "
-            f"with events={{'name': weight, ...}} (--events name=weight,... on the command "
-            f"line); 0 leaves an event type out")  # fmt: skip
+            f"with events={{'name': weight, ...}}; 0 leaves an event type out")  # fmt: skip
 
 
 def _used(keys: pd.Series, table: dict) -> dict[str, float]:
