@@ -6,7 +6,8 @@ items.csv (the catalogue). Seeded and NumPy only: running it again writes the sa
 The structure a recommender can learn (and a test can check):
 - 8 categories; each user has 1-2 favourite ones and starts most sessions there;
 - item popularity is Zipf-like (a few best sellers, a long tail);
-- within a session the next item is often from the same category, and some items are
+- within a session the next item is often one of 3 "neighbours" of the current one (same
+  category), else from the same category, and some items are
   "bought together" (a coffee grinder -> coffee beans): after carting the first, the second
   is often viewed next;
 - sessions: views, some carts, some purchases (quantity 1-3 on carts and purchases);
@@ -114,7 +115,17 @@ def pick(rng, weights: np.ndarray, allowed: np.ndarray) -> int:
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-def session(rng, day: float, fav: list[str], items, pop, release, together) -> list[tuple]:
+def neighbours(rng: np.random.Generator, items: list[dict]) -> list[np.ndarray]:
+    """3 items of the same category looked at after each item (similar styles, a series)."""
+    cats = np.array([it["category"] for it in items])
+    out = []
+    for i, it in enumerate(items):
+        same = np.flatnonzero((cats == it["category"]) & (np.arange(len(items)) != i))
+        out.append(rng.choice(same, size=3, replace=False))
+    return out
+
+
+def session(rng, day: float, fav: list[str], items, pop, release, together, near) -> list[tuple]:
     """One visit: a few items looked at, some carted, some bought; (time, item, event, qty)."""
     cats = np.array([it["category"] for it in items])
     live = release <= day
@@ -137,7 +148,9 @@ def session(rng, day: float, fav: list[str], items, pop, release, together) -> l
         mates = [j for j in together.get(current, []) if live[j]]
         if carted and mates and rng.random() < 0.7:
             current = int(rng.choice(mates))
-        elif rng.random() < 0.7:
+        elif (step := rng.random()) < 0.45 and live[near[current]].any():
+            current = int(rng.choice(near[current][live[near[current]]]))
+        elif step < 0.75:
             current = pick(rng, boost, live & (cats == items[current]["category"]))
         else:
             current = pick(rng, boost, live)
@@ -151,6 +164,7 @@ def make_events(rng: np.random.Generator, items: list[dict]) -> list[dict]:
     new = rng.choice(len(items), size=12, replace=False)
     release[new] = rng.uniform(N_DAYS - 21, N_DAYS - 3, size=12)
     together = partners(items)
+    near = neighbours(rng, items)
     rows = []
     for u in range(N_USERS):
         fav = list(rng.choice(cats, size=int(rng.integers(1, 3)), replace=False))
@@ -161,7 +175,7 @@ def make_events(rng: np.random.Generator, items: list[dict]) -> list[dict]:
         days = np.sort(rng.choice(free, size=min(n_sessions, len(free)), replace=False))
         user_rows = []
         for day in days:
-            user_rows += session(rng, day, fav, items, pop, release, together)
+            user_rows += session(rng, day, fav, items, pop, release, together, near)
         if few:
             user_rows = user_rows[: int(rng.integers(1, 3))]
         for t, i, event, qty in user_rows:
