@@ -51,6 +51,7 @@ WORDS = {
     "weight": {"rating", "stars", "quantity", "qty", "price", "amount", "duration", "plays"},
     "event": {"event", "action", "interaction", "behavior", "behaviour"},
 }  # fmt: skip
+_SAMPLE = 5000
 _ID_WORDS = {"id", "key", "code", "no", "nr", "number", "ref"}
 
 
@@ -164,6 +165,7 @@ def _name_fits(col: str, role: str) -> bool:
 def _guess_by_values(frame: pd.DataFrame, columns: list[str], chosen: dict, notes: list) -> None:
     from shipml.recommend.log_weights import looks_like_events
 
+    frame = frame.head(_SAMPLE)  # a guess needs a sample, not a million rows
     for role, fits in (("time", _looks_like_time), ("event", looks_like_events)):
         if role in chosen:
             continue

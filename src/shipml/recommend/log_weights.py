@@ -72,19 +72,20 @@ def event_weights(values: pd.Series, column: str, rows: np.ndarray,
     defaults for the known names (and their spellings: "addtocart", "Add to cart")."""
     table = _mapping(mapping)
     keys = values.astype("string").str.strip()
-    weight = np.full(len(values), np.nan)
+    codes, names = pd.factorize(keys)  # -1: missing
+    counts = np.bincount(codes[codes >= 0], minlength=len(names))
+    per_name = np.full(len(names) + 1, np.nan)  # the last one: missing
     unknown: dict[str, int] = {}
-    for raw in keys.dropna().unique():
+    for k, raw in enumerate(names):
         key = name_key(raw)
         kind = _CANONICAL.get(key)
         if key in table:
-            w = table[key]
+            per_name[k] = table[key]
         elif kind is not None:
-            w = table.get(kind, DEFAULT_EVENTS[kind])
+            per_name[k] = table.get(kind, DEFAULT_EVENTS[kind])
         else:
-            unknown[str(raw)] = int((keys == raw).sum())
-            continue
-        weight[(keys == raw).fillna(False).to_numpy(bool)] = w
+            unknown[str(raw)] = int(counts[k])
+    weight = per_name[codes]
     if unknown:
         raise DataError(_unknown_events(column, unknown, mapping))
     used = _used(keys, table)
@@ -120,7 +121,8 @@ def _mapping(mapping: dict | None) -> dict[str, float]:
 
 
 def _unknown_events(column: str, unknown: dict[str, int], mapping: dict | None) -> str:
-    shown = ", ".join(f"{show(k, 40)} ({n})" for k, n in list(unknown.items())[:10])
+    common = sorted(unknown.items(), key=lambda kv: -kv[1])[:10]
+    shown = ", ".join(f"{show(k, 40)} ({n})" for k, n in common)
     more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
     known = "; ".join(f"{k} = {DEFAULT_EVENTS[k]:g} ({', '.join(v[:4])})"
                       for k, v in EVENT_NAMES.items())  # fmt: skip
