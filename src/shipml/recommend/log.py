@@ -237,8 +237,9 @@ def _conflicts(bad: pd.DataFrame, keys: list[str], frame, cols) -> str:
 
 def _interactions(users, things, weights, stamp, spec: LogSpec, items) -> Interactions:
     order = np.argsort(stamp, kind="stable") if stamp is not None else np.arange(len(users))
-    user_ids, user_codes = _codes(users[order])
-    item_ids, item_codes = _codes(things[order])
+    user_ids, user_codes = _codes(users)
+    item_ids, item_codes = _codes(things)
+    user_codes, item_codes = user_codes[order], item_codes[order]
     n = len(order)
     spec.counts.update(events=n, users=len(user_ids), items=len(item_ids))
     if len(user_ids) < 2 or len(item_ids) < 2:
