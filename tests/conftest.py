@@ -21,6 +21,8 @@ BANK = DATA / "bank_slice.csv"
 AI4I = DATA / "ai4i_slice.csv"
 BANKING = DATA / "banking77_slice.csv"  # 20 intents
 BANKING_TEST = DATA / "banking77_test_slice.csv"
+SHOP_EVENTS = DATA / "shop_log" / "events.csv"  # synthetic, CC0 (tests/data/shop_log/LICENSE)
+SHOP_ITEMS = DATA / "shop_log" / "items.csv"
 AI4I_LEAKS = ["TWF", "HDF", "PWF", "OSF", "RNF", "UDI", "Product ID"]
 
 
