@@ -25,12 +25,16 @@ from shipml.recommend.protocol import split_log
 CLASSICAL = [ITEMKNN, EASE, ALS, BPR]
 
 
+def taste_clusters(rng, n_items: int, n_clusters: int) -> list[np.ndarray]:
+    return [rng.choice(n_items, n_items // 8, replace=False) for _ in range(n_clusters)]
+
+
 def shop_log(seed=0, n_users=500, n_items=300, n_clusters=8) -> Interactions:
     """Each user belongs to a taste cluster (a random eighth of the catalogue) and picks 90 % of
     8-30 events from it, the rest from the whole catalogue; items' popularity is Zipf-like."""
     rng = np.random.default_rng(seed)
     pop = rng.permutation(1.0 / np.arange(1, n_items + 1) ** 0.8)
-    clusters = [rng.choice(n_items, n_items // 8, replace=False) for _ in range(n_clusters)]
+    clusters = taste_clusters(rng, n_items, n_clusters)
     users, items, times = [], [], []
     for u in range(n_users):
         liked = clusters[rng.integers(n_clusters)]
@@ -47,6 +51,13 @@ def shop_log(seed=0, n_users=500, n_items=300, n_clusters=8) -> Interactions:
                         np.array([f"i{k}" for k in range(n_items)], dtype=object),
                         np.asarray(users, np.int32)[order], np.asarray(items, np.int32)[order],
                         np.ones(len(users), np.float32), np.asarray(times)[order])  # fmt: skip
+
+
+def clusters_of(seed=0, n_items=300, n_clusters=8) -> list[np.ndarray]:
+    """The taste clusters `shop_log(seed)` drew (the same first draws of its generator)."""
+    rng = np.random.default_rng(seed)
+    rng.permutation(n_items)
+    return taste_clusters(rng, n_items, n_clusters)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +95,25 @@ def test_each_family_beats_popularity_on_validation(fitted, folds, floor, name):
     assert cand.oof.shape == (len(folds.targets), 300)
     # the taste clusters are there to be found: well above the popularity floor (~0.07)
     assert cand.score > 1.5 * floor, (name, cand.score, floor)
+
+
+@pytest.mark.parametrize("name", ["itemknn", "ease", "als", "bpr"])
+def test_similar_items_share_a_taste_cluster(fitted, folds, name):
+    clusters = clusters_of()
+    member = np.zeros((folds.data.n_items, len(clusters)), dtype=bool)
+    for c, items in enumerate(clusters):
+        member[items, c] = True
+    counts = np.bincount(folds.data.item, minlength=folds.data.n_items)
+    probe = np.flatnonzero((member.sum(axis=1) == 1) & (counts >= 30))[:20]
+    sim = fitted[name].fitted.similar(probe)
+    assert sim.shape == (len(probe), folds.data.n_items)
+    shared = []
+    for row, item in zip(sim, probe):
+        row[item] = -np.inf
+        top = np.argsort(-row)[:10]
+        shared.append(np.mean(member[top] @ member[item]))
+    # a random item shares a cluster about 1 time in 8; a similar one nearly always does
+    assert np.mean(shared) > 0.8, (name, np.mean(shared))
 
 
 def _round_trip(fitted, tmp_path):
@@ -134,7 +164,7 @@ def test_deadline_stops_the_epochs(folds, fam):
     assert cand.fitted.epochs == 4 < config.params["iterations"]
     assert np.isfinite(cand.score)
     refit = fam.refit(cand, folds.data, 0, Budget(0.5, lambda: next(ticks)))  # already past
-    assert refit.fitted.epochs == 1  # an epoch always runs: the model is usable
+    assert refit.fitted.epochs == 1 and not refit.complete  # an epoch always runs
 
 
 def test_ease_is_the_closed_form():

@@ -215,7 +215,8 @@ class FactorsFamily:
         return folds.candidate(self.name, params, scores, fitted, complete=complete)
 
     def refit(self, cand: Candidate, data, seed: int, budget: Budget) -> Candidate:
-        cand.fitted, _ = train_factors(self.kind, data, cand.params, seed, budget)
+        cand.fitted, complete = train_factors(self.kind, data, cand.params, seed, budget)
+        cand.complete = cand.complete and complete  # fewer epochs than validated: say so
         return cand
 
     def load(self, meta: dict, reader, task: str) -> FactorsFitted:

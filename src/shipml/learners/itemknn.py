@@ -113,7 +113,7 @@ class ItemKNNFamily:
     def configs(self, data) -> list[Config]:
         return [
             Config("itemknn(k=100)", {"neighbours": 100, "shrink": 10.0, "exponent": 1.0}),
-            Config("itemknn(k=20)", {"neighbours": 20, "shrink": 50.0, "exponent": 1.0}),
+            Config("itemknn(k=500)", {"neighbours": 500, "shrink": 0.0, "exponent": 2.0}),
         ]
 
     def suggest(self, trial, task, transforms) -> dict:
