@@ -84,8 +84,8 @@ def fitted(folds):
 def test_registered_after_popularity():
     assert list(RECOMMENDERS)[:5] == ["popular", "itemknn", "ease", "als", "bpr"]
     assert sum(f.floor for f in RECOMMENDERS.values()) == 1
-    for name, fam in RECOMMENDERS.items():
-        assert fam.name == name and fam.available() is None  # implicit is installed here
+    for fam in CLASSICAL:
+        assert RECOMMENDERS[fam.name] is fam and fam.available() is None  # implicit is here
 
 
 @pytest.mark.parametrize("name", ["itemknn", "ease", "als", "bpr"])
@@ -240,9 +240,28 @@ def test_implicit_missing_is_a_note_not_a_crash(monkeypatch):
 def test_search_over_every_family_beats_popularity(split, folds, floor):
     from shipml.search import run_search
 
+    every = "popular,itemknn,ease,als,bpr"
     result = run_search(split.train, None, metric="ndcg@10", budget=Budget.seconds(120),
-                        seed=0, n_trials=6, folds=folds, kind="recommend")  # fmt: skip
+                        seed=0, n_trials=6, families=every, folds=folds,
+                        kind="recommend")  # fmt: skip
     best = result.candidates[0]
     assert best.family != "popular" and best.score > 1.5 * floor
     tried = {t["name"].split("#")[0].split("(")[0] for t in result.trials}
     assert {"popular", "itemknn", "ease", "als", "bpr"} <= tried
+
+
+@pytest.mark.parametrize("fam", [ITEMKNN, ALS, BPR], ids=["itemknn", "als", "bpr"])
+def test_sampled_configurations_fit(folds, fam):
+    """Optuna's samples of each search space (the defaults enqueued, then TPE) fit into a
+    scored candidate with the same keys as the family's defaults."""
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(2):
+        trial = study.ask()
+        params = fam.suggest(trial, "recommend", ["none"])
+        assert set(params) == set(fam.configs(folds.data)[0].params)
+        budget = Budget(1.5, itertools.count().__next__)  # two epochs at most
+        cand = fam.fit(folds, Config("sampled", params), budget, trial)
+        assert np.isfinite(cand.score) and cand.score > 0
+        study.tell(trial, cand.score)
