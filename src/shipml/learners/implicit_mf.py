@@ -13,7 +13,7 @@ factors and, for a new visitor, the mean of its items' factors.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,15 +30,15 @@ class _Deadline(Exception):
 
 
 def fold_in(item_factors: np.ndarray, histories: sp.csr_matrix, regularization: float,
-            alpha: float) -> np.ndarray:  # fmt: skip
+            alpha: float, gram: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """User factors from their histories, given fixed item factors Y: per user, the ALS
     solution x = (Y^T Y + Y^T (C - I) Y + reg I)^-1 Y^T C p with confidence C = alpha * r on
-    the user's items (1 elsewhere) and preference p = 1 on them (implicit's formulation)."""
+    the user's items (1 elsewhere) and preference p = 1 on them (implicit's formulation).
+    `gram`: Y^T Y + reg I when the caller keeps it (a served model: once, not per request)."""
     Y = np.asarray(item_factors, dtype=np.float64)
     h = sp.csr_matrix(histories, dtype=np.float64)
-    f = Y.shape[1]
-    base = Y.T @ Y + regularization * np.eye(f)
-    out = np.zeros((h.shape[0], f), dtype=np.float64)
+    base = regularized_gram(Y, regularization) if gram is None else gram
+    out = np.zeros((h.shape[0], Y.shape[1]), dtype=np.float64)
     for u in range(h.shape[0]):
         lo, hi = h.indptr[u], h.indptr[u + 1]
         if lo == hi:
@@ -47,6 +47,11 @@ def fold_in(item_factors: np.ndarray, histories: sp.csr_matrix, regularization: 
         A = base + (Yh.T * (c - 1.0)) @ Yh
         out[u] = np.linalg.solve(A, Yh.T @ c)
     return out.astype(np.float32)
+
+
+def regularized_gram(item_factors: np.ndarray, regularization: float) -> np.ndarray:
+    Y = np.asarray(item_factors, dtype=np.float64)
+    return Y.T @ Y + regularization * np.eye(Y.shape[1])
 
 
 def mean_factors(item_factors: np.ndarray, histories: sp.csr_matrix) -> np.ndarray:
@@ -76,10 +81,14 @@ class FactorsFitted:
     regularization: float
     alpha: float = 1.0
     epochs: int = 0  # the epochs trained (fewer than asked when the deadline stopped them)
+    _gram: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def user_vectors(self, histories) -> np.ndarray:
         if self.kind == "als":
-            return fold_in(self.item_factors, histories.matrix, self.regularization, self.alpha)
+            if self._gram is None:
+                self._gram = regularized_gram(self.item_factors, self.regularization)
+            return fold_in(self.item_factors, histories.matrix, self.regularization, self.alpha,
+                           self._gram)  # fmt: skip
         out = np.column_stack([mean_factors(self.item_factors[:, :-1], histories.matrix),
                                np.ones(len(histories), np.float32)])  # fmt: skip
         users = np.asarray(histories.users, dtype=np.int64)
@@ -129,6 +138,7 @@ def train_factors(kind: str, data, params: dict, seed: int,
                   budget: Budget) -> tuple[FactorsFitted, bool]:  # fmt: skip
     """(the fitted factors, whether every epoch ran) of ALS or BPR on `data`'s events,
     stopping after the epoch in which the budget's deadline passes."""
+    import implicit.cpu.als  # noqa: F401  (loaded before the limit: its BLAS is limited too)
     from threadpoolctl import threadpool_limits
 
     X = data.matrix()

@@ -8,7 +8,7 @@ The similarity is stored as a sparse matrix (three .npy arrays), scored with Sci
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,6 +68,7 @@ def read_csr(meta: dict, reader) -> sp.csr_matrix:
 class ItemKNNFitted:
     similarity: sp.csr_matrix  # (n_items, n_items) float32: S[i, j], neighbour i of item j
     kind: str = "itemknn"
+    _by_column: sp.csr_matrix | None = field(default=None, init=False, repr=False, compare=False)
 
     def scores(self, histories) -> np.ndarray:
         h = sp.csr_matrix(histories.matrix, dtype=np.float32)
@@ -76,7 +77,9 @@ class ItemKNNFitted:
     def similar(self, items: np.ndarray) -> np.ndarray:
         items = np.asarray(items, dtype=np.int64)
         rows = self.similarity[items].toarray()
-        cols = self.similarity[:, items].T.toarray()
+        if self._by_column is None:  # S^T as CSR, once: a column of S is then a row
+            self._by_column = self.similarity.T.tocsr()
+        cols = self._by_column[items].toarray()
         out = np.maximum(rows, cols)  # i's own neighbours and the items that have i as one
         out[np.arange(len(items)), items] = max(1.0, float(out.max(initial=0.0)))
         return out.astype(np.float32)
