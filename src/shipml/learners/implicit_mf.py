@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
 
-__all__ = ["FactorsFitted", "ALS", "BPR", "fold_in", "mean_factors", "cosine_rows"]
+__all__ = ["FactorsFitted", "ALS", "BPR", "fold_in", "mean_factors", "unit_rows"]
 
 _THREADS = {"als": 2, "bpr": 1}  # BPR's SGD is Hogwild! over threads: one keeps it seeded
 
@@ -63,11 +63,10 @@ def mean_factors(item_factors: np.ndarray, histories: sp.csr_matrix) -> np.ndarr
     return np.asarray(mean, dtype=np.float32)
 
 
-def cosine_rows(factors: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """(len(items), n_items) cosine similarity of the items' factor rows to every row."""
+def unit_rows(factors: np.ndarray) -> np.ndarray:
+    """The rows scaled to unit length (zero rows stay zero), float32."""
     norms = np.linalg.norm(factors, axis=1)
-    unit = factors / np.where(norms > 0, norms, 1.0)[:, None]
-    return (unit[np.asarray(items, dtype=np.int64)] @ unit.T).astype(np.float32)
+    return (factors / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
 
 
 @dataclass
@@ -82,6 +81,16 @@ class FactorsFitted:
     alpha: float = 1.0
     epochs: int = 0  # the epochs trained (fewer than asked when the deadline stopped them)
     _gram: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _latent: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _unit: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def latent(self) -> np.ndarray:
+        """The item factors without BPR's bias column (contiguous, kept once)."""
+        if self._latent is None:
+            y = self.item_factors if self.kind == "als" else self.item_factors[:, :-1]
+            self._latent = np.ascontiguousarray(y)
+        return self._latent
 
     def user_vectors(self, histories) -> np.ndarray:
         if self.kind == "als":
@@ -89,7 +98,7 @@ class FactorsFitted:
                 self._gram = regularized_gram(self.item_factors, self.regularization)
             return fold_in(self.item_factors, histories.matrix, self.regularization, self.alpha,
                            self._gram)  # fmt: skip
-        out = np.column_stack([mean_factors(self.item_factors[:, :-1], histories.matrix),
+        out = np.column_stack([mean_factors(self.latent, histories.matrix),
                                np.ones(len(histories), np.float32)])  # fmt: skip
         users = np.asarray(histories.users, dtype=np.int64)
         n = 0 if self.user_factors is None else len(self.user_factors)
@@ -103,8 +112,9 @@ class FactorsFitted:
         return (self.user_vectors(histories) @ self.item_factors.T).astype(np.float32)
 
     def similar(self, items: np.ndarray) -> np.ndarray:
-        latent = self.item_factors if self.kind == "als" else self.item_factors[:, :-1]
-        return cosine_rows(latent, items)
+        if self._unit is None:
+            self._unit = unit_rows(self.latent)
+        return self._unit[np.asarray(items, dtype=np.int64)] @ self._unit.T
 
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
         items = f"{prefix}_{self.kind}_items.npy"
