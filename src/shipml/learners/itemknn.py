@@ -34,7 +34,7 @@ def item_similarity(X: sp.csr_matrix, neighbours: int, shrink: float,
     rows, cols, vals = [], [], []
     for start in range(0, n, step):
         cols_j = np.arange(start, min(n, start + step))
-        block = (XT @ Xc[:, cols_j]).toarray()  # (n, b) co-occurrence
+        block = (XT @ Xc[:, start : start + len(cols_j)]).toarray()  # (n, b) co-occurrence
         block /= norms[:, None] * norms[None, cols_j] + shrink + 1e-12
         block[cols_j, np.arange(len(cols_j))] = 0.0
         top = np.argpartition(-block, k - 1, axis=0)[:k]  # (k, b): each column's neighbours
