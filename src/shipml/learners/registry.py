@@ -15,6 +15,9 @@ from dataclasses import replace
 
 from shipml.errors import DataError, UsageError
 from shipml.learners.base import Family
+from shipml.learners.ease import EASE
+from shipml.learners.implicit_mf import ALS, BPR
+from shipml.learners.itemknn import ITEMKNN
 from shipml.learners.lightgbm import BOOSTING, FOREST
 from shipml.learners.linear import LINEAR
 from shipml.learners.mlp import MLP
@@ -31,6 +34,10 @@ FAMILIES: dict[str, Family] = {
 
 RECOMMENDERS: dict[str, Family] = {
     POPULARITY.name: POPULARITY,
+    ITEMKNN.name: ITEMKNN,
+    EASE.name: EASE,
+    ALS.name: ALS,
+    BPR.name: BPR,
 }
 
 #: task kind (tasks.py) -> its families
