@@ -19,6 +19,7 @@ from shipml.learners.lightgbm import BOOSTING, FOREST
 from shipml.learners.linear import LINEAR
 from shipml.learners.mlp import MLP
 from shipml.learners.popularity import POPULARITY
+from shipml.learners.sasrec import SASREC
 
 __all__ = ["FAMILIES", "RECOMMENDERS", "KINDS", "family", "select", "configured", "load_fitted"]
 
@@ -31,6 +32,7 @@ FAMILIES: dict[str, Family] = {
 
 RECOMMENDERS: dict[str, Family] = {
     POPULARITY.name: POPULARITY,
+    SASREC.name: SASREC,
 }
 
 #: task kind (tasks.py) -> its families
