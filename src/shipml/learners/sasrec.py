@@ -28,6 +28,7 @@ really better than SASRec?" — the full softmax is what makes SASRec strong); a
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from shipml._lazy import n_threads
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
 
 __all__ = ["available", "DEFAULTS", "SASRecFitted", "SASRecFamily", "SASREC"]
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'the sasrec family needs PyTorch: pip install "shipml[text]"'
 SAMPLED_ABOVE = 50_000  # items: above this, a sampled softmax instead of the full one
@@ -171,7 +174,9 @@ def _scores(net, seqs: list, max_len: int) -> np.ndarray:
     out = np.empty((len(seqs), net.bias.shape[0]), dtype=np.float32)
     with torch.inference_mode():
         out[:] = net.bias.numpy()
-        rows = np.array([i for i, s in enumerate(seqs) if len(s)], dtype=np.int64)
+        lengths = np.array([min(len(s), max_len) for s in seqs], dtype=np.int64)
+        rows = np.argsort(lengths, kind="stable")  # batches of like lengths: little padding
+        rows = rows[lengths[rows] > 0]
         for start in range(0, len(rows), _SCORE_BATCH):
             part = rows[start : start + _SCORE_BATCH]
             h = net(_padded([seqs[i] for i in part], max_len))[:, -1]
@@ -196,12 +201,20 @@ def _windows(seqs: list[np.ndarray], max_len: int) -> list[np.ndarray]:
     return out
 
 
-def _batches(n: int, size: int, rng: np.random.Generator):
-    """Index arrays of `size` windows, epoch after epoch, each epoch in a new seeded order."""
+def _batches(lengths: np.ndarray, size: int, rng: np.random.Generator):
+    """Index arrays of `size` windows, epoch after epoch, each epoch in a new seeded order;
+    windows of similar lengths go together (sorted within runs of 32 batches), so that little
+    of a batch is padding."""
+    span = size * 32
     while True:
-        order = rng.permutation(n)
-        for start in range(0, n, size):
-            yield order[start : start + size]
+        order = rng.permutation(len(lengths))
+        batches = []
+        for start in range(0, len(order), span):
+            part = order[start : start + span]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            batches += [part[i : i + size] for i in range(0, len(part), size)]
+        for b in rng.permutation(len(batches)):
+            yield batches[b]
 
 
 def _loss(net, batch, cfg: dict):
@@ -262,8 +275,10 @@ def _train(net, windows: list, cfg: dict, budget: Budget, seed: int, *, max_step
     opt, schedule = _optimizer(net, cfg, int(cfg.get("warmup_steps") or 0)
                                or _warmup_steps(cfg, per_epoch))  # fmt: skip
     run, best_state, bad, step, clock = _Run(0), None, 0, 0, budget.clock
+    max_steps = max_steps if windows else 0  # users with one item each: nothing to learn
     t0 = clock()
-    batches = _batches(len(windows), size, np.random.default_rng(seed))
+    lengths = np.array([len(w) for w in windows])
+    batches = _batches(lengths, size, np.random.default_rng(seed))
     net.train()
     while step < max_steps:
         if budget.expired:
@@ -285,10 +300,10 @@ def _train(net, windows: list, cfg: dict, budget: Budget, seed: int, *, max_step
     unchecked = check is not None and (not run.history or run.history[-1][0] != step)
     if unchecked and _evaluate(net, check, run, step):  # the deadline came between checks
         best_state = _state(net)
-    if check is None:
-        run.steps = step
-    elif best_state is not None:
+    if best_state is not None:
         net.load_state_dict(best_state)
+    else:  # no check, or none gave a finite value: the last state
+        run.steps = step
     net.eval()
     return run
 
@@ -439,6 +454,10 @@ class SASRecFamily:
             check = _checker(folds, cfg["max_len"], folds.seed)
             run = _train(net, windows, cfg, share, folds.seed,
                          max_steps=int(cfg["max_epochs"]) * per_epoch, check=check)  # fmt: skip
+        log.info("sasrec: best %s %.4f at step %d of %d (%.3fs a step, %s); checks: %s",
+                 folds.metric, run.best, run.steps, run.history[-1][0] if run.history else 0,
+                 run.step_seconds, "complete" if run.complete else "cut by the deadline",
+                 " ".join(f"{s}:{v:.4f}" for s, v in run.history))  # fmt: skip
         fitted = SASRecFitted(net, arch, step_seconds=run.step_seconds)
         scores = run.best_scores
         if scores is None:
