@@ -12,7 +12,7 @@ For scale: SASRec with cross-entropy reaches a full-ranking NDCG@10 of about 0.1
 MovieLens-1M (Klenitskiy & Vasilev 2023; Petrov & Macdonald 2023); ML-100k has 1/10 of its
 users and shorter histories.
 
-    nice -n 19 python benchmarks/sasrec.py [--budget 120] [--data DIR]
+    nice -n 19 python benchmarks/sasrec.py [--budget 120] [--refit-budget S] [--data DIR]
 
 The data is read from ../shared/datasets/movielens_100k (research use only: never copied into
 the repository).
@@ -58,7 +58,7 @@ def metrics(scores: np.ndarray, targets) -> dict:
     return {"ndcg@10": m["ndcg@10"], "hr@10": m["hr@10"]}
 
 
-def run(folder: Path, budget_s: float, seed: int) -> list[dict]:
+def run(folder: Path, budget_s: float, refit_s: float, seed: int) -> list[dict]:
     from shipml.learners.base import Budget, RankFolds
     from shipml.learners.registry import family
     from shipml.recommend.protocol import split_log
@@ -78,10 +78,10 @@ def run(folder: Path, budget_s: float, seed: int) -> list[dict]:
         test = metrics(cand.fitted.scores(split.test.history), split.test)
         rows.append({"model": cand.name, "val": val, "test": test, "train_s": cand.seconds,
                      "params": cand.params, "complete": cand.complete})  # fmt: skip
-        if cand.family == "sasrec":
+        if cand.family == "sasrec" and refit_s > 0:
             t1 = time.monotonic()
             refit = family("sasrec", "recommend").refit(replace(cand), split.train_val, seed,
-                                                        Budget.seconds(budget_s))  # fmt: skip
+                                                        Budget.seconds(refit_s))  # fmt: skip
             seconds = time.monotonic() - t1
             test = metrics(refit.fitted.scores(split.test.history), split.test)
             rows.append({"model": f"{cand.name} (refit on train+val)", "val": None,
@@ -107,6 +107,12 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=float, default=120.0, help="search seconds")
+    parser.add_argument(
+        "--refit-budget",
+        type=float,
+        default=None,
+        help="seconds for the refit on train + validation (default: --budget; 0: no refit)",
+    )
     parser.add_argument("--data", type=Path, default=None, help="the movielens_100k folder")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -115,7 +121,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("shipml.learners.sasrec").setLevel(logging.INFO)
     folder = args.data or datasets_dir() / "movielens_100k"
-    rows = run(folder, args.budget, args.seed)
+    refit_s = args.budget if args.refit_budget is None else args.refit_budget
+    rows = run(folder, args.budget, refit_s, args.seed)
     print(table(rows))
     for r in rows:
         if r["params"].get("steps") is not None:

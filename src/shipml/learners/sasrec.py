@@ -266,8 +266,9 @@ def _optimizer(net, cfg: dict, warmup: int):
 def _train(net, windows: list, cfg: dict, budget: Budget, seed: int, *, max_steps: int,
            check=None) -> _Run:  # fmt: skip
     """Train `net` for at most `max_steps` steps or until `budget`'s deadline (checked before
-    every batch). `check(net) -> (value, scores)`: the validation score, read every epoch (or
-    every `eval_every` steps); the best state is restored at the end and training stops when
+    every batch, less the time of the last check: a state the deadline cuts is checked once
+    more). `check(net) -> (value, scores)`: the validation score, read every epoch (or every
+    `eval_every` steps); the best state is restored at the end and training stops when
     `patience` checks in a row did not improve it. Without `check`: the last state."""
     size = int(cfg["batch_size"])
     per_epoch = math.ceil(len(windows) / size)
@@ -276,12 +277,12 @@ def _train(net, windows: list, cfg: dict, budget: Budget, seed: int, *, max_step
                                or _warmup_steps(cfg, per_epoch))  # fmt: skip
     run, best_state, bad, step, clock = _Run(0), None, 0, 0, budget.clock
     max_steps = max_steps if windows else 0  # users with one item each: nothing to learn
-    t0 = clock()
+    t0, tail = clock(), 0.0  # tail: seconds of the last check, kept free before the deadline
     lengths = np.array([len(w) for w in windows])
     batches = _batches(lengths, size, np.random.default_rng(seed))
     net.train()
     while step < max_steps:
-        if budget.expired:
+        if clock() + tail >= budget.deadline:  # read each time: a planned deadline may move
             run.complete = False
             break
         loss = _loss(net, _padded([windows[i] for i in next(batches)], cfg["max_len"] + 1), cfg)
@@ -291,7 +292,9 @@ def _train(net, windows: list, cfg: dict, budget: Budget, seed: int, *, max_step
         schedule.step()
         step += 1
         if check is not None and (step % every == 0 or step == max_steps):
+            t1 = clock()
             better = _evaluate(net, check, run, step)
+            tail = clock() - t1
             bad = 0 if better else bad + 1
             best_state = _state(net) if better else best_state
             if bad >= cfg["patience"]:
