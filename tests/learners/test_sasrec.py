@@ -176,8 +176,9 @@ def test_the_next_item_follows_the_last_item(folds, fit):
     hist = Histories(np.full(len(seqs), -1), folds.targets.history.matrix[np.zeros(80, int)],
                      seqs)  # fmt: skip
     top = np.argmax(fit.fitted.scores(hist), axis=1)
-    expected = [code[succ[ids[s[-1]]]] for s in seqs]
-    assert np.mean(top == np.array(expected)) > 0.6
+    after_last = np.mean(top == np.array([code[succ[ids[s[-1]]]] for s in seqs]))
+    after_first = np.mean(top == np.array([code[succ[ids[s[0]]]] for s in seqs]))
+    assert after_last > 0.4 and after_last > 4 * after_first, (after_last, after_first)
 
 
 def test_an_empty_history_gets_the_learned_item_bias(folds, fit):
@@ -210,10 +211,10 @@ def test_same_seed_same_scores(split, folds):
 
 def test_deadline_stops_training_with_a_scored_candidate(split, folds):
     clock = FakeClock(tick=1.0)  # every read of the clock takes a second
-    budget = Budget(clock() + 20.0, clock)  # the family's share: 60% of it, ~12 reads
+    budget = Budget(clock() + 20.0, clock)  # the family's share: 80% of it, ~16 reads
     cand = sasrec.SASREC.fit(folds, _config(split, max_epochs=200), budget)
     assert not cand.complete
-    assert 0 < cand.params["steps"] <= 12  # one clock read per batch
+    assert 0 < cand.params["steps"] <= 16  # one clock read per batch
     assert clock.t - 100.0 < 20.0  # it stopped inside its share, before the search's deadline
     assert np.isfinite(cand.score) and cand.oof.shape == (len(folds.targets), 100)
     own = cand.fitted.scores(folds.targets.history)

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'the sasrec family needs PyTorch: pip install "shipml[text]"'
 SAMPLED_ABOVE = 50_000  # items: above this, a sampled softmax instead of the full one
-_SHARE = 0.6  # of the search time left when it starts: the rest for the families after it
+_SHARE = 0.8  # of the search time left when it starts: the rest for the families after it
 _LOGIT_FLOATS = 2e7  # logits held per training batch (sets the batch size: memory, not speed)
 _EVAL_USERS = 2000  # validation users the early stopping reads (all of them when fewer)
 _SCORE_BATCH = 256  # sequences per forward pass when scoring
@@ -55,16 +55,18 @@ DEFAULTS: dict = {
     "blocks": 2,
     "heads": 2,
     "dropout": 0.2,
-    "lr": 1e-3,
+    "lr": 2e-3,
     "weight_decay": 0.01,
-    "batch_size": 128,  # at most: fewer when the catalogue is large (_LOGIT_FLOATS)
+    # Small batches: under a CPU time budget more updates per second of compute win (on
+    # MovieLens-100k, 3 epochs gave NDCG@10 0.072 at 16 a batch, 0.053 at 32, 0.021 at 128).
+    "batch_size": 16,  # at most: fewer when the catalogue is large (_LOGIT_FLOATS), not < 8
     "max_len": 200,  # at most: the data's 90th percentile of history length, at least 50
     "loss": "full",  # or "sampled" (n_negatives uniform negatives), above SAMPLED_ABOVE items
     "n_negatives": 1024,
     "max_epochs": 200,
     "patience": 6,  # evaluations without improvement before stopping
     "eval_every": 200,  # steps, when an epoch is longer
-    "warmup_epochs": 2,  # linear warm-up over this many epochs (at most 200 steps)
+    "warmup_epochs": 1,  # linear warm-up over this many epochs (at most 200 steps)
 }
 
 
@@ -412,7 +414,7 @@ def _params(data) -> dict:
     loss = "sampled" if data.n_items > SAMPLED_ABOVE else "full"
     width = DEFAULTS["n_negatives"] + 1 if loss == "sampled" else data.n_items
     tokens = float(np.mean(np.minimum(lengths, max_len))) if len(lengths) else 1.0
-    batch = int(np.clip(_LOGIT_FLOATS / (tokens * width), 16, DEFAULTS["batch_size"]))
+    batch = int(np.clip(_LOGIT_FLOATS / (tokens * width), 8, DEFAULTS["batch_size"]))
     return {**DEFAULTS, "max_len": max_len, "loss": loss, "batch_size": batch}
 
 
