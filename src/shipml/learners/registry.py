@@ -22,6 +22,7 @@ from shipml.learners.lightgbm import BOOSTING, FOREST
 from shipml.learners.linear import LINEAR
 from shipml.learners.mlp import MLP
 from shipml.learners.popularity import POPULARITY
+from shipml.learners.sasrec import SASREC
 
 __all__ = ["FAMILIES", "RECOMMENDERS", "KINDS", "family", "select", "configured", "load_fitted"]
 
@@ -38,6 +39,7 @@ RECOMMENDERS: dict[str, Family] = {
     EASE.name: EASE,
     ALS.name: ALS,
     BPR.name: BPR,
+    SASREC.name: SASREC,
 }
 
 #: task kind (tasks.py) -> its families
