@@ -102,8 +102,10 @@ class Catalog:
         if not filter:
             return None
         if not isinstance(filter, dict):
-            raise UsageError(f"filter must be a mapping of item-table column -> value or list "
-                             f"of values, e.g. {{\"category\": \"shoes\"}}; got {filter!r}")  # fmt: skip
+            raise UsageError(
+                "filter must be a mapping of item-table column -> value or list of values, "
+                f'e.g. {{"category": "shoes"}}; got {filter!r}'
+            )
         key = tuple(sorted((str(c), _wanted_key(v)) for c, v in filter.items()))
         if key in self._masks:
             self._masks.move_to_end(key)
@@ -170,7 +172,8 @@ class Catalog:
             table = {"index": [str(i) for i in self.table.index],
                      "columns": self.columns,
                      "data": json_safe([[_plain(v) for v in row]
-                                        for row in self.table.itertuples(index=False)])}  # fmt: skip
+                                        for row in self.table.itertuples(index=False)]),
+                     }  # fmt: skip
             writer.write_json("items.json", table)
             meta["table"] = "items.json"
         if self.text_vectors is not None and len(self.text_ids):

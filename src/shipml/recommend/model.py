@@ -113,8 +113,9 @@ class RecModel:
 
     def __repr__(self) -> str:
         who = f"{self.name}/{self.version}" if self.name else "unsaved"
-        return (f"<shipml.RecModel {who} recommend: {self.events.n_items:,} items, "
-                f"{self.events.n_users:,} users, {' + '.join(m.name for m in self.members)}>")  # fmt: skip
+        blend = " + ".join(m.name for m in self.members)
+        ev = self.events
+        return f"<shipml.RecModel {who}: {ev.n_items:,} items, {ev.n_users:,} users, {blend}>"
 
     def describe(self) -> dict:
         """Key facts for reports and `models show`."""

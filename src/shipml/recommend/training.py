@@ -102,7 +102,8 @@ def _identity(data) -> tuple[str, str | None]:
 
 
 def _train(inter, spec, salt, identity, timing: TimePlan, *, seed, families, n_trials, name,
-           registry, registry_uri, metric, split, progress, report, encoder) -> RecModel:  # fmt: skip
+           registry, registry_uri, metric, split, progress, report,
+           encoder) -> RecModel:  # fmt: skip
     from shipml.recommend.protocol import split_log
     from shipml.scoring import check_metric
 
@@ -257,9 +258,10 @@ def _serve(ens, inter, parts, test_model: RecModel, spent: float, seed, timing: 
         members = timing.run("serve", lambda: _refit(ens, inter, seed, timing, "serve"))
         return _model(members, inter, salt, catalog)
     left = max(0.0, timing.deadline("serve") - timing.clock())
-    timing.skip("serve", f"not refit on every event: about {need:.1f}s, {left:.1f}s left of the "
-                         f"{timing.budget_s:g}s time budget; serving the model trained on all "
-                         "but each user's last event (a larger --time-budget refits it)")  # fmt: skip
+    why = (f"not refit on every event: about {need:.1f}s, {left:.1f}s left of the "
+           f"{timing.budget_s:g}s time budget; serving the model trained on all but each "
+           "user's last event (a larger --time-budget refits it)")  # fmt: skip
+    timing.skip("serve", why)
     notes.append(timing.skipped["serve"])
     return _model(test_model.members, inter, salt, catalog)
 
