@@ -87,6 +87,14 @@ class Catalog:
             out.append({} if row is None else {c: _plain(v) for c, v in zip(columns, row)})
         return out
 
+    def names(self) -> list[str] | None:
+        """Each code's name (its ID when the table has none), or None without a name column."""
+        column = next((c for c in self.columns if c.lower() in ("name", "title", "product_name")),
+                      None)  # fmt: skip
+        if column is None:
+            return None
+        return [str(f.get(column) or t) for f, t in zip(self._fields, self.items)]
+
     def knows(self, item: str) -> bool:
         """Is `item` in the catalogue (an item of the log, or a row of the item table)?"""
         return item in self.index or (self.table is not None and item in self.table.index)

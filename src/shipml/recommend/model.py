@@ -42,7 +42,8 @@ __all__ = ["RecModel", "RecMember", "FORMAT", "KIND", "MAX_K", "user_key"]
 FORMAT = 1
 KIND = "recommend"
 MAX_K = 1000
-_EVAL_CHUNK = 2000  # users scored at once by evaluate (memory: chunk x n_items floats)
+_LOG_COLUMNS = ("user", "item", "time", "weight", "event")  # how the training log was read
+_EVAL_K_MAX = 20  # the largest K the evaluation summary ranks
 
 
 def user_key(salt: str | None, user: str) -> str:
@@ -259,39 +260,29 @@ class RecModel:
         the model knows: each user's new items ranked among every item (their known items
         excluded), next to the recent-popularity ranking on the same users; with counts of the
         events, users and items left out (unknown to the model, or repeats)."""
+        from shipml.recommend.log import read_log
+
         k = _checked_k(k)
-        later, targets, counts = self._later_targets(data)
-        ks = tuple(sorted({5, 10, 20, k}))
+        spec = self.info.get("log") or {}
+        later, _ = read_log(data, **{c: spec.get(c) for c in _LOG_COLUMNS})
+        return self.evaluate_events(later, k)
+
+    def evaluate_events(self, later: Interactions, k: int = 10) -> dict:
+        """`evaluate` of later events already read (users as the log's raw IDs)."""
+        from shipml.recommend.training import evaluation_summary
+
+        k = _checked_k(k)
+        targets, counts = self._later_targets(later)
         if not len(targets):
             raise DataError(f"none of the {counts['events']:,} events is of a user the model "
                             f"knows with an item new to them ({counts['unknown_users']:,} "
                             "unknown users): nothing to evaluate")  # fmt: skip
-        model = self._chunked(targets, self.scores, ks)
-        popular = self._chunked(targets, self._popular_scores, ks)
-        return {**model, "popularity": popular, "k": k, "users": len(targets), **counts}
+        ks = tuple(sorted({5, 10, 20, min(k, _EVAL_K_MAX)}))
+        seed = int(self.info.get("lineage", {}).get("seed", 0))
+        summary = evaluation_summary(self.scores, targets, self.events, ks=ks, seed=seed)
+        return {**summary, "k": k, **counts}
 
-    def _popular_scores(self, histories: Histories) -> np.ndarray:
-        return np.broadcast_to(self.popular, (len(histories), len(self.popular))).copy()
-
-    def _chunked(self, targets: RankTargets, scorer, ks) -> dict:
-        """Metrics averaged over users, scored `_EVAL_CHUNK` users at a time."""
-        from shipml.recommend.metrics import ranking_metrics
-
-        total: dict[str, float] = {}
-        n = len(targets)
-        for start in range(0, n, _EVAL_CHUNK):
-            rows = np.arange(start, min(n, start + _EVAL_CHUNK))
-            part = RankTargets(targets.history.take(rows), targets.target[rows])
-            for name, value in ranking_metrics(scorer(part.history), part, ks=ks).items():
-                total[name] = total.get(name, 0.0) + value * len(rows) / n
-        return total
-
-    def _later_targets(self, data) -> tuple[Interactions, RankTargets, dict]:
-        from shipml.recommend.log import read_log
-
-        spec = self.info.get("log") or {}
-        cols = {c: spec.get(c) for c in ("user", "item", "time", "weight", "event")}
-        later, _ = read_log(data, **cols)
+    def _later_targets(self, later: Interactions) -> tuple[RankTargets, dict]:
         ids = [user_key(self.salt, str(u)) for u in later.users]
         ucode = np.array([self._user_index.get(u, -1) for u in ids], dtype=np.int64)[later.user]
         icode = np.array([self.catalog.index.get(str(t), -1) for t in later.items],
@@ -313,7 +304,7 @@ class RecModel:
             "unknown_users": int(len(np.unique(later.user[ucode < 0]))),
             "unknown_items": int(len(np.unique(later.item[icode < 0]))),
         }
-        return later, RankTargets(history, target), counts
+        return RankTargets(history, target), counts
 
     # -- storage ---------------------------------------------------------------------------------
     def write(self, writer) -> None:

@@ -118,7 +118,7 @@ def _train(inter, spec, salt, identity, timing: TimePlan, *, seed, families, n_t
     result, ens = _search(parts, metric, timing, seed, n_trials, families, progress, cap)
     timing.mark("search_end")
     test_model, spent = _fit_test(ens, parts, seed, timing, salt, catalog)
-    evaluation = _score_test(test_model, parts, metric)
+    evaluation = timing.run("test", lambda: _score_test(test_model, parts, seed))
     model = _serve(ens, inter, parts, test_model, spent, seed, timing, salt, catalog, notes)
     _describe(model, parts, spec, result, ens, evaluation, metric, notes + result.notes)
     _lineage(model, inter, identity, timing, seed, n_trials, metric, families, split)
@@ -226,25 +226,29 @@ def _model(members, events: Interactions, salt, catalog: Catalog) -> RecModel:
     return RecModel(members, events, popular, {}, catalog, salt)
 
 
-def _score_test(model: RecModel, parts, metric: str) -> dict:
-    """The test users' metrics (full ranking) for the model and for popularity, all-time and
-    recent, refit on the same train + validation events."""
-    from shipml.learners.popularity import PopularityFitted, item_popularity
-
-    scores = model.scores(parts.test.history)
-    out = {"model": _summary(scores, parts.test), "baselines": {}}
-    for label, window in (("popular", None), ("popular(recent)", _RECENT_WINDOW)):
-        pop = PopularityFitted(item_popularity(parts.train_val, window), window)
-        out["baselines"][label] = _summary(pop.scores(parts.test.history), parts.test)
-    return out
+def _score_test(model: RecModel, parts, seed: int) -> dict:
+    """The evaluation summary of the test users (full ranking, next to popularity fitted on
+    the same train + validation events)."""
+    return evaluation_summary(model.scores, parts.test, parts.train_val, seed=seed)
 
 
-def _summary(scores: np.ndarray, targets) -> dict:
-    """The evaluation summary of a scored RankTargets (recommend/evaluation.py when present,
-    else the full-ranking metrics)."""
-    from shipml.recommend.metrics import ranking_metrics
+def evaluation_summary(scorer, targets, train: Interactions, *, ks=(5, 10, 20),
+                       seed: int = 0) -> dict:  # fmt: skip
+    """recommend/evaluation.py's summary of `scorer` on `targets` (`train`: the events it
+    learned from; the popularity baseline counts them); without that module, the full-ranking
+    metrics of the model and of popularity in the same shape."""
+    try:
+        from shipml.recommend.evaluation import evaluate_ranking
+    except ImportError:
+        from shipml.learners.popularity import PopularityFitted, item_popularity
+        from shipml.recommend.metrics import ranking_metrics
 
-    return ranking_metrics(scores, targets)
+        pop = PopularityFitted(item_popularity(train))
+        h = targets.history
+        return {"users": len(targets),
+                "model": {"full": ranking_metrics(scorer(h), targets, ks=ks)},
+                "popularity": {"full": ranking_metrics(pop.scores(h), targets, ks=ks)}}  # fmt: skip
+    return evaluate_ranking(scorer, targets, train, ks=ks, seed=seed)
 
 
 def _serve(ens, inter, parts, test_model: RecModel, spent: float, seed, timing: TimePlan,
@@ -270,10 +274,11 @@ def _describe(model: RecModel, parts, spec: dict, result, ens, evaluation: dict,
               notes: list[str]) -> None:  # fmt: skip
     from shipml.model import json_safe
 
-    metrics = dict(evaluation["model"], primary=metric)
+    metrics = dict(evaluation["model"]["full"], primary=metric)
     model.info.update(
         metrics=metrics,
-        baselines=evaluation["baselines"],
+        baselines={"popular": evaluation["popularity"]["full"]},
+        evaluation=evaluation,
         metric=metric,
         protocol=parts.description,
         split=parts.kind,
@@ -393,6 +398,13 @@ def _report(model: RecModel, name: str, writer, parts) -> bool:
         from shipml.recommend.report import write_report
     except ImportError:
         return False
-    write_report(writer.dir / "report.html", model=model, split=parts, name=name)
+    info = {k: v for k, v in model.describe().items() if v is not None}
+    info.update(name=name, trials=model.info.get("trials"),
+                candidates=model.info.get("candidates"))  # fmt: skip
+    counts = getattr(parts, "counts", None)
+    protocol = {"description": parts.description, "counts": counts} if counts else parts.description
+    write_report(writer.dir / "report.html", title=f"{name} — training report",
+                 summary=model.info["evaluation"], protocol=protocol, model_info=info,
+                 notes=model.info.get("notes"), item_names=model.catalog.names())  # fmt: skip
     writer.files.append("report.html")
     return True
