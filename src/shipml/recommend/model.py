@@ -289,7 +289,8 @@ class RecModel:
                          dtype=np.int64)[later.item]  # fmt: skip
         keep = (ucode >= 0) & (icode >= 0)
         had = np.zeros(len(keep), dtype=bool)
-        had[keep] = np.asarray(self._matrix[ucode[keep], icode[keep]]).ravel() > 0
+        if keep.any():
+            had[keep] = np.asarray(self._matrix[ucode[keep], icode[keep]]).ravel() > 0
         scored = keep & ~had
         users = np.unique(ucode[scored])
         row = np.searchsorted(users, ucode[scored])

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _REFIT_SHARE = 0.15  # of the budget, for each refit, until the search's candidates say better
 _REFIT_GROWTH = 1.3  # a refit on more events vs the candidate's measured fit
 _REFIT_MEMBERS = 3  # the best candidates a refit estimate covers
+_SERVE_MARGIN = 1.1  # the refit on every event vs the measured train + validation refit
 _TEXT_SHARE = 0.3  # embedding the item texts runs when its estimate is at most this share
 _RECENT_WINDOW = 0.1  # share of the log's time span the "recent popular" fallback counts
 
@@ -256,7 +257,7 @@ def _serve(ens, inter, parts, test_model: RecModel, spent: float, seed, timing: 
     """The served model: refit on every event, or — when the time left cannot hold that
     refit (estimated from the one just done) — the train + validation refit, given every
     event as history."""
-    need = _REFIT_GROWTH * spent * _growth(inter.n_events, parts.train_val.n_events)
+    need = _SERVE_MARGIN * spent * _growth(inter.n_events, parts.train_val.n_events)
     timing.reserve("serve", need)
     if timing.fits("serve", need):
         members = timing.run("serve", lambda: _refit(ens, inter, seed, timing, "serve"))
