@@ -29,11 +29,15 @@ _BOOL_KEYS = {"", "0", "1", "true", "false"}
 
 def item_texts(table: pd.DataFrame | None) -> pd.Series | None:
     """Each item's text (its text columns joined, ". " between), indexed by item ID; None when
-    the table has no text column. Text columns: those of TEXT_COLUMNS present with words."""
+    the table has no text column. Text columns: the name, text and category the log reader
+    found (the table's "roles"), else those of TEXT_COLUMNS present, with words in them."""
     if table is None or not len(table):
         return None
+    roles = table.attrs.get("roles") or {}  # what read_log found: name, category, text
+    named = [roles.get(r) for r in ("name", "text", "category") if roles.get(r) in table]
     lower = {str(c).lower(): c for c in table.columns}
-    columns = [lower[c] for c in TEXT_COLUMNS if c in lower and _wordy(table[lower[c]])]
+    guessed = [lower[c] for c in TEXT_COLUMNS if c in lower]
+    columns = [c for c in dict.fromkeys(named or guessed) if _wordy(table[c])]
     if not columns:
         return None
     parts = [table[c].map(lambda v: "" if _missing(v) else str(v).strip()) for c in columns]

@@ -35,6 +35,9 @@ _REFIT_SHARE = 0.15  # of the budget, for each refit, until the search's candida
 _REFIT_GROWTH = 1.3  # a refit on more events vs the candidate's measured fit
 _REFIT_MEMBERS = 3  # the best candidates a refit estimate covers
 _SERVE_MARGIN = 1.1  # the refit on every event vs the measured train + validation refit
+_ENSEMBLE_ROUNDS = 25  # ensemble.py's greedy selection rounds
+_ENSEMBLE_POOL = 12  # the candidates the search's pool keeps, at most (the families' `keep`)
+_TEST_PASSES = 2.5  # the test evaluation: the model's and popularity's scores, the summary
 _TEXT_SHARE = 0.3  # embedding the item texts runs when its estimate is at most this share
 _RECENT_WINDOW = 0.1  # share of the log's time span the "recent popular" fallback counts
 
@@ -116,8 +119,8 @@ def _train(inter, spec, salt, identity, timing: TimePlan, *, seed, families, n_t
     timing.reserve("serve", cap)
     notes: list[str] = []
     catalog = timing.run("text", lambda: _catalog(inter, encoder, timing, notes))
-    result, ens = _search(parts, metric, timing, seed, n_trials, families, progress, cap)
-    timing.mark("search_end")
+    speed = timing.run("calibrate", lambda: _scoring_seconds(parts, metric, timing))
+    result, ens = _search(parts, metric, timing, seed, n_trials, families, progress, cap, speed)
     test_model, spent = _fit_test(ens, parts, seed, timing, salt, catalog)
     evaluation = timing.run("test", lambda: _score_test(test_model, parts, seed))
     model = _serve(ens, inter, parts, test_model, spent, seed, timing, salt, catalog, notes)
@@ -128,9 +131,35 @@ def _train(inter, spec, salt, identity, timing: TimePlan, *, seed, families, n_t
     return _publish(model, name, parts, registry, registry_uri, report, timing)
 
 
+def _scoring_seconds(parts, metric: str, timing: TimePlan) -> tuple[float, float]:
+    """(seconds of one metric call on the validation users' scores, seconds of scoring them
+    and that call), measured on popularity: what ensemble selection (one metric call per
+    candidate and round) and the test evaluation (scoring the test users, model and
+    popularity) cost here. Reserves both from them."""
+    from shipml.learners.base import standardize_rows
+    from shipml.learners.popularity import PopularityFitted, item_popularity
+    from shipml.scoring import score
+
+    t0 = timing.clock()
+    scores = standardize_rows(PopularityFitted(item_popularity(parts.train)).scores(
+        parts.val.history))  # fmt: skip
+    t1 = timing.clock()
+    score(metric, "recommend", parts.val, scores)
+    metric_s, scoring_s = timing.clock() - t1, timing.clock() - t0
+    timing.reserve("ensemble", _ensemble_seconds(1, metric_s))
+    ratio = len(parts.test) / max(1, len(parts.val))
+    timing.reserve("test", _TEST_PASSES * ratio * scoring_s)
+    return metric_s, scoring_s
+
+
+def _ensemble_seconds(n_candidates: int, metric_s: float) -> float:
+    """Ensemble selection: a metric call per candidate in the pool and round (ensemble.py)."""
+    return _ENSEMBLE_ROUNDS * min(n_candidates, _ENSEMBLE_POOL) * metric_s
+
+
 def _finish_seconds(inter: Interactions, report: bool) -> float:
-    """Ensemble selection, test scoring, the report and the registry write: a fixed part and
-    a part growing with the log (measured: 100k events, 1.7k items, about 4 s on one core)."""
+    """The report and the registry write: a fixed part and a part growing with the log
+    (measured: 100k events, 1.7k items, about 4 s on one core)."""
     return 0.5 + inter.n_events / 50_000 + inter.n_items / 5_000 + (2.5 if report else 0.0)
 
 
@@ -163,15 +192,17 @@ def _catalog(inter: Interactions, encoder, timing: TimePlan, notes: list[str]) -
     return Catalog(inter.items, table, [str(i) for i in texts.index], vectors, str(source))
 
 
-def _search(parts, metric, timing: TimePlan, seed, n_trials, families, progress, cap):
-    """The search on the validation users (RankFolds), then ensemble selection."""
+def _search(parts, metric, timing: TimePlan, seed, n_trials, families, progress, cap, speed):
+    """The search on the validation users (RankFolds), then ensemble selection. `speed`:
+    (seconds of a metric call, of scoring the validation users) — `_scoring_seconds`."""
     from shipml.ensemble import select_ensemble
     from shipml.search import run_search
 
     folds = RankFolds(parts.train, parts.val, seed=seed, metric=metric)
     reporter = _progress(progress, timing.budget_s, metric)
 
-    def update(candidates) -> None:  # the refits' reserves, from measured fit seconds
+    def update(candidates) -> None:  # the reserves after the search, from measured seconds
+        timing.reserve("ensemble", _ensemble_seconds(len(candidates), speed[0]))
         seconds = _refit_estimate(candidates, cap)
         timing.reserve("refit", seconds)
         timing.reserve("serve", seconds * _growth(parts.train_val.n_events, parts.train.n_events))
@@ -183,6 +214,7 @@ def _search(parts, metric, timing: TimePlan, seed, n_trials, families, progress,
     finally:
         if hasattr(reporter, "close"):
             reporter.close()
+    timing.mark("search_end")
     ens = timing.run("ensemble", lambda: select_ensemble(result, parts.val, "recommend"))
     return result, ens
 
