@@ -10,6 +10,7 @@ as .npy: a request never loads PyTorch. Stored as JSON (the table) and .npy (the
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -69,6 +70,7 @@ class Catalog:
         self._keys: dict[str, np.ndarray] = {}
         self._boolean: dict[str, bool] = {}
         self._masks: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
         self._text_row = {t: i for i, t in enumerate(self.text_ids)}
         self._code_vectors = None
 
@@ -119,15 +121,17 @@ class Catalog:
                 f'e.g. {{"category": "shoes"}}; got {filter!r}'
             )
         key = tuple(sorted((str(c), _wanted_key(v)) for c, v in filter.items()))
-        if key in self._masks:
-            self._masks.move_to_end(key)
-            return self._masks[key]
+        with self._lock:  # the server answers requests on several threads
+            if key in self._masks:
+                self._masks.move_to_end(key)
+                return self._masks[key]
         out = np.ones(len(self.items), dtype=bool)
         for column, values in filter.items():
             out &= self._column_mask(str(column), values)
-        self._masks[key] = out
-        if len(self._masks) > _MASKS_KEPT:
-            self._masks.popitem(last=False)
+        with self._lock:
+            self._masks[key] = out
+            if len(self._masks) > _MASKS_KEPT:
+                self._masks.popitem(last=False)
         return out
 
     def _column_mask(self, column: str, values) -> np.ndarray:

@@ -83,6 +83,7 @@ class RecModel:
         self._matrix = self.events.matrix()
         self._sequences = self.events.sequences()
         self._counts = np.bincount(self.events.item, minlength=self.events.n_items)
+        self._split_members()
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -141,15 +142,28 @@ class RecModel:
     # -- scoring ---------------------------------------------------------------------------------
     def scores(self, histories: Histories) -> np.ndarray:
         """(n, n_items) float32: one member's scores as they are, or the weighted blend of the
-        members' per-user standardized scores (what ensemble selection chose)."""
+        members' per-user standardized scores (what ensemble selection chose). Members whose
+        scores are the same for every user (popularity) are blended once, at load."""
         if len(self.members) == 1:
             return np.asarray(self.members[0].fitted.scores(histories), dtype=np.float32)
-        total = None
-        for m in self.members:
+        total = np.repeat(self._constant[None, :], len(histories), axis=0)
+        for m in self._personal:
             part = standardize_rows(m.fitted.scores(histories))
             part *= np.float32(m.weight)
-            total = part if total is None else np.add(total, part, out=total)
+            total += part
         return total
+
+    def _split_members(self) -> None:
+        """The members scoring every user alike (popularity), blended into one row now."""
+        n = self.events.n_items
+        self._constant = np.zeros(n, dtype=np.float32)
+        self._personal = []
+        for m in self.members:
+            if getattr(m.fitted, "kind", None) == "popularity":
+                row = standardize_rows(np.asarray(m.fitted.counts, np.float32)[None, :])[0]
+                self._constant += np.float32(m.weight) * row
+            else:
+                self._personal.append(m)
 
     def _similarity(self, code: int) -> np.ndarray:
         codes = np.array([code])

@@ -37,7 +37,9 @@ _REFIT_MEMBERS = 3  # the best candidates a refit estimate covers
 _SERVE_MARGIN = 1.1  # the refit on every event vs the measured train + validation refit
 _ENSEMBLE_ROUNDS = 25  # ensemble.py's greedy selection rounds
 _ENSEMBLE_POOL = 12  # the candidates the search's pool keeps, at most (the families' `keep`)
-_TEST_PASSES = 2.5  # the test evaluation: the model's and popularity's scores, the summary
+_TEST_PASSES = 3.0  # the test evaluation: the model's and popularity's scores, the summary
+_ENSEMBLE_SHARE = 0.1  # of the budget, for ensemble selection (else on a sample of users)
+_ENSEMBLE_MIN_USERS = 200
 _TEXT_SHARE = 0.3  # embedding the item texts runs when its estimate is at most this share
 _RECENT_WINDOW = 0.1  # share of the log's time span the "recent popular" fallback counts
 
@@ -146,7 +148,9 @@ def _scoring_seconds(parts, metric: str, timing: TimePlan) -> tuple[float, float
     t1 = timing.clock()
     score(metric, "recommend", parts.val, scores)
     metric_s, scoring_s = timing.clock() - t1, timing.clock() - t0
-    timing.reserve("ensemble", _ensemble_seconds(1, metric_s))
+    timing.reserve(
+        "ensemble", min(_ensemble_seconds(1, metric_s), _ENSEMBLE_SHARE * timing.budget_s)
+    )
     ratio = len(parts.test) / max(1, len(parts.val))
     timing.reserve("test", _TEST_PASSES * ratio * scoring_s)
     return metric_s, scoring_s
@@ -195,14 +199,14 @@ def _catalog(inter: Interactions, encoder, timing: TimePlan, notes: list[str]) -
 def _search(parts, metric, timing: TimePlan, seed, n_trials, families, progress, cap, speed):
     """The search on the validation users (RankFolds), then ensemble selection. `speed`:
     (seconds of a metric call, of scoring the validation users) — `_scoring_seconds`."""
-    from shipml.ensemble import select_ensemble
     from shipml.search import run_search
 
     folds = RankFolds(parts.train, parts.val, seed=seed, metric=metric)
     reporter = _progress(progress, timing.budget_s, metric)
 
     def update(candidates) -> None:  # the reserves after the search, from measured seconds
-        timing.reserve("ensemble", _ensemble_seconds(len(candidates), speed[0]))
+        need = _ensemble_seconds(len(candidates), speed[0])
+        timing.reserve("ensemble", min(need, _ENSEMBLE_SHARE * timing.budget_s))
         seconds = _refit_estimate(candidates, cap)
         timing.reserve("refit", seconds)
         timing.reserve("serve", seconds * _growth(parts.train_val.n_events, parts.train.n_events))
@@ -215,8 +219,29 @@ def _search(parts, metric, timing: TimePlan, seed, n_trials, families, progress,
         if hasattr(reporter, "close"):
             reporter.close()
     timing.mark("search_end")
-    ens = timing.run("ensemble", lambda: select_ensemble(result, parts.val, "recommend"))
+    ens = timing.run("ensemble", lambda: _select(result, parts.val, timing, speed[0], seed))
     return result, ens
+
+
+def _select(result, val, timing: TimePlan, metric_s: float, seed: int):
+    """Ensemble selection (ensemble.py) on the validation users, or on a sample of them sized
+    to its share of the budget when all of them would take longer."""
+    from shipml.ensemble import select_ensemble
+    from shipml.recommend.interactions import RankTargets
+
+    need = _ensemble_seconds(len(result.candidates), metric_s)
+    allowed = _ENSEMBLE_SHARE * timing.budget_s
+    n = len(val)
+    if need <= allowed or n <= _ENSEMBLE_MIN_USERS:
+        return select_ensemble(result, val, "recommend")
+    m = max(_ENSEMBLE_MIN_USERS, int(n * allowed / need))
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False))
+    sample = replace(result, candidates=[replace(c, oof=c.oof[rows]) for c in result.candidates])
+    result.notes.append(f"ensemble weights chosen on {m:,} of the {n:,} validation users "
+                        f"(all of them: about {need:.0f}s of the {timing.budget_s:g}s "
+                        "budget)")  # fmt: skip
+    return select_ensemble(sample, RankTargets(val.history.take(rows), val.target[rows]),
+                           "recommend")  # fmt: skip
 
 
 def _refit_estimate(candidates, cap: float) -> float:
