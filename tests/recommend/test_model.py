@@ -219,3 +219,25 @@ def test_evaluate_on_later_events(model, data):
     assert "ndcg@10" in result["popularity"]["full"]
     with pytest.raises(DataError, match="nothing to evaluate"):
         m.evaluate(later.assign(customer=["x", "y", "x", "y", "x"]))
+
+
+def test_answers_never_load_torch(model):
+    """The text fallback reads the stored item vectors: a request loads no PyTorch."""
+    import subprocess
+    import sys
+
+    _, reg = model
+    new = str(4 * PER_CATEGORY + 3)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from shipml.registry.store import Registry\n"
+        "from shipml.api import load\n"
+        f"reg = Registry({str(reg.engine.url)!r}, artifact_root=Path({str(reg.artifact_root)!r}))\n"
+        "m = load('shop', registry=reg)\n"
+        f"assert m.similar({new!r}, k=3)['fallback'] == 'text'\n"
+        "m.recommend(user='c1', k=3); m.recommend(items=['3'], k=3, filter={'category': 'tea'})\n"
+        "print(sorted(x for x in ('torch', 'transformers') if x in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
