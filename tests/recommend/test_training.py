@@ -137,6 +137,8 @@ def test_retrain_adds_the_new_events(registry):
     assert result.rows_original == first.events.n_events
     assert model.events.n_events == first.events.n_events + result.rows_feedback_train
     assert result.rows_feedback_compare > 0 and set(result.recent) == {"1", "2"}
+    assert 0 <= result.recent["2"]["ndcg@10"] <= 1  # on recent events neither version saw
+    assert result.recent["1"] or any("version 1 not scored" in n for n in result.notes)
     assert model.info["lineage"]["seed"] == 3 and model.info["lineage"]["families"] == ["popular"]
     answer = model.recommend(user=newcomers[0], k=5)
     assert answer["fallback"] is None

@@ -97,8 +97,9 @@ def _held_out(new: Interactions, share: float):
 
 
 def _scored(model, recent: Interactions, notes: list[str], label: str) -> dict:
+    """The full-ranking metrics of `model` on the recent events (flat, as the CLI shows)."""
     try:
-        return model.evaluate_events(recent)
+        return dict(model.evaluate_events(recent)["model"]["full"])
     except DataError as exc:
         notes.append(f"version {label} not scored on the recent events: {exc}")
         return {}
