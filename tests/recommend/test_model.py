@@ -80,6 +80,17 @@ def test_basket_of_an_unknown_visitor_is_a_session(model):
     assert category(answer).most_common(1)[0][0] == "garden"
 
 
+def test_known_user_with_a_basket_gets_neither_their_items_nor_the_basket(model, data):
+    m, _ = model
+    log, _ = data
+    had = set(log.loc[log["customer"] == "c5", "product"].astype(str))
+    basket = ["33", "34"]
+    answer = m.recommend(user="c5", items=basket, k=10)
+    assert answer["fallback"] is None
+    assert not (had | set(basket)) & {i["item"] for i in answer["items"]}
+    assert answer != m.recommend(user="c5", k=10)
+
+
 def test_neither_user_nor_items_gets_recent_popular(model):
     m, _ = model
     answer = m.recommend(k=5)
