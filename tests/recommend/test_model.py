@@ -252,3 +252,16 @@ def test_answers_never_load_torch(model):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_short_budget_skips_the_item_texts_and_says_so(data):
+    log, items = data
+    inter, spec = with_items(log, items)
+    prepared = (pseudonymized(inter, "s"), spec, "s", "<test>", None)
+    m = train_recommender(None, prepared=prepared, families="popular", time_budget=20)
+    assert m.catalog.text_vectors is None
+    assert any("item texts not embedded" in n for n in m.info["notes"])
+    new = str(4 * PER_CATEGORY + 1)
+    with pytest.raises(DataError, match="texts were not embedded at training"):
+        m.similar(new)
+    assert m.recommend(k=2, filter={"category": "tea"})["items"][0]["category"] == "tea"

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from shipml.errors import ArtifactIntegrityError, DataError, UsageError
 from shipml.learners.base import standardize_rows
-from shipml.recommend.catalog import Catalog
+from shipml.recommend.catalog import Catalog, item_texts
 from shipml.recommend.interactions import Histories, Interactions, RankTargets
 from shipml.recommend.metrics import top_k
 
@@ -239,9 +239,14 @@ class RecModel:
             if not self.catalog.knows(item):
                 raise DataError(f"item {item!r} is not in the model's catalogue "
                                 f"({self.events.n_items:,} items)")  # fmt: skip
-            raise DataError(f"item {item!r} has no events yet and no text in the item table "
-                            "to compare it by (name, description): nothing to base similar "
-                            "items on")  # fmt: skip
+            texts = self.catalog.text_vectors is not None or item_texts(self.catalog.table) is None
+            why = (
+                "no text in the item table to compare it by (name, description)"
+                if texts
+                else "the item texts were not embedded at training (see the model's notes)"
+            )
+            raise DataError(f"item {item!r} has no events yet and {why}: nothing to base "
+                            "similar items on")  # fmt: skip
         vectors, has = self.catalog.code_vectors()
         row = vectors @ vector
         row[~has] = -np.inf

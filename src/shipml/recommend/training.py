@@ -41,6 +41,7 @@ _TEST_PASSES = 3.0  # the test evaluation: the model's and popularity's scores, 
 _ENSEMBLE_SHARE = 0.1  # of the budget, for ensemble selection (else on a sample of users)
 _ENSEMBLE_MIN_USERS = 200
 _TEXT_SHARE = 0.3  # embedding the item texts runs when its estimate is at most this share
+_TEXT_MIN_LEFT = 30.0  # seconds left for loading the sentence encoder (PyTorch) at all
 _RECENT_WINDOW = 0.1  # share of the log's time span the "recent popular" fallback counts
 
 
@@ -176,6 +177,10 @@ def _catalog(inter: Interactions, encoder, timing: TimePlan, notes: list[str]) -
         return Catalog(inter.items, table)
     from shipml.errors import MissingDependency
 
+    if not hasattr(encoder, "encode") and timing.left() < _TEXT_MIN_LEFT:
+        notes.append(f"item texts not embedded: loading the sentence encoder needs a time "
+                     f"budget of at least {_TEXT_MIN_LEFT:g}s")  # fmt: skip
+        return Catalog(inter.items, table)
     try:
         from shipml.encoders import load_encoder
 
