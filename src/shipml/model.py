@@ -17,7 +17,7 @@ from shipml.errors import ArtifactIntegrityError, DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
 from shipml.tasks import task_kind
 
-__all__ = ["Model", "as_frame", "explanation_frame", "json_safe"]
+__all__ = ["Model", "load_model", "as_frame", "explanation_frame", "json_safe"]
 
 FORMAT = 1
 TEXT_ENCODER = "text_encoder"  # file name prefix of a stored sentence encoder
@@ -410,6 +410,18 @@ class Model:
         if "report.html" in reader.files:
             info["report_path"] = str(reader.path / "report.html")
         return cls(schema, encoder, members, spec["transform"], spec["threshold"], info)
+
+
+def load_model(reader, *, name: str | None = None, version: int | None = None,
+               cache: bool = True):  # fmt: skip
+    """Any stored model through an ArtifactReader: a recommender (model.json's "kind" is
+    "recommend": recommend/model.py's RecModel) or a Model (tables and texts)."""
+    spec = reader.read_json("model.json")
+    if isinstance(spec, dict) and spec.get("kind") == "recommend":
+        from shipml.recommend.model import RecModel
+
+        return RecModel.read(reader, name=name, version=version, cache=cache)
+    return Model.read(reader, name=name, version=version, cache=cache)
 
 
 def explanation_frame(records: list[dict], *, words: bool = False) -> pd.DataFrame:

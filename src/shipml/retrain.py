@@ -51,7 +51,8 @@ def retrain(
     progress=None,
 ) -> Retrained:
     """Train a new version of `ref`'s model ("churn" means churn@production when that alias
-    exists, else the latest version) on its training data + feedback; compare both."""
+    exists, else the latest version) on its training data + feedback; compare both. A
+    recommender retrains on its stored events + the new events of `data` (recommend/retrain.py)."""
     import shipml
     from shipml.data.io import read_table
     from shipml.monitor.log import read_log
@@ -67,6 +68,11 @@ def retrain(
     else:
         info = reg.resolve(ref)
     current = shipml.load(f"{info.name}/{info.version}", registry=reg)
+    if current.task == "recommend":  # `data`: the new events, added to the stored ones
+        from shipml.recommend.retrain import retrain_recommender
+
+        return retrain_recommender(current, info, reg, data=data, time_budget=time_budget,
+                                   compare_share=compare_share, progress=progress)  # fmt: skip
     schema, lineage = current.schema, current.info.get("lineage", {})
     notes: list[str] = []
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from shipml.data.features import Encoder
 from shipml.data.io import read_table
 from shipml.data.schema import TASKS, Schema, infer_schema
 from shipml.data.split import ValidationPlan, plan_validation
-from shipml.errors import DataError
+from shipml.errors import DataError, UsageError
 from shipml.learners.base import Budget, TrainData
 from shipml.learners.registry import configured
 from shipml.learners.registry import select as select_families
@@ -57,10 +58,10 @@ _FEW_SHOT_NOTE = (
 _MAYBE_STR = [None, str]
 # train()'s parameters and what each accepts, checked once before anything runs (params.py)
 _CONSTRAINTS = {
-    "target": [str],
+    "target": [None, str],
     "name": _MAYBE_STR,
     "time_budget": [Interval(Real, 0, None, closed="neither")],
-    "task": [None, Options(TASKS)],
+    "task": [None, Options((*TASKS, "recommend"))],
     "metric": _MAYBE_STR,
     "time_column": _MAYBE_STR,
     "group_column": _MAYBE_STR,
@@ -77,7 +78,16 @@ _CONSTRAINTS = {
     "text_column": _MAYBE_STR,
     "families": [None, str, list, tuple],
     "options": [None, dict],
+    "user": _MAYBE_STR,
+    "item": _MAYBE_STR,
+    "weight": _MAYBE_STR,
+    "event": _MAYBE_STR,
+    "items": [None, str, Path, pd.DataFrame],
 }
+_LOG_PARAMS = ("user", "item", "weight", "event", "items")  # task="recommend" only
+# what a recommender does not take (a log has no feature columns)
+_TABLE_PARAMS = {"group_column": None, "drop": (), "kinds": None, "pii": (), "keep_pii": (),
+                 "text_column": None, "options": None, "mode": "auto"}  # fmt: skip
 
 
 def prepare(
@@ -132,7 +142,7 @@ def prepare(
 
 def train(
     data,
-    target: str,
+    target: str | None = None,
     *,
     name: str | None = None,
     time_budget: float = 60.0,
@@ -155,6 +165,11 @@ def train(
     text_column: str | None = None,
     families: str | list[str] | tuple[str, ...] | None = None,
     options: dict | None = None,
+    user: str | None = None,
+    item: str | None = None,
+    weight: str | None = None,
+    event: str | None = None,
+    items=None,
 ) -> Model:
     """Train the best model for `target` in `time_budget` seconds; register it under `name`.
 
@@ -172,8 +187,17 @@ def train(
     they fit the budget, else TF-IDF), "embed" or "tfidf"; `encoder` is a folder or hub id of a
     sentence encoder (default: the packaged all-MiniLM-L6-v2); `text_column` marks a column as
     text when detection would not.
+
+    `task="recommend"`: `data` is a log of user-item events and no `target` is needed; `user`,
+    `item`, `time_column`, `weight` (quantity, rating, watch time) and `event` (view < cart <
+    purchase) name its columns (guessed when not named); `items` is an optional item table
+    (names, categories, texts); `encoder` embeds the item texts. Returns a RecModel
+    (recommend/training.py's train_recommender).
     """
     check_params(_CONSTRAINTS, locals())
+    if task == "recommend":
+        return _train_recommender(locals())
+    _check_table_params(target, locals())
     families = select_families(families)  # names checked now, SHIPML_FAMILIES read once
     configured(families, options)  # and the pass-through options
     timing = TimePlan(time_budget)
@@ -215,6 +239,38 @@ def train(
     return publish(model, name, registry=registry, registry_uri=registry_uri, frame=frame,
                    tdata=found.data, rows=plan.scored_rows, oof_raw=oof_raw, report=report,
                    timing=timing)  # fmt: skip
+
+
+def _train_recommender(args: dict):
+    """train(task="recommend"): the log's parameters to recommend/training.py."""
+    given = [k for k, default in _TABLE_PARAMS.items() if args[k] not in (default, [], ())]
+    if given or args["target"] is not None:
+        what = ", ".join(given + (["target"] if args["target"] is not None else []))
+        raise UsageError(
+            f"{what}: not used by task='recommend' (a log of user-item events: name its "
+            "columns with user=, item=, time_column=, weight=, event=)"
+        )
+    from shipml.recommend.training import train_recommender
+
+    return train_recommender(
+        args["data"], user=args["user"], item=args["item"], time=args["time_column"],
+        weight=args["weight"], event=args["event"], items=args["items"], name=args["name"],
+        time_budget=args["time_budget"], seed=args["seed"], families=args["families"],
+        n_trials=args["n_trials"], registry=args["registry"],
+        registry_uri=args["registry_uri"], metric=args["metric"] or "ndcg@10",
+        progress=args["progress"], report=args["report"], encoder=args["encoder"],
+    )  # fmt: skip
+
+
+def _check_table_params(target, args: dict) -> None:
+    """A table needs its target; the log's parameters are for task="recommend"."""
+    if target is None:
+        raise UsageError("target is required: the column to predict (or task='recommend' for a "
+                         "log of user-item events)")  # fmt: skip
+    given = [k for k in _LOG_PARAMS if args[k] is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only for task='recommend' (a log of user-item "
+                         "events)")  # fmt: skip
 
 
 def _names(value) -> tuple[str, ...]:

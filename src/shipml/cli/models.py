@@ -140,12 +140,12 @@ def promote(
 def _check_loads(reg, info, target: str) -> None:
     """ArtifactIntegrityError (exit 2) unless `info` loads as a model."""
     from shipml.errors import ArtifactIntegrityError, ShipmlError
-    from shipml.model import Model
+    from shipml.model import load_model
 
     try:
         reader = reg.open(info)
         reader.verify_all()
-        Model.read(reader, name=info.name, version=info.version)
+        load_model(reader, name=info.name, version=info.version)
     except Exception as exc:  # whatever the reason, a server could not load it either
         why = str(exc) if isinstance(exc, ShipmlError) else f"{type(exc).__name__}: {exc}"
         raise ArtifactIntegrityError(

@@ -19,7 +19,11 @@ def register(app: typer.Typer) -> None:
 def retrain(
     ref: Annotated[str, typer.Argument(help='"churn" (production, else latest) or "churn/3".')],
     data: Annotated[
-        Path | None, typer.Option(help="The original training table (default: as recorded).")
+        Path | None,
+        typer.Option(
+            help="The original training table (default: as recorded); for a recommender: "
+            "the new events, added to the ones it stores."
+        ),
     ] = None,
     time_budget: Annotated[
         float | None, typer.Option("--time-budget", "-b", help="Seconds (default: as before).")

@@ -11,7 +11,7 @@ PyTorch's CPU build from its own index (dockerfile.py): the PyPI build would pul
 
 The version is copied file by file through the sha256-checked reader into a fresh folder
 registry, under the same name, the same version number and the same aliases, then read back
-(Model.read) before the bundle is published. The bundle is written to a temp folder beside the
+(load_model) before the bundle is published. The bundle is written to a temp folder beside the
 target and renamed into place, so a failure never leaves a half-written bundle.
 """
 
@@ -176,7 +176,7 @@ def _copy_version(reg, info, folder: Path):
     """Copy one version into a fresh folder registry: same name, number, aliases; read back."""
     import sqlalchemy as sa
 
-    from shipml.model import Model
+    from shipml.model import load_model
     from shipml.registry import tables as t
     from shipml.registry.store import Registry
 
@@ -214,7 +214,7 @@ def _copy_version(reg, info, folder: Path):
         copied = dest.get(info.name, info.version)
         reader = dest.open(copied)
         reader.verify_all()
-        Model.read(reader, name=copied.name, version=copied.version)  # raises if unreadable
+        load_model(reader, name=copied.name, version=copied.version)  # raises if unreadable
         with dest.engine.connect() as conn:  # nothing else (e.g. keys) came along
             if conn.execute(sa.select(sa.func.count()).select_from(t.versions)).scalar() != 1:
                 raise ShipmlError("the bundled registry should hold exactly one version")

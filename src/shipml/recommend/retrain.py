@@ -1,0 +1,105 @@
+"""`shipml retrain` of a recommender: the new events are added to the ones the model stores and
+a new version trains with the same settings (log columns, budget, seed, families, metric, split,
+item table).
+
+The newest share of the new events (20 % by default) is kept out of training when there are
+enough of them: both versions are scored on it (RecModel.evaluate_events), so the comparison is
+on recent behaviour neither model saw. Nothing is promoted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shipml.errors import DataError
+from shipml.recommend.interactions import Interactions
+
+__all__ = ["retrain_recommender", "merge_events"]
+
+_MIN_COMPARE_EVENTS = 10
+
+
+def merge_events(old: Interactions, new: Interactions) -> Interactions:
+    """`old` then `new` events as one log in time order (stable: at equal times, old first),
+    with the union of their users and items (`old`'s codes kept) and `old`'s item table."""
+    users = np.array(list(dict.fromkeys([*map(str, old.users), *map(str, new.users)])), object)
+    items = np.array(list(dict.fromkeys([*map(str, old.items), *map(str, new.items)])), object)
+    u_index = {u: i for i, u in enumerate(users)}
+    i_index = {t: i for i, t in enumerate(items)}
+    new_user = np.array([u_index[str(u)] for u in new.users], dtype=np.int32)[new.user]
+    new_item = np.array([i_index[str(t)] for t in new.items], dtype=np.int32)[new.item]
+    user = np.concatenate([old.user, new_user]).astype(np.int32)
+    item = np.concatenate([old.item, new_item]).astype(np.int32)
+    weight = np.concatenate([old.weight, new.weight]).astype(np.float32)
+    time = None
+    order = np.arange(len(user))
+    if old.time is not None and new.time is not None:
+        time = np.concatenate([old.time, new.time]).astype(np.float64)
+        order = np.argsort(time, kind="stable")
+        time = time[order]
+    table = old.item_table if old.item_table is not None else new.item_table
+    return Interactions(users, items, user[order], item[order], weight[order], time, table)
+
+
+def retrain_recommender(current, info, reg, *, data, time_budget=None, compare_share=0.2,
+                        progress=None):  # fmt: skip
+    """A new version of the recommender `current` (registered as `info`) trained on its
+    stored events plus the events of `data` (a log with the training log's columns)."""
+    from shipml.recommend.log import read_log
+    from shipml.recommend.training import _identity, pseudonymized, train_recommender
+    from shipml.retrain import Retrained
+
+    if data is None:
+        raise DataError(f"give the new events of '{info.name}' with --data (a log with the "
+                        "columns it was trained on): a recommender retrains on its stored "
+                        "events plus those")  # fmt: skip
+    if not 0 <= compare_share < 1:
+        raise DataError(f"compare_share must be in [0, 1), got {compare_share}")
+    spec = current.info.get("log") or {}
+    new, _ = read_log(data, **{c: spec.get(c) for c in ("user", "item", "time", "weight", "event")})
+    train_part, recent, notes = _held_out(new, compare_share)
+    merged = merge_events(current.events, pseudonymized(train_part, current.salt))
+    lineage = current.info.get("lineage", {})
+    source, sha = _identity(data)
+    prepared = (merged, spec, current.salt, f"{lineage.get('data_source')} + {source}", sha)
+    model = train_recommender(
+        None, prepared=prepared, name=info.name, registry=reg,
+        time_budget=time_budget or lineage.get("time_budget_s") or 60.0,
+        seed=int(lineage.get("seed", 0)), families=lineage.get("families"),
+        n_trials=lineage.get("n_trials"), metric=lineage.get("metric") or "ndcg@10",
+        split=lineage.get("split") or "auto", progress=progress,
+    )  # fmt: skip
+    model.info.setdefault("notes", []).append(
+        f"retrained from version {info.version}: {current.events.n_events:,} stored events + "
+        f"{train_part.n_events:,} new ones"
+    )
+    result = Retrained(name=info.name, current=info.version, new=model.version,
+                       rows_original=current.events.n_events,
+                       rows_feedback_train=train_part.n_events,
+                       rows_feedback_compare=0 if recent is None else recent.n_events,
+                       notes=notes, model=model)  # fmt: skip
+    result.offline = {str(info.version): current.metrics, str(model.version): model.metrics}
+    if recent is not None:
+        for label, m in ((str(info.version), current), (str(model.version), model)):
+            result.recent[label] = _scored(m, recent, notes, label)
+    return result
+
+
+def _held_out(new: Interactions, share: float):
+    """(events to train on, the newest `share` to compare on or None, notes)."""
+    n_compare = int(round(new.n_events * share))
+    if n_compare < _MIN_COMPARE_EVENTS:
+        note = (f"only {new.n_events} new events: all are used for training, and the "
+                "comparison is on each version's own test scores only")  # fmt: skip
+        return new, None, [note]
+    cut = new.n_events - n_compare  # events are in time order
+    return new.take(np.arange(cut)), new.take(np.arange(cut, new.n_events)), []
+
+
+def _scored(model, recent: Interactions, notes: list[str], label: str) -> dict:
+    """The full-ranking metrics of `model` on the recent events (flat, as the CLI shows)."""
+    try:
+        return dict(model.evaluate_events(recent)["model"]["full"])
+    except DataError as exc:
+        notes.append(f"version {label} not scored on the recent events: {exc}")
+        return {}
