@@ -39,7 +39,8 @@ def shop_log(seed: int = 0, events_per_user: int = 14) -> pd.DataFrame:
         liked = [CATEGORIES[2 * cluster], CATEGORIES[2 * cluster + 1]]
         t = start + pd.Timedelta(minutes=int(rng.integers(0, 600)))
         for _ in range(events_per_user):
-            category = liked[int(rng.integers(2))] if rng.random() < 0.85 else rng.choice(CATEGORIES)
+            off_taste = rng.random() >= 0.85
+            category = rng.choice(CATEGORIES) if off_taste else liked[int(rng.integers(2))]
             pool = by_category[category]
             weights = 1.0 / np.arange(1, len(pool) + 1) ** 1.1  # a few best sellers
             item = rng.choice(pool, p=weights / weights.sum())
@@ -47,3 +48,10 @@ def shop_log(seed: int = 0, events_per_user: int = 14) -> pd.DataFrame:
             t += pd.Timedelta(minutes=int(rng.integers(30, 120)))
     frame = pd.DataFrame(rows, columns=["customer_id", "product_id", "ts"])
     return frame.drop_duplicates(["customer_id", "product_id", "ts"]).reset_index(drop=True)
+
+
+def later_log(days: int = 60) -> pd.DataFrame:
+    """The same shoppers `days` later (another seed): events to evaluate a trained model on."""
+    frame = shop_log(seed=1, events_per_user=3)
+    frame["ts"] = frame["ts"] + pd.Timedelta(days=days)
+    return frame

@@ -13,7 +13,6 @@ millisecond (`Timing`); a slower model (a large catalogue, a sequential member) 
 thread pool so that it never holds up the other requests.
 """
 
-
 import datetime as dt
 import time
 import uuid
