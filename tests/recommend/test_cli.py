@@ -28,23 +28,34 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def registry(files, tmp_path_factory):
     """`shipml train` of the log (a recommender "recs") and of a table (a classifier "churn")."""
-    import subprocess
-    import sys
-
     reg = tmp_path_factory.mktemp("cli-registry")
-    run = subprocess.run(
-        [sys.executable, "-m", "shipml", "train", files / "purchases.csv", "--task", "recommend",
-         "--user", "customer_id", "--item", "product_id", "--time", "ts", "--items",
-         files / "catalog.csv", "--name", "recs", "--time-budget", "5", "--registry-uri", reg],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    subprocess.run(
-        [sys.executable, "-m", "shipml", "train", files / "table.csv", "--target", "y", "--name",
-         "churn", "--time-budget", "5", "--trials", "1", "--no-report", "--registry-uri", reg],
-        capture_output=True, text=True, timeout=300, check=True,
-    )  # fmt: skip
-    return reg, run.stdout
+    code, out = _main(["train", files / "purchases.csv", "--task", "recommend", "--user",
+                       "customer_id", "--item", "product_id", "--time", "ts", "--items",
+                       files / "catalog.csv", "--name", "recs", "--time-budget", "5",
+                       "--registry-uri", reg])  # fmt: skip
+    assert code == 0, out
+    code, _ = _main(["train", files / "table.csv", "--target", "y", "--name", "churn",
+                     "--time-budget", "5", "--trials", "1", "--no-report",
+                     "--registry-uri", reg])  # fmt: skip
+    assert code == 0
+    return reg, out
+
+
+def _main(args) -> tuple[int, str]:
+    """`shipml ARGS` in-process outside a test (a module fixture has no capsys)."""
+    import contextlib
+    import io
+
+    from shipml.cli import main
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+    return code, buffer.getvalue()
 
 
 def cli(capsys, registry, *args):
