@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from recommend.synthetic_log import catalog, later_log, shop_log
+from recommend.small_shop import catalog, later_log, shop_log
 
 
 @pytest.fixture(scope="module")

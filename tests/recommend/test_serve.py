@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from conftest import run_cli
-from recommend.synthetic_log import catalog, shop_log
+from conftest import run_cli, start_server
+from recommend.small_shop import catalog, shop_log
 from shipml.registry.store import Registry
 from shipml.serve.app import create_app
 from shipml.serve.keys import KeyStore
@@ -316,3 +316,22 @@ def _bad_feedback(client, key, fb, rec_answer):
     assert res.status_code == 422 and "not a recommendation" in res.json()["error"]
     res = post(client, fb, "/v1/feedback", {"prediction_id": row["id"], "label": 1})
     assert res.status_code == 200  # label feedback for the classifier still works
+
+
+def test_shipml_serve_answers_recommendations(trained):
+    """`shipml serve recs` in its own process: the pool loads the recommender from the registry."""
+    import httpx
+
+    reg, recs = trained
+    proc, base = start_server(reg.artifact_root.parent, "recs", options=["--no-auth"])
+    try:
+        res = httpx.post(f"{base}/v1/models/recs/recommend", json={"user": "u9", "k": 3},
+                         timeout=30)  # fmt: skip
+        assert res.status_code == 200, res.text
+        want = [row["item"] for row in recs.recommend(user="u9", k=3)["items"]]
+        assert [row["item"] for row in res.json()["items"]] == want
+        res = httpx.post(f"{base}/v1/models/recs/predict", json={"records": [{}]}, timeout=30)
+        assert res.status_code == 400 and "/recommend" in res.json()["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

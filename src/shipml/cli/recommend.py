@@ -28,12 +28,20 @@ def register(app: typer.Typer) -> None:
 # -- the seams: one place to switch when shipml.train / shipml.model.load_model take recommenders
 def load_any(ref: str, registry_uri: str | None):
     """A registered model, a Model or a RecModel (whichever the version is)."""
+    import shipml.model as m
     from shipml.registry.store import Registry
-    from shipml.serve.recommend import read_model
 
     reg = Registry(registry_uri)
     info = reg.resolve(ref)
-    model = read_model(reg.open(info), info)
+    reader = reg.open(info)
+    if hasattr(m, "load_model"):  # the one loader for every kind of model
+        model = m.load_model(reader, name=info.name, version=info.version)
+    elif info.task == TASK:
+        from shipml.recommend.model import RecModel
+
+        model = RecModel.read(reader, name=info.name, version=info.version)
+    else:
+        model = m.Model.read(reader, name=info.name, version=info.version)
     model.info["aliases"] = info.aliases
     return model
 
@@ -203,12 +211,13 @@ def _say(text: str) -> None:
 # -- train and evaluate ----------------------------------------------------------------------
 def train_recommender_cli(data: Path, *, name: str, time_budget: float, user, item, time,
                           weight, event, items, seed: int, trials, registry_uri,
-                          no_report: bool) -> None:  # fmt: skip
+                          no_report: bool, metric: str | None = None) -> None:  # fmt: skip
     """`shipml train LOG --task recommend ...`: train, register, print the summary."""
+    chosen = {"metric": metric} if metric else {}  # else the recommender's default (ndcg@10)
     model = train_log(
         data, user=user, item=item, time_column=time, weight=weight, event=event, items=items,
         name=name, time_budget=time_budget, seed=seed, n_trials=trials,
-        registry_uri=registry_uri, progress=True, report=not no_report,
+        registry_uri=registry_uri, progress=True, report=not no_report, **chosen,
     )  # fmt: skip
     show_trained(model)
 

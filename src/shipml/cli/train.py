@@ -135,7 +135,8 @@ def train(
         train_recommender_cli(data, name=name or _default_name(data), time_budget=time_budget,
                               user=user, item=item, time=time_column, weight=weight,
                               event=event, items=items, seed=seed, trials=trials,
-                              registry_uri=registry_uri, no_report=no_report)  # fmt: skip
+                              registry_uri=registry_uri, no_report=no_report,
+                              metric=metric)  # fmt: skip
         return
     given = [flag for flag, value in log_options.items() if value is not None]
     if given:

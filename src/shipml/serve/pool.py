@@ -122,13 +122,13 @@ class ModelPool:
             self.on_failure(name, info.version)
 
     def _load(self, info):
-        from shipml.serve.recommend import read_model
+        from shipml.model import Model
 
         started = time.perf_counter()
         # requests rarely repeat a text: no shard of customers' embeddings per request on disk
         reader = self.registry.open(info)
         reader.verify_all()  # every file, now: not a lazily read one failing mid-request
-        model = read_model(reader, info, cache=False)  # a Model, or a RecModel
+        model = Model.read(reader, name=info.name, version=info.version, cache=False)
         seconds = time.perf_counter() - started
         log.info("loaded %s in %.0f ms", info.ref, 1000 * seconds)
         if self.on_load is not None:

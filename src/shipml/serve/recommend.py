@@ -19,7 +19,7 @@ import uuid
 
 from shipml.errors import UsageError
 
-__all__ = ["add_recommend_routes", "read_model", "check_tabular", "TASK", "MAX_K", "MAX_ITEMS"]
+__all__ = ["add_recommend_routes", "check_tabular", "store_event", "TASK", "MAX_K", "MAX_ITEMS"]
 
 TASK = "recommend"
 MAX_K = 1000
@@ -27,23 +27,6 @@ MAX_ITEMS = 1000  # items of a basket or session, and of `exclude`
 MAX_FILTERS = 20
 MAX_ID_CHARS = 200
 QUICK_S = 0.002  # an answer this fast (measured) runs on the event loop
-
-
-def read_model(reader, info, *, cache: bool = True):
-    """The stored model `info` names: a Model, or a RecModel for task "recommend".
-
-    The one place that picks the loader: `shipml.model.load_model` when it exists, else the
-    kind the registry records for the version."""
-    import shipml.model as m
-
-    load_model = getattr(m, "load_model", None)
-    if load_model is not None:
-        return load_model(reader, name=info.name, version=info.version, cache=cache)
-    if info.task == TASK:
-        from shipml.recommend.model import RecModel
-
-        return RecModel.read(reader, name=info.name, version=info.version)
-    return m.Model.read(reader, name=info.name, version=info.version, cache=cache)
 
 
 def check_tabular(model, name: str) -> None:
