@@ -67,7 +67,9 @@ def test_train_prints_the_summary(registry):
     _, out = registry
     assert "registered recs/1" in out and "160 users, 90 items" in out
     assert "protocol:" in out and "chosen:" in out
-    assert "ndcg@10" in out and "hr@10" in out and "mrr" in out
+    line = next(row for row in out.splitlines() if "ndcg@10" in row)
+    assert "hr@10" in out and "mrr" in out and "popularity" in out
+    assert len([cell for cell in line.split() if cell[:1].isdigit()]) == 2  # model, popularity
 
 
 def test_recommend_for_a_user(capsys, registry):
@@ -127,11 +129,15 @@ def test_evaluate_on_later_events(capsys, registry, files):
     code, out, err = cli(capsys, registry, "evaluate", "recs", "--data", files / "later.csv",
                          "--json")  # fmt: skip
     assert code == 0, err
-    metrics = json.loads(out)
-    flat = metrics.get("metrics", metrics)
-    assert 0 <= flat["ndcg@10"] <= 1 and 0 <= flat["hr@10"] <= 1
+    summary = json.loads(out)
+    ours, popular = summary["model"]["full"], summary["popularity"]["full"]
+    assert 0 <= ours["ndcg@10"] <= 1 and 0 <= popular["ndcg@10"] <= 1
+    assert summary["users"] > 100  # the later events of shoppers the model knows
     code, out, err = cli(capsys, registry, "evaluate", "recs", "--data", files / "later.csv")
-    assert code == 0 and "ndcg@10" in out
+    assert code == 0, err
+    line = next(row for row in out.splitlines() if "ndcg@10" in row)
+    assert f"{ours['ndcg@10']:.4g}" in line and f"{popular['ndcg@10']:.4g}" in line
+    assert "popularity" in out and "coverage@10" in out
 
 
 @pytest.mark.parametrize(

@@ -241,13 +241,23 @@ def show_trained(model) -> None:
 
 
 def baseline_of(info: dict) -> dict | None:
-    """The popularity baseline's metrics on the same test events, where training kept them."""
-    for key in ("baseline", "popularity", "baseline_metrics"):
-        value = info.get(key)
-        if isinstance(value, dict):
-            return value.get("metrics", value) if isinstance(value.get("metrics"), dict) else value
-    nested = (info.get("metrics") or {}).get("popularity")
-    return nested if isinstance(nested, dict) else None
+    """The popularity baseline's metrics on the same test events, where training kept them
+    (`info["baselines"]["popular"]`, or the evaluation summary's "popularity" part)."""
+    popular = (info.get("baselines") or {}).get("popular")
+    if isinstance(popular, dict):
+        return popular
+    summary = info.get("evaluation") or {}
+    return flat_summary(summary["popularity"]) if "popularity" in summary else None
+
+
+def flat_summary(part: dict) -> dict:
+    """One side of an evaluation summary ({"full": metrics, "coverage": {K: share},
+    "popularity_share": {K: share}}) as one mapping: hr@10, ..., coverage@10, popular@10."""
+    out = dict(part.get("full") or {})
+    for key, name in (("coverage", "coverage"), ("popularity_share", "top-1% share")):
+        for k, value in (part.get(key) or {}).items():
+            out[f"{name}@{k}"] = value
+    return out
 
 
 def rank_table(metrics: dict, baseline: dict | None = None, title: str = "metrics"):
@@ -287,9 +297,15 @@ def evaluate_recommender(model, data: Path, k: int, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=1, default=str) + "\n")
         return
-    flat = metrics.get("metrics", metrics) if isinstance(metrics.get("metrics"), dict) else metrics
-    console.print(rank_table(flat, baseline_of(metrics),
-                             title=f"{model.name}/{model.version} on {data}"))  # fmt: skip
+    ours = flat_summary(metrics["model"]) if "model" in metrics else metrics
+    popular = flat_summary(metrics["popularity"]) if "popularity" in metrics else None
+    title = f"{model.name}/{model.version} on {data} (full ranking over every item)"
+    console.print(rank_table(ours, popular, title=title))
+    counts = {k: metrics.get(k) for k in ("users", "events", "events_scored", "repeat_events",
+                                          "unknown_users", "unknown_items")}  # fmt: skip
+    words = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items() if v is not None)
+    if words:
+        _say(words)
     for note in metrics.get("notes") or []:
         _say(f"[yellow]note:[/yellow] {note}")
     if metrics.get("report_path"):
