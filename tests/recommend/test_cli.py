@@ -67,9 +67,17 @@ def test_train_prints_the_summary(registry):
     _, out = registry
     assert "registered recs/1" in out and "160 users, 90 items" in out
     assert "protocol:" in out and "chosen:" in out
-    line = next(row for row in out.splitlines() if "ndcg@10" in row)
     assert "hr@10" in out and "mrr" in out and "popularity" in out
-    assert len([cell for cell in line.split() if cell[:1].isdigit()]) == 2  # model, popularity
+    assert len(table_row(out, "ndcg@10")) == 2  # the model's and popularity's
+
+
+def table_row(out: str, metric: str) -> list[str]:
+    """The values of a metric's row in a printed table."""
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.replace("│", "|").split("|") if c.strip()]
+        if cells and cells[0] == metric:
+            return cells[1:]
+    raise AssertionError(f"no {metric} row in {out}")
 
 
 def test_recommend_for_a_user(capsys, registry):
@@ -135,8 +143,7 @@ def test_evaluate_on_later_events(capsys, registry, files):
     assert summary["users"] > 100  # the later events of shoppers the model knows
     code, out, err = cli(capsys, registry, "evaluate", "recs", "--data", files / "later.csv")
     assert code == 0, err
-    line = next(row for row in out.splitlines() if "ndcg@10" in row)
-    assert f"{ours['ndcg@10']:.4g}" in line and f"{popular['ndcg@10']:.4g}" in line
+    assert table_row(out, "ndcg@10") == [f"{ours['ndcg@10']:.4g}", f"{popular['ndcg@10']:.4g}"]
     assert "popularity" in out and "coverage@10" in out
 
 

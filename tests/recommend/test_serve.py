@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 2))
     table = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": (x[:, 0] + x[:, 1] > 0).astype(int)})
-    shipml.train(table, "y", name="churn", time_budget=10, n_trials=2, registry=reg,
+    shipml.train(table, "y", name="churn", time_budget=5, n_trials=1, registry=reg,
                  progress=False, report=False)  # fmt: skip
     return reg, recs
 
