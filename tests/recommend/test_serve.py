@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import run_cli, start_server
 from recommend.small_shop import catalog, shop_log
@@ -335,3 +337,37 @@ def test_shipml_serve_answers_recommendations(trained):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+_ids = st.one_of(st.text(max_size=6), st.integers(-5, 200), st.none(), st.booleans(),
+                 st.floats(allow_nan=False))  # fmt: skip
+_values = st.recursive(_ids, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=2),
+                       max_leaves=4)  # fmt: skip
+_bodies = st.fixed_dictionaries({}, optional={
+    "user": st.one_of(st.sampled_from(["u1", "u30", "ghost"]), _values),
+    "items": st.one_of(st.lists(st.sampled_from(["100", "131", "nope", 105]), max_size=4), _values),
+    "item": st.one_of(st.sampled_from(["100", "131", "nope"]), _values),
+    "k": st.one_of(st.integers(-2, 1002), _values),
+    "exclude": st.one_of(st.lists(st.sampled_from(["100", "x"]), max_size=3), _values),
+    "filter": st.one_of(st.fixed_dictionaries({"category": st.sampled_from(["books", "x"])}),
+                        st.fixed_dictionaries({"in_stock": st.booleans()}), _values),
+})  # fmt: skip
+
+
+def test_arbitrary_bodies_never_break_the_server(served):
+    """Hypothesis bodies on both routes: 200 with items, or 4xx {"error": ...}; never a 5xx."""
+    client, _, _, key, _ = served
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(route=st.sampled_from(["recommend", "similar"]), body=_bodies)
+    def check(route, body):
+        res = post(client, key, f"/v1/models/recs/{route}", body)
+        assert res.status_code < 500, (body, res.text)
+        if res.status_code == 200:
+            assert len(res.json()["items"]) <= body.get("k", 10)
+        else:
+            assert set(res.json()) == {"error"}, res.text
+
+    check()
