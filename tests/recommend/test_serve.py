@@ -340,7 +340,7 @@ def test_shipml_serve_answers_recommendations(trained):
 
 
 _ids = st.one_of(st.text(max_size=6), st.integers(-5, 200), st.none(), st.booleans(),
-                 st.floats(allow_nan=False))  # fmt: skip
+                 st.floats(allow_nan=False, allow_infinity=False))  # fmt: skip
 _values = st.recursive(_ids, lambda inner: st.lists(inner, max_size=3)
                        | st.dictionaries(st.text(max_size=8), inner, max_size=2),
                        max_leaves=4)  # fmt: skip
