@@ -413,10 +413,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         if body.item is not None or body.event is not None:
             return store_event(predictor, body, key_name(key), _retry_unflushed)
         if body.label is None:
-            raise SchemaError(
-                "label is required: the true class or value for the prediction (for a "
-                'recommendation: "item" and "event", click or purchase)'
-            )
+            raise SchemaError("label is required: the true class or value for the prediction")
         return _store_feedback(pool, predictor, body.prediction_id, body.label, key_name(key))
 
     add_recommend_routes(app, pool, predictor, need, served, _json)
