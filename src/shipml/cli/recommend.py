@@ -18,6 +18,11 @@ Ref = Annotated[
     str, typer.Argument(help='Recommender: "recs" (latest), "recs/3", "recs@production".')
 ]
 _ORDER = ("hr", "ndcg", "recall")
+_FALLBACKS = {
+    "popular": "a user the model does not know and no known items: the recently popular items",
+    "session": "no known user: ranked from the given items",
+    "text": "an item without events: similar by its text in the item table",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -195,8 +200,10 @@ def _show(answer: dict, model, as_json: bool, what: str) -> None:
         table.add_row(*map(escape, cells))
     console.print(table)
     say = _say
-    if answer.get("fallback"):
-        say(f"[yellow]fallback:[/yellow] {answer['fallback']} (the model had no history to go on)")
+    fallback = answer.get("fallback")
+    if fallback:
+        why = _FALLBACKS.get(fallback, "")
+        say(f"[yellow]fallback:[/yellow] {fallback}{f' ({why})' if why else ''}")
     unknown = answer.get("unknown_items", answer.get("unknown"))
     if unknown:
         say(f"[yellow]not in the catalogue (ignored):[/yellow] {escape(', '.join(unknown))}")
