@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from shipml.cli import bundle, keys, models, monitor, retrain, serve, train, use, zeroshot
+from shipml.cli import (
+    bundle,
+    keys,
+    models,
+    monitor,
+    recommend,
+    retrain,
+    serve,
+    train,
+    use,
+    zeroshot,
+)
 
 app = typer.Typer(
     name="shipml",
@@ -32,6 +43,7 @@ def _root(
 
 train.register(app)
 use.register(app)
+recommend.register(app)
 serve.register(app)
 bundle.register(app)
 monitor.register(app)

@@ -54,7 +54,8 @@ def monitor(
     registry_uri: RegistryUri = None,
 ) -> None:
     """Compare recent predictions with the training data: drift per column, prediction drift and
-    live metrics from feedback. Writes monitor-NAME-TIME.html and .json.
+    live metrics from feedback. Writes monitor-NAME-TIME.html and .json. A recommender: hit
+    rate and CTR of its answers (clicks and purchases sent to /v1/feedback); no drift tests.
 
     Exit code 0: no drift, or no prediction in the window (nothing to check); 1: drift
     detected; 2: an error (unknown model, a version without drift reference, a bad option).
@@ -83,13 +84,43 @@ def monitor(
         raise typer.Exit(1)
 
 
+def _print_recommendations(result: dict) -> None:
+    """Hit rate, CTR and counts of a recommender's answers, by fallback."""
+    from rich.table import Table
+
+    s = result["recommendations"]
+    table = Table(title="recommendation answers", title_justify="left")
+    for head in ("answers", "count", "hit rate", "CTR", "purchases"):
+        table.add_column(head, justify="left" if head == "answers" else "right")
+    table.add_row("all", f"{s['n_answers']:,}", _share(s["hit_rate"]), _share(s["ctr"]),
+                  _share(s["purchase_rate"]))  # fmt: skip
+    for kind, part in s["by_fallback"].items():
+        label = "personal" if kind == "personal" else f"fallback {kind}"
+        table.add_row(label, f"{part['n_answers']:,}", _share(part["hit_rate"]),
+                      _share(part["ctr"]), "")  # fmt: skip
+    console.print(table)
+    console.print(f"{s['n_with_feedback']:,} answers with feedback ({s['n_clicked']:,} clicked, "
+                  f"{s['n_purchased']:,} bought from); {s['n_events_elsewhere']:,} events on "
+                  "items not recommended", highlight=False)  # fmt: skip
+    for note in result["notes"]:
+        console.print(f"note: {note}", soft_wrap=True, highlight=False)
+
+
+def _share(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
 def _print(result: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     status = result["status"]
-    color = {"drift": "bold red", "no_drift": "green", "no_data": "yellow"}[status]
-    console.print(f"[{color}]{result['message']}[/{color}]", soft_wrap=True, highlight=False)
-    if status != "no_data":
+    color = {"drift": "bold red", "no_drift": "green", "no_data": "yellow", "checked": "green"}
+    console.print(f"[{color[status]}]{escape(result['message'])}[/{color[status]}]",
+                  soft_wrap=True, highlight=False)  # fmt: skip
+    if result.get("recommendations"):
+        _print_recommendations(result)
+    elif status != "no_data":
         columns = [c for c in result["dataset"]["columns"] if c["drift"]]
         if columns:
             order = {n: i for i, n in enumerate(result["drifted_columns"])}

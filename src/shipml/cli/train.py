@@ -17,7 +17,10 @@ def register(app: typer.Typer) -> None:
 
 def train(
     data: Annotated[Path, typer.Argument(help="Training table: CSV, TSV, Parquet, Excel, JSONL.")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Column to predict.")],
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", help="Column to predict (not with --task recommend)."),
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="Model name (default: file name).")
     ] = None,
@@ -25,7 +28,11 @@ def train(
         float, typer.Option("--time-budget", "-b", help="Wall-clock seconds for the whole run.")
     ] = 60.0,
     task: Annotated[
-        str | None, typer.Option(help="binary, multiclass or regression (default: inferred).")
+        str | None,
+        typer.Option(
+            help="binary, multiclass or regression (default: inferred); recommend: a "
+            "recommender from a log of who bought, clicked or rated what (--user, --item)."
+        ),
     ] = None,
     metric: Annotated[
         str | None,
@@ -36,7 +43,12 @@ def train(
         ),
     ] = None,
     time_column: Annotated[
-        str | None, typer.Option(help="Validate on the most recent rows by this column.")
+        str | None,
+        typer.Option(
+            "--time-column",
+            "--time",
+            help="Validate on the most recent rows by this column (a log: its timestamps).",
+        ),
     ] = None,
     group_column: Annotated[
         str | None, typer.Option(help="Keep each group (e.g. customer) on one side of a split.")
@@ -87,12 +99,52 @@ def train(
     text_column: Annotated[
         str | None, typer.Option(help="Treat this column as free text (default: detected).")
     ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="--task recommend: the user column of the log.")
+    ] = None,
+    item: Annotated[
+        str | None, typer.Option(help="--task recommend: the item column of the log.")
+    ] = None,
+    weight: Annotated[
+        str | None,
+        typer.Option(help="--task recommend: quantity, price, rating or watch time column."),
+    ] = None,
+    event: Annotated[
+        str | None,
+        typer.Option(help="--task recommend: event type column (view < cart < purchase)."),
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(help="--task recommend: item table (names, category, price, text)."),
+    ] = None,
     registry_uri: RegistryUri = None,
 ) -> None:
-    """Train the best model for TARGET within the time budget, validate it, register it."""
+    """Train the best model for TARGET within the time budget, validate it, register it.
+    With --task recommend: a recommender from a log of events (--user, --item, --time)."""
     import shipml
     from shipml.errors import UsageError
 
+    log_options = {"--user": user, "--item": item, "--weight": weight, "--event": event,
+                   "--items": items}  # fmt: skip
+    if task == "recommend":
+        from shipml.cli.recommend import train_recommender_cli
+
+        if target is not None:
+            raise UsageError("--target is for tables: a recommender learns from --user and "
+                             "--item (and --time) of the log")  # fmt: skip
+        train_recommender_cli(data, name=name or _default_name(data), time_budget=time_budget,
+                              user=user, item=item, time=time_column, weight=weight,
+                              event=event, items=items, seed=seed, trials=trials,
+                              registry_uri=registry_uri, no_report=no_report,
+                              metric=metric)  # fmt: skip
+        return
+    given = [flag for flag, value in log_options.items() if value is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for logs: "
+                         "add --task recommend")  # fmt: skip
+    if target is None:
+        raise UsageError("--target is required: the column to predict (or --task recommend "
+                         "with --user and --item for a recommender)")  # fmt: skip
     kinds = {}
     for item in kind or []:
         col, sep, value = item.rpartition("=")

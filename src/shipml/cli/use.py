@@ -22,9 +22,22 @@ def register(app: typer.Typer) -> None:
 
 
 def _load(ref: str, registry_uri: str | None):
-    import shipml
+    """A Model, or a RecModel for a recommender (commands that need a table say so)."""
+    from shipml.cli.recommend import load_any
 
-    return shipml.load(ref, registry_uri=registry_uri)
+    model = load_any(ref, registry_uri)
+    return model
+
+
+def _tabular(ref: str, registry_uri: str | None):
+    from shipml.cli.recommend import TASK
+    from shipml.errors import UsageError
+
+    model = _load(ref, registry_uri)
+    if model.task == TASK:
+        raise UsageError(f"{ref} is a recommender: use `shipml recommend {ref} --user ID` or "
+                         f"`shipml similar {ref} --item ID`")  # fmt: skip
+    return model
 
 
 def evaluate(
@@ -34,10 +47,18 @@ def evaluate(
         Path | None, typer.Option("--output", "-o", help="Report path (default: shipml-reports/).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    k: Annotated[
+        int, typer.Option("--k", min=1, max=1000, help="Recommenders: the K of the report.")
+    ] = 10,
     registry_uri: RegistryUri = None,
 ) -> None:
-    """Score a model on labelled data: metrics table and an HTML report."""
+    """Score a model on labelled data: metrics table and an HTML report. A recommender: on a
+    log of later events (HR@K, NDCG@K, recall@K, MRR, coverage, popularity bias)."""
     model = _load(ref, registry_uri)
+    if model.task == "recommend":
+        from shipml.cli.recommend import evaluate_recommender
+
+        return evaluate_recommender(model, data, k, as_json)
     path = output or Path("shipml-reports") / f"{model.name}-v{model.version}-evaluation.html"
     metrics = model.evaluate(data, report=path)
     if as_json:
@@ -69,7 +90,7 @@ def predict(
     import shipml.model as m
     from shipml.predictions import predictions_table
 
-    model = _load(ref, registry_uri)
+    model = _tabular(ref, registry_uri)
     frame = m.as_frame(data)
     if model.task == "regression":
         values = model.predict(frame, threshold=threshold)  # a threshold: error
@@ -116,7 +137,7 @@ def explain(
     """Per-row top reasons: which columns pushed each prediction up or down, and how much."""
     from rich.table import Table
 
-    model = _load(ref, registry_uri)
+    model = _tabular(ref, registry_uri)
     records = model.explain_records(data, top=top)
     if as_json:
         sys.stdout.write(json.dumps(records, indent=1, default=str) + "\n")

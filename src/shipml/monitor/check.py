@@ -13,7 +13,8 @@ reference saved with the model version that made the predictions:
 Each version is compared with its own reference: without ``version``, the newest version that
 logged predictions in the window is checked and rows of older versions are counted, not mixed in.
 The result is plain JSON. ``status`` is ``"drift"``, ``"no_drift"`` or ``"no_data"`` (no
-prediction in the window: nothing to check, which is not an error).
+prediction in the window: nothing to check, which is not an error). A recommender is "checked"
+for hit rate and CTR instead (monitor/recommend.py): drift tests do not apply to it.
 """
 
 from __future__ import annotations
@@ -79,27 +80,13 @@ def monitor(
         if ref_version is not None or alias is not None:  # "churn/3", "churn@production"
             version = info.version
     name = info.name
+    if info.task == "recommend":  # hit rate and CTR; no feature columns to drift
+        return _recommender(registry, info, version, start, end, now, report)
     # A version asked for by the user must be checkable, whatever the window holds.
     reference = _load_reference(registry, info) if version is not None else None
     logged = read_log(registry.engine, name, since=start, until=end, version=version)
-    result: dict[str, Any] = {
-        "model": name,
-        "version": version,
-        "window": {"since": _iso(start), "until": _iso(end) or _iso(now)},
-        "generated_at": _iso(now),
-        "status": "no_data",
-        "drift_detected": False,
-        "n_predictions": 0,
-        "other_versions": {},
-        "notes": [],
-    }
+    result = _empty(name, version, start, end, now)
     if logged.empty:
-        which = f"version {version} of " if version is not None else ""
-        result["message"] = (
-            f"no predictions of {which}{name!r} were logged between {_human(start)} and "
-            f"{_human(end or now)}: nothing to check (is the model served with `shipml serve`, "
-            "and is the window right?)"
-        )
         return _with_report(result, report)
 
     # One version at a time: each is compared with the reference of its own training data.
@@ -148,6 +135,36 @@ def monitor(
     result.update(status="drift" if drift else "no_drift", drift_detected=drift)
     result["message"] = _summary(result)
     return _with_report(result, report, reference, typed, rows["prediction"].dropna())
+
+
+def _empty(name: str, version: int | None, start, end, now) -> dict[str, Any]:
+    """The result before anything was read: no predictions in the window."""
+    which = f"version {version} of " if version is not None else ""
+    return {
+        "model": name,
+        "version": version,
+        "window": {"since": _iso(start), "until": _iso(end) or _iso(now)},
+        "generated_at": _iso(now),
+        "status": "no_data",
+        "drift_detected": False,
+        "n_predictions": 0,
+        "other_versions": {},
+        "notes": [],
+        "message": (
+            f"no predictions of {which}{name!r} were logged between {_human(start)} and "
+            f"{_human(end or now)}: nothing to check (is the model served with `shipml serve`, "
+            "and is the window right?)"
+        ),
+    }
+
+
+def _recommender(registry, info, version, start, end, now, report) -> dict:
+    from shipml.monitor.recommend import recommendation_monitor
+
+    result = _empty(info.name, version, start, end, now)
+    result = recommendation_monitor(registry.engine, result, start=start, end=end,
+                                    version=version, offline=info.metrics or {})  # fmt: skip
+    return _with_report(result, report)
 
 
 # -- steps -----------------------------------------------------------------------------------

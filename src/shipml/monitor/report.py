@@ -43,7 +43,10 @@ def write_monitor_report(
     ``predictions`` the logged predictions; without them the plots are left out.
     """
     sections = []
-    if result["status"] != "no_data":
+    if result.get("recommendations"):
+        sections.append(_section("recommendations", "Clicks and purchases",
+                                 **_recommendations(result)))  # fmt: skip
+    elif result["status"] != "no_data":
         sections.append(_section("checked", "What was checked", **_checked(result)))
         if result.get("live"):
             sections.append(_section("live", "Live performance", **_live(result["live"])))
@@ -77,6 +80,8 @@ def _section(anchor: str, heading: str, **data: Any) -> dict[str, Any]:
 def _cards(result: dict) -> list[dict[str, Any]]:
     if result["status"] == "no_data":
         return [_card("Verdict", "—", "nothing to check: no predictions in the window", True)]
+    if result.get("recommendations"):
+        return _recommendation_cards(result["recommendations"])
     data, pred = result["dataset"], result["prediction"]
     drift = result["drift_detected"]
     share = pct(100 * data["share_drifted"]) if data["n_columns"] else "—"
@@ -101,6 +106,37 @@ def _cards(result: dict) -> list[dict[str, Any]]:
     else:
         cards.append(_card("Live score", "—", "no true labels sent back yet"))
     return cards
+
+
+def _recommendation_cards(s: dict) -> list[dict[str, Any]]:
+    def share(x):
+        return "—" if x is None else pct(100 * x)
+
+    return [
+        _card("Hit rate", share(s["hit_rate"]), "answers with a click or purchase on a returned "
+              "item", True),
+        _card("CTR", share(s["ctr"]), f"{s['n_clicked']:,} answers clicked"),
+        _card("Purchases", share(s["purchase_rate"]), f"{s['n_purchased']:,} answers bought from"),
+        _card("Answers", f"{s['n_answers']:,}", f"{s['n_with_feedback']:,} with feedback"),
+    ]  # fmt: skip
+
+
+def _recommendations(result: dict) -> dict[str, Any]:
+    s = result["recommendations"]
+    facts = {
+        "model": f"{result['model']} version {result['version']} (recommend)",
+        "answers": f"{s['n_answers']:,} ({s['by_route']['recommend']:,} recommend, "
+        f"{s['by_route']['similar']:,} similar)",
+        "first / last answer": f"{_day(result.get('first_prediction'))} / "
+        f"{_day(result.get('last_prediction'))}",
+        "events on items not recommended": f"{s['n_events_elsewhere']:,}",
+        "answers of other versions": ", ".join(
+            f"{n:,} by version {v}" for v, n in result.get("other_versions", {}).items()
+        ),
+    }
+    rows = [{"fallback": k, **v} for k, v in s["by_fallback"].items()]
+    offline = [(metric_name(k), v) for k, v in s.get("offline", {}).items()]
+    return {"facts": info_rows(facts), "by_fallback": rows, "offline": offline}
 
 
 def _card(label: str, value: str, hint: str, primary: bool = False, *, alarm: bool = False):

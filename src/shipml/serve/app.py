@@ -22,6 +22,13 @@ from shipml.errors import (
 from shipml.serve.limits import BodyLimit, HeaderLimit
 from shipml.serve.pool import ModelPool
 from shipml.serve.predict import check_records
+from shipml.serve.recommend import (
+    TASK,
+    add_recommend_routes,
+    check_tabular,
+    recommender_info,
+    store_event,
+)
 
 __all__ = ["create_app", "ModelPool"]
 
@@ -146,7 +153,8 @@ def _hashers(extra_columns):
     def hasher_for(model) -> PiiHasher:
         hasher = cache.get(id(model))
         if hasher is None:
-            marked = {c.name for c in model.schema.columns if c.pii}
+            schema = getattr(model, "schema", None)  # a recommender hashes its user ids
+            marked = {c.name for c in schema.columns if c.pii} if schema else {"user"}
             hasher = cache[id(model)] = PiiHasher(marked | set(extra_columns), secret)
         return hasher
 
@@ -270,9 +278,11 @@ def _auth(enabled: bool, keys, limiter, failures):
 
 def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
             max_body_bytes: int) -> None:  # fmt: skip
+    from typing import Annotated, Literal
+
     from fastapi import Depends, Query, Request
     from fastapi.responses import Response
-    from pydantic import BaseModel, Field, StrictStr
+    from pydantic import BaseModel, Field, StrictInt, StrictStr
     from starlette.concurrency import run_in_threadpool
 
     class PredictBody(BaseModel):
@@ -281,6 +291,9 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
     class FeedbackBody(BaseModel):
         prediction_id: StrictStr = Field(min_length=1, max_length=36)
         label: StrictStr | int | float | bool | None = None  # None: said in words below
+        # a recommendation's feedback: a click or purchase on an item (serve/recommend.py)
+        item: Annotated[StrictStr, Field(min_length=1, max_length=200)] | StrictInt | None = None
+        event: Literal["click", "purchase"] | None = None
 
     def served(request: Request, name: str):
         model, version = pool.get(name)
@@ -317,6 +330,8 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
     @app.get("/v1/models/{name}")
     def model_info(request: Request, name: str, _key=Depends(need("predict"))) -> dict:
         model, version = served(request, name)
+        if model.task == TASK:
+            return _json(recommender_info(name, version, model))
         schema = model.schema
         return _json(
             {  # a metric may be NaN (undefined): null, never a failed answer
@@ -334,6 +349,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
     async def predict(request: Request, name: str, body: PredictBody,
                       key=Depends(need("predict"))):  # fmt: skip
         model, version = served(request, name)
+        check_tabular(model, name)
         records = body.records
         request.state.rows = len(records)
         args = (name, model, version, records, key_name(key))
@@ -360,6 +376,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
             raise DataError(f"send the table as text/csv (got content-type {echo(kind or 'none')})")
         raw = await request.body()
         model, version = served(request, name)
+        check_tabular(model, name)
 
         def run(job=None) -> bytes:
             return _score_csv(raw, name, model, version, predictor, key_name(key), request, job,
@@ -377,6 +394,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
                       _key=Depends(need("predict"))):  # fmt: skip
         """A heavy route (see create_app): at most `max_explain_rows` rows, done in chunks."""
         model, version = served(request, name)
+        check_tabular(model, name)
         records = body.records
         heavy.check_rows(len(records), max_explain_rows, "explain", "--max-explain-rows")
         check_records(model, records)
@@ -390,10 +408,15 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
 
     @app.post("/v1/feedback")
     def feedback(request: Request, body: FeedbackBody, key=Depends(need("feedback"))) -> dict:
-        """The true label (or value) for a prediction id the server returned."""
+        """The true label (or value) for a prediction id the server returned; for a
+        recommendation, a click or purchase on an item (`item` and `event`)."""
+        if body.item is not None or body.event is not None:
+            return store_event(predictor, body, key_name(key), _retry_unflushed)
         if body.label is None:
             raise SchemaError("label is required: the true class or value for the prediction")
         return _store_feedback(pool, predictor, body.prediction_id, body.label, key_name(key))
+
+    add_recommend_routes(app, pool, predictor, need, served, _json)
 
 
 def _json(content: dict):
@@ -446,9 +469,7 @@ def _csv_chunk(model) -> int:
 
 
 def _store_feedback(pool, predictor, prediction_id: str, label, key: str | None) -> dict:
-    import time
-
-    from shipml.monitor.log import FeedbackError, add_feedback
+    from shipml.monitor.log import add_feedback
 
     if predictor.log is None:
         raise DataError("this server does not log predictions (--no-log), so it takes no feedback")
@@ -461,13 +482,25 @@ def _store_feedback(pool, predictor, prediction_id: str, label, key: str | None)
         return _feedback_label(model, value)
 
     engine = predictor.log.engine
+    return _retry_unflushed(
+        predictor, lambda: add_feedback(engine, prediction_id, label, key_name=key, check=check)
+    )
+
+
+def _retry_unflushed(predictor, store):
+    """`store()`, tried again (up to 3 times) while the prediction it names is not found: it
+    may still be in the log's write queue."""
+    import time
+
+    from shipml.monitor.log import FeedbackError
+
     for attempt in range(3):
         try:
-            return add_feedback(engine, prediction_id, label, key_name=key, check=check)
+            return store()
         except FeedbackError as exc:
             if exc.status != 404 or attempt == 2:
                 raise
-            predictor.log.flush(timeout=1.0)  # the prediction may still be in the write queue
+            predictor.log.flush(timeout=1.0)
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")
 
@@ -477,6 +510,12 @@ def _feedback_label(model, value):
     from shipml.echo import echo
     from shipml.monitor.log import FeedbackError
 
+    if model.task == TASK:
+        raise FeedbackError(
+            'this prediction is a recommendation: send "item" (the item clicked or bought) and '
+            '"event" ("click" or "purchase") instead of a label',
+            422,
+        )
     if model.task == "regression":
         if isinstance(value, bool):
             raise FeedbackError("label must be a number for this regression model", 422)

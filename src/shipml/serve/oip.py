@@ -4,6 +4,7 @@ The wire format (JSON and binary tensors) is in the v2 package; these are the ro
 """
 
 from shipml.errors import ModelNotFound
+from shipml.serve.recommend import check_tabular
 
 __all__ = ["add_v2_routes"]
 
@@ -16,6 +17,7 @@ def add_v2_routes(app, pool, need, predictor, server_version: str) -> None:
 
     def versions_of(request: Request, name: str, version: str | None):
         model, current = pool.get(name)
+        check_tabular(model, name)  # OIP v2 is for tables: a recommender has its own routes
         if version is not None and version != str(current):
             raise ModelNotFound(f"model {name!r} serves version {current} here, not {version!r}")
         request.state.model, request.state.version = name, current
