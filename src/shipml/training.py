@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -476,7 +475,7 @@ def _lineage(model, table, found: Found, schema, timing: TimePlan, seed, n_trial
         "seed": seed,
         "time_budget_s": timing.budget_s,
         "n_trials": n_trials,
-        "duration_s": round(time.monotonic() - timing.started, 2),
+        "duration_s": round(timing.elapsed(), 2),
         "python": platform.python_version(),
         "libraries": libs,
         "time_plan": timing.summary(),

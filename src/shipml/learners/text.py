@@ -22,6 +22,7 @@ Modes (`train(mode=...)`, `shipml train --mode`):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -330,9 +331,11 @@ def tune_encoder(
     deadline: float,
     seed: int,
     progress=None,
+    clock: Callable[[], float] = time.monotonic,
 ):
     """Fine-tune (or few-shot tune) the chosen encoder on the texts of the training rows,
-    early-stopped on the validation rows: (TuneResult, encoder to use, notes)."""
+    early-stopped on the validation rows: (TuneResult, encoder to use, notes). `deadline` is
+    in seconds of `clock` (the time plan's; default time.monotonic)."""
     from shipml.learners.fewshot import fewshot_encoder
     from shipml.learners.finetune import finetune_encoder
 
@@ -342,17 +345,14 @@ def tune_encoder(
 
     texts = [as_text(v) for v in frame[column].tolist()]
     train_rows, valid_rows = rows
+    timed = {"deadline": deadline, "seed": seed, "progress": progress, "clock": clock}
     if choice.mode == "fewshot":
-        result = fewshot_encoder(
-            choice.encoder, texts, y, train_rows, valid_rows,
-            deadline=deadline, seed=seed, names=class_names(schema), progress=progress,
-        )  # fmt: skip
+        result = fewshot_encoder(choice.encoder, texts, y, train_rows, valid_rows,
+                                 names=class_names(schema), **timed)  # fmt: skip
     else:
-        result = finetune_encoder(
-            choice.encoder, texts, y, train_rows, valid_rows,
-            task=schema.task, n_classes=len(schema.classes or []),
-            deadline=deadline, seed=seed, progress=progress,
-        )  # fmt: skip
+        result = finetune_encoder(choice.encoder, texts, y, train_rows, valid_rows,
+                                  task=schema.task, n_classes=len(schema.classes or []),
+                                  **timed)  # fmt: skip
     what = "fine-tuned" if choice.mode == "finetune" else "contrastively tuned (few-shot)"
     if result.best_step == 0:
         note = (
@@ -444,24 +444,24 @@ def embed_text(schema, frame, tfidf: Encoder, tdata, choice: TextChoice, plan, t
     """Sentence-embedding features for the chosen mode; the tuned modes first train the
     encoder on the holdout's training rows. None when auto mode's embedding ran out of time
     (the note says so; the model learns from TF-IDF)."""
-    import time
-
     from shipml.encoders.sentence import EncodeStopped
     from shipml.learners.base import TrainData
 
     deadline = timing.deadline()
     notes, tuning, encoder = [], None, choice.encoder
     if choice.tuned:
-        left = deadline - time.monotonic()
-        until = time.monotonic() + 0.8 * max(0.0, left - 1.3 * choice.embed_seconds)
+        left = deadline - timing.clock()
+        until = timing.clock() + 0.8 * max(0.0, left - 1.3 * choice.embed_seconds)
         result, encoder, notes = tune_encoder(
             choice, schema, frame, tdata.y, plan.folds[0], deadline=until, seed=seed,
-            progress=progress,
+            progress=progress, clock=timing.clock,
         )  # fmt: skip
         tuning = result.summary()
     typed = schema.coerce(frame, strict=False)
     if choice.auto:  # leave the search on TF-IDF a share of the time if embedding falls behind
-        encoder.deadline = deadline - _SEARCH_SHARE * max(0.0, deadline - time.monotonic())
+        # the encoder stops on time.monotonic(): the plan's time left, from now on that clock
+        left = max(0.0, deadline - timing.clock())
+        encoder.deadline = time.monotonic() + (1 - _SEARCH_SHARE) * left
     try:
         features, X, embed_notes = embed_features(schema, typed, encoder)
     except EncodeStopped as stopped:

@@ -177,10 +177,12 @@ class Trainer:
 
 
 class Clock:
-    """Measures seconds per training step and per evaluation as training goes."""
+    """Measures seconds per training step and per evaluation as training goes, on `now` (the
+    time plan's clock: time.monotonic unless a test injects one)."""
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.started = now()
         self.step_times: list[float] = []
         self.eval_s = 0.0
 
@@ -190,7 +192,7 @@ class Clock:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.now() - self.started
 
 
 def emit(progress: Callable[[dict], None] | None, **event) -> None:
@@ -212,16 +214,18 @@ def fit_loop(
     source: str,
     progress: Callable[[dict], None] | None = None,
     keep: str = "best",
+    clock: Callable[[], float] = time.monotonic,
 ) -> TuneResult:
     """Train until the planned steps are done, validation stops improving `patience` times in
     a row (None: never stop early), or the deadline. `keep="best"`: the weights of the best
     validation score (higher is better); `"last"`: the final weights (validation too small to
-    choose on; still scored, for progress).
+    choose on; still scored, for progress). `deadline` is in seconds of `clock`.
 
     `batches(rng)` gives one epoch of batches; `loss_fn(batch)` the loss of one batch;
     `evaluate()` the validation score of the current weights."""
     rng = np.random.default_rng(seed)
-    clock = Clock()
+    timer = Clock(clock)
+    now = clock
     epoch = batches(rng)
     steps_per_epoch = len(epoch)
     history: list[dict] = []
@@ -241,54 +245,54 @@ def fit_loop(
             queue = list(batches(rng))
         if planned is not None and trainer.step_no >= planned:
             break
-        if time.monotonic() >= deadline:
+        if now() >= deadline:
             stopped = "time budget"
             break
-        t0 = time.monotonic()
+        t0 = now()
         losses.append(trainer.step(loss_fn(queue.pop(0))))
-        clock.step_times.append(time.monotonic() - t0)
+        timer.step_times.append(now() - t0)
         if planned is None and trainer.step_no == 4:
-            t0 = time.monotonic()
+            t0 = now()
             evaluate()
-            clock.eval_s = time.monotonic() - t0
-            left = deadline - time.monotonic()
+            timer.eval_s = now() - t0
+            left = deadline - now()
             epochs_left = max_epochs - trainer.step_no / steps_per_epoch  # the 4 measured
             total, every = plan_steps(
-                clock.per_step(), clock.eval_s, left, steps_per_epoch, epochs_left
+                timer.per_step(), timer.eval_s, left, steps_per_epoch, epochs_left
             )
             planned = trainer.total = total + trainer.step_no
             log.info(
                 "%s: %d steps planned (%.2fs/step, %.1fs/evaluation, %d steps/epoch)",
-                mode, planned, clock.per_step(), clock.eval_s, steps_per_epoch,
+                mode, planned, timer.per_step(), timer.eval_s, steps_per_epoch,
             )  # fmt: skip
         at_eval = planned is not None and (
             trainer.step_no % every == 0 or trainer.step_no == planned
         )
         if not at_eval:
             continue
-        t0 = time.monotonic()
+        t0 = now()
         score = evaluate()
-        clock.eval_s = time.monotonic() - t0
+        timer.eval_s = now() - t0
         entry = {
             "step": trainer.step_no,
             "epoch": round(trainer.step_no / steps_per_epoch, 2),
             "loss": round(float(np.mean(losses)), 5),
             "valid": round(score, 5),
-            "elapsed_s": round(clock.elapsed, 1),
+            "elapsed_s": round(timer.elapsed, 1),
         }
         history.append(entry)
         losses = []
         # Steps ran slower than measured (a busy machine): end the decay before the deadline.
         evals_left = math.ceil((planned - trainer.step_no) / every)
-        seconds = deadline - time.monotonic() - evals_left * clock.eval_s
-        fit = int(0.95 * seconds / max(clock.per_step(), 1e-6))
+        seconds = deadline - now() - evals_left * timer.eval_s
+        fit = int(0.95 * seconds / max(timer.per_step(), 1e-6))
         if trainer.step_no < planned:
             planned = trainer.total = max(trainer.step_no + 1, min(planned, trainer.step_no + fit))
-        rate = 1.0 / clock.per_step()
+        rate = 1.0 / timer.per_step()
         log.info("%s step %d/%d: loss %.4f, valid %.4f (%.2f steps/s)",
                  mode, trainer.step_no, planned, entry["loss"], score, rate)  # fmt: skip
         emit(progress, mode=mode, step=trainer.step_no, steps=planned, valid=score,
-             steps_per_s=rate, elapsed_s=clock.elapsed)  # fmt: skip
+             steps_per_s=rate, elapsed_s=timer.elapsed)  # fmt: skip
         if score > best + 1e-4:
             best, best_step, best_state, bad = score, trainer.step_no, trainer.snapshot(), 0
         else:
@@ -310,7 +314,7 @@ def fit_loop(
         steps=trainer.step_no,
         planned_steps=planned or trainer.step_no,
         epochs=trainer.step_no / steps_per_epoch,
-        seconds=clock.elapsed,
+        seconds=timer.elapsed,
         best_score=None if not math.isfinite(best) else round(best, 5),
         best_step=best_step,
         stopped=stopped,
