@@ -22,6 +22,7 @@ from shipml.errors import ArtifactIntegrityError, EncoderError, MissingDependenc
 
 __all__ = [
     "DEFAULT_ENCODER",
+    "DEFAULT_MAX_LENGTH",
     "load_encoder",
     "packaged_folder",
     "check_folder",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MAX_LENGTH = 256  # its window in tokens (max_seq_length): known before it is loaded
 _DEFAULT_NAMES = {"default", "all-minilm-l6-v2", DEFAULT_ENCODER.lower()}
 _GIVE = (
     "give a local folder in sentence-transformers or transformers layout (config.json, "

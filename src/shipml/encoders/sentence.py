@@ -39,12 +39,23 @@ __all__ = [
     "EncodeReport",
     "EncodeStopped",
     "as_text",
+    "char_cap",
+    "CHARS_PER_TOKEN",
     "encoder_id",
     "padded",
     "weights_id",
 ]
 
 log = logging.getLogger(__name__)
+# A token is at most about this many characters: a text longer than CHARS_PER_TOKEN times the
+# window's tokens is truncated, so the characters past that cost nothing to encode.
+CHARS_PER_TOKEN = 8
+
+
+def char_cap(max_length: int) -> int:
+    """The characters of one text that an encoder with a `max_length`-token window reads, at
+    most: what every projection of encoding time counts a text as."""
+    return CHARS_PER_TOKEN * max_length
 
 
 class EncodeStopped(Exception):
@@ -300,7 +311,7 @@ class SentenceEncoder:
             unique = [t for t, k in zip(unique, keys) if k not in found]
         if not unique:
             return 0.0
-        cap = 8 * self.max_length  # characters beyond the window cost nothing: truncated
+        cap = char_cap(self.max_length)  # characters beyond the window cost nothing
         if self.seconds_per_char is None:  # measured once per encoder: then free
             self.seconds_per_char = self._measure_per_char(unique, sample, cap)
         return self.seconds_per_char * sum(min(len(t), cap) for t in unique)

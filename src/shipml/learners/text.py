@@ -234,11 +234,13 @@ def choose_text_mode(
 
 def _embedding_floor(texts: list, seconds_per_char: float | None, slowdown: float) -> float:
     """The least a sentence encoder can cost here: its fastest load and one pass over the
-    distinct texts (characters past the window are cut), at the given rate or the floor's."""
-    from shipml.encoders.sentence import as_text
+    distinct texts (characters past its window are cut), at the given rate or the floor's."""
+    from shipml.encoders.loading import DEFAULT_MAX_LENGTH
+    from shipml.encoders.sentence import as_text, char_cap
 
     unique = {t for t in (as_text(x) for x in texts) if t}
-    chars = sum(min(len(t), 2048) for t in unique)
+    cap = char_cap(DEFAULT_MAX_LENGTH)  # the packaged encoder's: auto mode, no --encoder
+    chars = sum(min(len(t), cap) for t in unique)
     rate = _FLOOR_S_PER_CHAR if seconds_per_char is None else seconds_per_char
     return (_LOAD_FLOOR_S + rate * chars) * slowdown
 
