@@ -174,12 +174,12 @@ def test_unknown_encoder_path_names_it(tmp_path):
 def test_missing_text_extra_says_how_to_fix(monkeypatch):
     import sys
 
-    from shipml.encoders import _deps
+    from shipml.encoders import deps
     from shipml.errors import MissingDependency
 
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(MissingDependency, match=r'pip install "shipml\[text\]"'):
-        _deps.transformers()
+        deps.transformers()
 
 
 def test_auto_mode_falls_back_to_tfidf_without_the_extra(monkeypatch):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.encoders.cache import EmbeddingCache, text_key
 
 __all__ = [
@@ -108,7 +108,7 @@ def weights_id(module, tokenizer, settings: dict) -> str:
 
 def _weights_sha(module) -> str:
     """sha256 of every tensor of `module` (name, dtype, shape, bytes), in name order."""
-    torch = _deps.torch()
+    torch = deps.torch()
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         tensor = tensor.detach().cpu().contiguous()
@@ -288,7 +288,7 @@ class SentenceEncoder:
         ids, mask = padded([e.ids for e in encodings], int(self.settings.get("pad_id", 0)))
         if self.runtime is not None:
             return self.runtime.forward(ids, mask)
-        torch = _deps.torch()
+        torch = deps.torch()
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
             vectors = self.module(ids_t, mask_t)
@@ -380,7 +380,7 @@ class SentenceEncoder:
         files = {f"{prefix}.tokenizer.json": self.tokenizer.to_str()}
         stored = stored_files(module)
         if stored is None:  # the old layout (a model saved before): saved as it was read
-            st = _deps.safetensors_torch()
+            st = deps.safetensors_torch()
             files[f"{prefix}.safetensors"] = st.save(_state_dict(module.model))
             files[f"{prefix}.config.json"] = json.dumps(module.model.config.to_dict(),
                                                         sort_keys=True)  # fmt: skip

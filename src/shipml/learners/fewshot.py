@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.learners.tuning import Texts, Trainer, TuneResult, fit_loop
 
 __all__ = ["fewshot_encoder", "pair_texts", "FEWSHOT_MAX_PER_CLASS"]
@@ -54,7 +54,7 @@ def fewshot_encoder(
 ) -> TuneResult:
     """Contrastive tuning on texts[train_rows] (class indices y) and the class `names` (by
     class index, optional); valid_rows are scored by nearest class centroid for progress."""
-    torch = _deps.torch()
+    torch = deps.torch()
     y = np.asarray(y, dtype=np.int64)
     names = list(names or [])
     tokens = Texts(encoder, list(texts) + names)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.learners.tuning import Texts, Trainer, TuneResult, fit_loop
 
 __all__ = ["finetune_encoder"]
@@ -47,7 +47,7 @@ def finetune_encoder(
 ) -> TuneResult:
     """Fine-tune `encoder` on texts[train_rows] -> y (class index, or float for regression),
     early-stopped on valid_rows; returns the tuned encoder (best validation weights)."""
-    torch = _deps.torch()
+    torch = deps.torch()
     tokens = Texts(encoder, texts)
     out = n_classes if task == "multiclass" else 1
     head = torch.nn.Linear(encoder.dim, out)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.encoders.sentence import padded
 
 __all__ = ["TuneResult", "Texts", "Trainer", "plan_steps", "fit_loop"]
@@ -69,7 +69,7 @@ class Texts:
         return len(self.encodings)
 
     def tensors(self, rows: np.ndarray):
-        torch = _deps.torch()
+        torch = deps.torch()
         ids, mask = padded([self.encodings[r].ids for r in rows], self.pad)
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
@@ -109,7 +109,7 @@ class Trainer:
     linear decay. `loss_fn(batch_rows) -> loss tensor` is given by the objective."""
 
     def __init__(self, encoder, *, seed: int, lr: float, head=None, head_lr: float = 1e-3):
-        torch = _deps.torch()
+        torch = deps.torch()
         torch.manual_seed(seed)
         self.torch = torch
         self.encoder = encoder
