@@ -50,6 +50,7 @@ from shipml.learners.base import (
 __all__ = ["available", "CONFIGS", "fit_on_folds", "MLPFitted", "MLPFamily", "MLP"]
 
 INSTALL_HINT = 'the MLP family needs PyTorch and tabm: pip install "shipml[text]"'
+_NEEDS = ("torch", "tabm", "rtdl_num_embeddings")
 _IG_STEPS = 16  # midpoint Riemann steps of the integrated-gradients path
 _CHUNK = 4096  # rows per forward pass when predicting
 _SHARE = 0.35  # of the search time left when it starts: the MLP's, the rest stays LightGBM's
@@ -75,12 +76,12 @@ CONFIGS: list[dict] = [
 
 
 def available() -> str | None:
-    """None when PyTorch and tabm import, else the note the search shows when skipping."""
-    try:
-        _torch()
-        import rtdl_num_embeddings  # noqa: F401
-        import tabm  # noqa: F401
-    except ImportError:
+    """None when PyTorch, tabm and rtdl_num_embeddings are installed, else the note the search
+    shows when skipping. They are looked up, not imported: PyTorch loads when a fit starts, so a
+    search that never fits the MLP does not pay for it."""
+    from importlib.util import find_spec
+
+    if any(find_spec(name) is None for name in _NEEDS):
         return INSTALL_HINT
     return None
 
