@@ -46,6 +46,7 @@ from shipml.learners.base import (
     balanced_weights,
     prior_offset,
 )
+from shipml.learners.columns import column_kinds
 
 __all__ = ["available", "CONFIGS", "fit_on_folds", "MLPFitted", "MLPFamily", "MLP"]
 
@@ -122,8 +123,8 @@ class _Prep:
 
     @classmethod
     def fit(cls, X: np.ndarray, categorical: list[int]) -> _Prep:
-        cats = list(categorical)
-        numeric = [j for j in range(X.shape[1]) if j not in set(cats)]
+        kinds = column_kinds(X, categorical)
+        numeric = kinds.numeric
         Xn = X[:, numeric]
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
@@ -133,9 +134,8 @@ class _Prep:
         scale = (q75 - q25) / 1.349  # IQR of a normal distribution is 1.349 sigma
         scale = np.where(np.isfinite(scale) & (scale > 1e-12), scale, np.nan_to_num(std))
         scale = np.where(scale > 1e-12, scale, 1.0)
-        flagged = [j for k, j in enumerate(numeric) if np.isnan(Xn[:, k]).any()]
-        card = [int(np.nanmax(X[:, j])) + 2 if np.any(~np.isnan(X[:, j])) else 1 for j in cats]
-        return cls(numeric, flagged, cats, card, np.nan_to_num(med), scale)
+        card = [n + 1 for n in kinds.n_codes]  # code 0: missing or unseen
+        return cls(numeric, kinds.flagged, kinds.categorical, card, np.nan_to_num(med), scale)
 
     @property
     def n_num(self) -> int:
