@@ -206,7 +206,7 @@ def train(
     model = _model(schema, found, plan, oof_raw, metric, seed)
     _describe(model, found, plan, oof_raw, timing, seed)
     _runtime(model, frame, found, plan, timing, seed)
-    _lineage(model, table, found, schema, timing, seed, n_trials, metric)
+    _lineage(model, table, found, schema, timing, (seed, n_trials, metric), (families, options))
     if name is None:
         return model
     from shipml.publish import publish
@@ -463,8 +463,12 @@ def _sample(n: int, k: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
-def _lineage(model, table, found: Found, schema, timing: TimePlan, seed, n_trials, metric):
-    """Where the model came from: the data, the settings, the libraries, the time plan."""
+def _lineage(model, table, found: Found, schema, timing: TimePlan, settings, chosen):
+    """Where the model came from: the data, the settings (`settings`: seed, n_trials, metric;
+    `chosen`: the learner families selected, SHIPML_FAMILIES resolved, and the pass-through
+    options), the libraries, the time plan."""
+    seed, n_trials, metric = settings
+    families, options = chosen
     libs = _versions("shipml", "lightgbm", "scikit-learn", "optuna", "numpy", "pandas")
     lineage = {
         "data_source": table.source,
@@ -480,6 +484,8 @@ def _lineage(model, table, found: Found, schema, timing: TimePlan, seed, n_trial
         "libraries": libs,
         "time_plan": timing.summary(),
         "metric": metric,
+        "families": list(families),
+        "options": json_safe(dict(options or {})),
     }
     if model.encoder.embeds_text:
         lineage["libraries"].update(_versions("torch", "transformers"))
