@@ -129,6 +129,38 @@ def choose_text_mode(
     `after(encoder)`: seconds the steps after the search will take with this encoder (taken
     off `seconds_left` before choosing)."""
     columns = text_columns(schema)  # `mode` is one of MODES: train's parameter check
+    early = _choice_without_encoder(mode, encoder_spec, schema, columns, seconds_left)
+    if early is not None:
+        return early
+    texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
+    if mode == "auto" and encoder_spec is None:
+        floor = _floor_choice(texts, seconds_per_char, slowdown, seconds_left)
+        if floor is not None:
+            return floor
+    from shipml.encoders import load_encoder
+
+    try:
+        encoder = load_encoder(encoder_spec)
+    except MissingDependency as exc:
+        if mode != "auto" or encoder_spec is not None:
+            raise
+        return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
+    if seconds_per_char is not None:
+        encoder.seconds_per_char = seconds_per_char
+    if after is not None:
+        seconds_left -= after(encoder)
+    if mode == "embed":
+        return TextChoice(mode, encoder)
+    if mode in TUNED:  # the time the tuned encoder will take to embed every text once
+        seconds = encoder.estimate_seconds(texts, cached=False)
+        return TextChoice(mode, encoder, embed_seconds=seconds)
+    return _auto_choice(encoder, schema, frame, texts, y, seconds_left)
+
+
+def _choice_without_encoder(mode: str, encoder_spec, schema: Schema, columns: list[str],
+                            seconds_left: float) -> TextChoice | None:  # fmt: skip
+    """The choice when no sentence encoder is needed (or possible) whatever the texts say;
+    None to go on. A mode the table cannot take is refused here."""
     if not columns:
         if mode not in ("auto", "tfidf") or encoder_spec is not None:
             kinds = ", ".join(f"'{c.name}' ({c.kind})" for c in schema.features[:10])
@@ -149,34 +181,29 @@ def choose_text_mode(
                 "left: too little to load a sentence encoder and embed the texts)")  # fmt: skip
         log.info(note)
         return TextChoice("tfidf", notes=[note])
-    texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
-    if mode == "auto" and encoder_spec is None:
-        floor = _embedding_floor(texts, seconds_per_char, slowdown)
-        if floor > _EMBED_SHARE * seconds_left and not _seen_before(texts):
-            note = (
-                f"text columns: TF-IDF, as loading a sentence encoder and embedding "
-                f"{len(texts):,} texts would take at least {floor:.0f}s of the "
-                f"{max(seconds_left, 0):.0f}s left; give a larger --time-budget or --mode embed"
-            )
-            log.info(note)
-            return TextChoice("tfidf", notes=[note])
-    from shipml.encoders import load_encoder
+    return None
 
-    try:
-        encoder = load_encoder(encoder_spec)
-    except MissingDependency as exc:
-        if mode != "auto" or encoder_spec is not None:
-            raise
-        return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
-    if seconds_per_char is not None:
-        encoder.seconds_per_char = seconds_per_char
-    if after is not None:
-        seconds_left -= after(encoder)
-    if mode == "embed":
-        return TextChoice(mode, encoder)
-    if mode in TUNED:  # the time the tuned encoder will take to embed every text once
-        seconds = encoder.estimate_seconds(texts, cached=False)
-        return TextChoice(mode, encoder, embed_seconds=seconds)
+
+def _floor_choice(texts: list, seconds_per_char: float | None, slowdown: float,
+                  seconds_left: float) -> TextChoice | None:  # fmt: skip
+    """Auto mode with the packaged encoder: TF-IDF without loading it when even its fastest
+    load and speed cannot fit (unless the texts were embedded before); else None."""
+    floor = _embedding_floor(texts, seconds_per_char, slowdown)
+    if floor <= _EMBED_SHARE * seconds_left or _seen_before(texts):
+        return None
+    note = (
+        f"text columns: TF-IDF, as loading a sentence encoder and embedding "
+        f"{len(texts):,} texts would take at least {floor:.0f}s of the "
+        f"{max(seconds_left, 0):.0f}s left; give a larger --time-budget or --mode embed"
+    )
+    log.info(note)
+    return TextChoice("tfidf", notes=[note])
+
+
+def _auto_choice(encoder, schema: Schema, frame: pd.DataFrame, texts: list, y,
+                 seconds_left: float) -> TextChoice:  # fmt: skip
+    """Auto mode with the encoder loaded: few-shot rules for a handful of rows per class, else
+    finetune when three epochs fit, embed when embedding fits, else TF-IDF."""
     embed_s = encoder.estimate_seconds(texts)
     fresh_s = encoder.estimate_seconds(texts, cached=False)  # the tuned encoder has no cache
     median = _median_class_size(y, schema)
@@ -184,34 +211,8 @@ def choose_text_mode(
 
     few = median is not None and median <= FEWSHOT_MAX_PER_CLASS
     if few and embed_s <= _EMBED_SHARE * seconds_left:
-        # Measured at 8 rows per class (benchmarks/text.py): pairs with the class names beat
-        # the frozen encoder on the 2- and 3-class sentiment sets and lose on banking77's
-        # intents (10, 20 or 77 of them), at 5-25x the time; so fewshot for few classes only,
-        # when one pass fits.
-        n_classes = len(schema.classes or [])
-        need = _fewshot_seconds(len(frame), len(class_names(schema) or []), fresh_s, len(texts))
-        if n_classes > _FEWSHOT_MAX_CLASSES:
-            kind, why = (
-                "embed",
-                (
-                    f"frozen sentence embeddings: with {n_classes} classes they beat tuning "
-                    "on pairs in shipml's benchmarks; --mode fewshot tunes anyway"
-                ),
-            )
-        elif need <= _FEWSHOT_SHARE * seconds_left:
-            kind, why = "fewshot", f"contrastive tuning on pairs takes about {need:.0f}s"
-        else:
-            kind, why = (
-                "embed",
-                (
-                    f"frozen sentence embeddings; --mode fewshot, or a --time-budget above "
-                    f"{need / _FEWSHOT_SHARE:.0f}s, tunes the encoder on pairs first"
-                ),
-            )
-        note = f"text columns: {kind} (the median class has {median:.0f} rows: {why})"
-        log.info(note)
-        seconds = fresh_s if kind == "fewshot" else embed_s
-        return TextChoice(kind, encoder, embed_seconds=seconds, notes=[note])
+        times = (embed_s, fresh_s, seconds_left)
+        return _few_shot_choice(encoder, schema, frame, texts, median, times)
     kind, epochs, why = "finetune", _FINETUNE_EPOCHS, f"{len(frame):,} labelled texts"
     need = (epochs * _TRAIN_COST * 0.8 + 2.0) * fresh_s  # 80% of rows train, then embed
     if not few and need <= 0.7 * seconds_left:
@@ -230,6 +231,40 @@ def choose_text_mode(
         log.info(note)
         return TextChoice("tfidf", notes=[note])
     return TextChoice("embed", encoder, embed_seconds=embed_s)
+
+
+def _few_shot_choice(encoder, schema: Schema, frame: pd.DataFrame, texts: list, median: float,
+                     times: tuple[float, float, float]) -> TextChoice:  # fmt: skip
+    """A handful of rows per class, and embedding fits: fewshot or embed. `times`: seconds to
+    embed the texts (cache counted), to embed them with a tuned encoder, and left."""
+    # Measured at 8 rows per class (benchmarks/text.py): pairs with the class names beat the
+    # frozen encoder on the 2- and 3-class sentiment sets and lose on banking77's intents (10,
+    # 20 or 77 of them), at 5-25x the time; so fewshot for few classes only, when one pass fits.
+    embed_s, fresh_s, seconds_left = times
+    n_classes = len(schema.classes or [])
+    need = _fewshot_seconds(len(frame), len(class_names(schema) or []), fresh_s, len(texts))
+    if n_classes > _FEWSHOT_MAX_CLASSES:
+        kind, why = (
+            "embed",
+            (
+                f"frozen sentence embeddings: with {n_classes} classes they beat tuning "
+                "on pairs in shipml's benchmarks; --mode fewshot tunes anyway"
+            ),
+        )
+    elif need <= _FEWSHOT_SHARE * seconds_left:
+        kind, why = "fewshot", f"contrastive tuning on pairs takes about {need:.0f}s"
+    else:
+        kind, why = (
+            "embed",
+            (
+                f"frozen sentence embeddings; --mode fewshot, or a --time-budget above "
+                f"{need / _FEWSHOT_SHARE:.0f}s, tunes the encoder on pairs first"
+            ),
+        )
+    note = f"text columns: {kind} (the median class has {median:.0f} rows: {why})"
+    log.info(note)
+    seconds = fresh_s if kind == "fewshot" else embed_s
+    return TextChoice(kind, encoder, embed_seconds=seconds, notes=[note])
 
 
 def _embedding_floor(texts: list, seconds_per_char: float | None, slowdown: float) -> float:
