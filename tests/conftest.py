@@ -71,6 +71,35 @@ def torque_model(tmp_path_factory):
     return shipml.train(frame, target="Torque [Nm]", time_budget=60, n_trials=3, progress=False)
 
 
+class FakeClock:
+    """Seconds that pass only when the test says so (`tick` per read, if given)."""
+
+    def __init__(self, start: float = 100.0, tick: float = 0.0) -> None:
+        self.t, self.tick = start, tick
+
+    def __call__(self) -> float:
+        self.t += self.tick
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def fake_train_clock(monkeypatch, tick: float) -> FakeClock:
+    """Make `shipml.train` run on a fake clock that moves `tick` seconds per reading (its CPU
+    clock stands still: the plan sees no slowdown). Every deadline of the call, the tuning
+    loop's included, is then the same however busy the machine is."""
+    from shipml.planning import TimePlan
+
+    clock = FakeClock(tick=tick)
+
+    def plan(budget_s: float) -> TimePlan:
+        return TimePlan(budget_s, clock=clock, cpu_clock=FakeClock())
+
+    monkeypatch.setattr("shipml.training.TimePlan", plan)
+    return clock
+
+
 class Clock:
     """A clock that moves only when a test sets `now` (inject it where code reads the time)."""
 

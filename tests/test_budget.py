@@ -12,22 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import AI4I, AI4I_LEAKS, BANKING
-
-
-class FakeClock:
-    """Seconds that pass only when the test says so (`tick` per read, if given)."""
-
-    def __init__(self, start: float = 100.0, tick: float = 0.0) -> None:
-        self.t, self.tick = start, tick
-
-    def __call__(self) -> float:
-        self.t += self.tick
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
+from conftest import AI4I, AI4I_LEAKS, BANKING, FakeClock
 
 MINILM_BYTES = 90_864_160  # all-MiniLM-L6-v2's weights
 

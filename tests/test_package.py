@@ -123,3 +123,40 @@ def test_version_has_one_source():
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
     assert 'dynamic = ["version"]' in text and 'attr = "shipml.__version__"' in text
     assert version("shipml") == shipml.__version__
+
+
+def _private_owner(target: list[str], src) -> str | None:
+    """The package that owns the first private part of the dotted `target` (a module or a
+    module's name), or None when no part is private."""
+    for i, part in enumerate(target):
+        if part.startswith("_") and not part.startswith("__"):
+            owner = target[:i]
+            if not (src.joinpath(*owner[1:]) / "__init__.py").exists():
+                owner = owner[:-1]  # a name in a module: the module's package owns it
+            return ".".join(owner)
+    return None
+
+
+def test_no_module_imports_another_package_s_private_names():
+    """A `_private` module or name is used only inside the package that holds it (a name other
+    packages need is public: encoders.deps, not encoders._deps)."""
+    import ast
+    from pathlib import Path
+
+    src = Path(shipml.__file__).parent
+    found = []
+    for path in src.rglob("*.py"):
+        parts = ["shipml", *path.relative_to(src).with_suffix("").parts]
+        package = ".".join(parts if path.name == "__init__.py" else parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shipml"):
+                targets = [[*node.module.split("."), a.name] for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name.split(".") for a in node.names if a.name.startswith("shipml")]
+            else:
+                continue
+            for target in targets:
+                owner = _private_owner(target, src)
+                if owner is not None and not (package + ".").startswith(owner + "."):
+                    found.append(f"{path.relative_to(src)}:{node.lineno} {'.'.join(target)}")
+    assert not found, found

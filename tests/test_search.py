@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from conftest import FakeClock
 from shipml.data.split import plan_validation
 from shipml.learners import registry
 from shipml.learners.base import Budget, Candidate, Config, TrainData
 from shipml.search import run_search
-from test_budget import FakeClock
 
 
 @dataclass(frozen=True)
@@ -208,3 +208,26 @@ def german_tdata():
 
     _, schema, _, data, _ = prepare(pd.read_csv(GERMAN), "credit_risk")
     return data, plan_validation(data.y, schema.task, seed=0)
+
+
+def test_lineage_records_the_families_and_options_trained_with(tmp_path):
+    """The stored model says which families its search was given and the options passed through
+    to their libraries, with SHIPML_FAMILIES resolved (the suite's "-mlp"): enough to train it
+    again the same way."""
+    import pandas as pd
+
+    import shipml
+    from conftest import GERMAN
+
+    frame = pd.read_csv(GERMAN)
+    uri = str(tmp_path / "registry")
+    shipml.train(frame, "credit_risk", name="chosen", time_budget=60, n_trials=2,
+                 families="lightgbm,linear", options={"lightgbm__num_leaves": 7},
+                 registry_uri=uri, progress=False, report=False)  # fmt: skip
+    lineage = shipml.load("chosen", registry_uri=uri).info["lineage"]
+    assert lineage["families"] == ["linear", "lightgbm"]  # registry order
+    assert lineage["options"] == {"lightgbm__num_leaves": 7}
+    default = shipml.train(frame, "credit_risk", time_budget=60, n_trials=1, progress=False)
+    assert default.info["lineage"]["families"] == list(registry.select())
+    assert "mlp" not in default.info["lineage"]["families"]
+    assert default.info["lineage"]["options"] == {}

@@ -125,6 +125,27 @@ def test_time_estimate_counts_only_what_is_left_to_embed(tmp_path, monkeypatch):
     )
 
 
+def test_one_character_cap_for_every_estimate_of_encoding_time(encoder, monkeypatch):
+    """Auto mode's floor (before any encoder is loaded) and the loaded encoder's estimate count
+    a long text as the same number of characters: the window's, from one constant."""
+    import shipml.encoders.sentence as sentence
+    from shipml.encoders.loading import DEFAULT_MAX_LENGTH
+    from shipml.learners.text import _LOAD_FLOOR_S, _embedding_floor
+
+    assert encoder.max_length == DEFAULT_MAX_LENGTH  # the floor's window is the packaged one's
+    texts = ["x" * 5000, "a short one"]
+    rate = 1e-4
+    encoder.seconds_per_char = rate
+    try:
+        for per_token in (sentence.CHARS_PER_TOKEN, 4):
+            monkeypatch.setattr(sentence, "CHARS_PER_TOKEN", per_token)
+            read = per_token * DEFAULT_MAX_LENGTH + len("a short one")
+            assert _embedding_floor(texts, rate, 1.0) == pytest.approx(_LOAD_FLOOR_S + rate * read)
+            assert encoder.estimate_seconds(texts, cached=False) == pytest.approx(rate * read)
+    finally:
+        encoder.seconds_per_char = None
+
+
 def test_encoder_id_follows_the_weights(encoder):
     """What fine-tuning will rely on: same weights, same id (and cache); new weights, new id."""
     import copy
@@ -153,12 +174,12 @@ def test_unknown_encoder_path_names_it(tmp_path):
 def test_missing_text_extra_says_how_to_fix(monkeypatch):
     import sys
 
-    from shipml.encoders import _deps
+    from shipml.encoders import deps
     from shipml.errors import MissingDependency
 
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(MissingDependency, match=r'pip install "shipml\[text\]"'):
-        _deps.transformers()
+        deps.transformers()
 
 
 def test_auto_mode_falls_back_to_tfidf_without_the_extra(monkeypatch):

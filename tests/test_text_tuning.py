@@ -13,10 +13,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import BANKING, BANKING_TEST
+from conftest import BANKING, BANKING_TEST, FakeClock, fake_train_clock
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
+
+# The encoder's speed, injected wherever a test asserts a choice made on projected times, so the
+# choice is the same on a busy machine as on an idle one: about an unloaded core's rate (5 ms for
+# a 50-character text); the measured rate varies tenfold with load (6.7e-4 seen at load 11).
+SECONDS_PER_CHAR = 1e-4
+# The trainings that assert how many tuning steps ran do so on a fake clock (conftest.py): each
+# reading of it is TICK seconds later, so the plan, the tuning loop's schedule and its deadline
+# come out the same however busy the machine is (a real clock let a loaded machine run 2 steps).
+TICK = 0.5
+
+
+def _timed_encoder():
+    """The packaged encoder at a fixed speed (its own copy: the setting must not leak)."""
+    from shipml.encoders import load_encoder
+
+    encoder = load_encoder(None)
+    encoder.seconds_per_char = SECONDS_PER_CHAR
+    return encoder
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +58,12 @@ def finetuned(slice_rows, tuned_registry, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SHIPML_HOME", str(tmp_path_factory.mktemp("ft-home")))
+        fake_train_clock(mp, TICK)
         events: list[dict] = []
         model = shipml.train(slice_rows, target="category", name="ft", time_budget=45,
                              n_trials=1, mode="finetune", registry_uri=str(tuned_registry),
-                             progress=events.append, report=False)  # fmt: skip
+                             progress=events.append, report=False,
+                             encoder=_timed_encoder())  # fmt: skip
     return model, events
 
 
@@ -107,6 +127,49 @@ def test_fit_loop_never_runs_past_max_epochs(steps_per_epoch):
                       source="test")  # fmt: skip
     assert result.stopped == "planned steps done"
     assert result.steps == 3 * steps_per_epoch and result.epochs == 3.0
+
+
+class _SlowTrainer(_CountingTrainer):
+    """Each step takes `step_s` seconds of `clock`."""
+
+    def __init__(self, clock: FakeClock, step_s: float) -> None:
+        super().__init__()
+        self.clock, self.step_s = clock, step_s
+
+    def step(self, loss) -> float:
+        self.clock.advance(self.step_s)
+        return super().step(loss)
+
+
+def _timed_loop(clock: FakeClock, step_s: float, seconds: float):
+    from shipml.learners.tuning import fit_loop
+
+    def evaluate() -> float:
+        clock.advance(0.25)
+        return 0.5
+
+    trainer = _SlowTrainer(clock, step_s)
+    result = fit_loop(trainer, mode="fewshot", batches=lambda rng: [np.arange(4)] * 1000,
+                      loss_fn=lambda rows: 1.0, evaluate=evaluate, deadline=clock() + seconds,
+                      max_epochs=1, patience=None, seed=0, source="test", keep="last",
+                      clock=clock)  # fmt: skip
+    return result
+
+
+def test_fit_loop_plans_and_stops_on_the_injected_clock():
+    """The loop's schedule and deadline are on the clock it is given: on a fake one, the steps
+    are the same however fast the machine really is."""
+    clock = FakeClock()
+    result = _timed_loop(clock, step_s=0.5, seconds=20.0)  # 4 measured steps, then the plan
+    assert result.stopped == "planned steps done" and result.steps == result.planned_steps
+    assert 25 <= result.steps <= 40 and clock.t <= 120.0  # most of the 20 s, never past them
+    assert result.seconds == pytest.approx(clock.t - 100.0)
+    again = _timed_loop(FakeClock(), step_s=0.5, seconds=20.0)
+    assert again.steps == result.steps and again.history == result.history
+    # steps of 5 s and a 12 s deadline: steps start at 0, 5 and 10 s, the fourth would not
+    clock = FakeClock()
+    late = _timed_loop(clock, step_s=5.0, seconds=12.0)
+    assert late.stopped == "time budget" and late.steps == 3
 
 
 def test_finetune_regression_learns_a_number(encoder, slice_rows):
@@ -177,12 +240,13 @@ def test_fewshot_pairs_pull_classes_apart(encoder, slice_rows):
     assert gap(result.encoder) > gap(encoder) + 0.02
 
 
-def test_fewshot_with_eight_rows_per_class(slice_rows, test_rows):
+def test_fewshot_with_eight_rows_per_class(slice_rows, test_rows, monkeypatch):
     import shipml
 
     few = slice_rows.groupby("category", group_keys=False).head(8)
+    fake_train_clock(monkeypatch, TICK)
     model = shipml.train(few, target="category", time_budget=40, n_trials=1, mode="fewshot",
-                         progress=False, report=False)  # fmt: skip
+                         progress=False, report=False, encoder=_timed_encoder())  # fmt: skip
     tuning = model.info["text_tuning"]
     assert tuning["mode"] == "fewshot" and tuning["steps"] >= 4
     assert tuning["best_step"] == tuning["steps"]  # the last weights, not a 3-row choice
@@ -193,21 +257,12 @@ def test_fewshot_with_eight_rows_per_class(slice_rows, test_rows):
     assert float(np.mean(predictions == test_rows["category"].to_numpy())) > 0.7
 
 
-# The encoder's speed, injected wherever a test asserts a choice made on projected times, so the
-# choice is the same on a busy machine as on an idle one: about an unloaded core's rate (5 ms for
-# a 50-character text); the measured rate varies tenfold with load (6.7e-4 seen at load 11).
-SECONDS_PER_CHAR = 1e-4
-
-
 def test_auto_mode_keeps_the_encoder_frozen_when_pairs_do_not_fit(slice_rows, test_rows):
     import shipml
-    from shipml.encoders import load_encoder
 
-    encoder = load_encoder(None)
-    encoder.seconds_per_char = SECONDS_PER_CHAR
     few = slice_rows.groupby("category", group_keys=False).head(6)
     model = shipml.train(few, target="category", time_budget=40, n_trials=1, progress=False,
-                         report=False, encoder=encoder)  # fmt: skip
+                         report=False, encoder=_timed_encoder())  # fmt: skip
     notes = " | ".join(model.info["notes"])
     assert "text columns: embed (the median class has 6 rows" in notes
     assert "text_tuning" not in model.info and model.encoder.embeds_text

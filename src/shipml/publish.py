@@ -5,7 +5,6 @@ traffic with, the training report, and the registry row that makes the version v
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,10 @@ def publish(model, name, *, registry, registry_uri, frame, tdata, rows, oof_raw,
     Each step runs on the time plan (its reservation released, its duration recorded)."""
     from shipml.registry.store import Registry
 
-    started = timing.started
     reg = registry or Registry(registry_uri)
     writer = reg.writer()
     try:
-        model.info["lineage"]["duration_s"] = round(time.monotonic() - started, 2)
+        model.info["lineage"]["duration_s"] = round(timing.elapsed(), 2)
         timing.run("write", lambda: model.write(writer))
         timing.run("reference", lambda: _write_drift_reference(writer, model, frame, oof_raw))
         if report:
@@ -51,7 +49,7 @@ def publish(model, name, *, registry, registry_uri, frame, tdata, rows, oof_raw,
     if report:
         model.info["report_path"] = str(info.artifact_dir / "report.html")
     log.info("registered %s (%.1fs; after the search: %s)", info.ref,
-             time.monotonic() - started, timing.spent)  # fmt: skip
+             timing.elapsed(), timing.spent)  # fmt: skip
     return model
 
 

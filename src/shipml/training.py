@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -231,7 +230,7 @@ def train(
     model = _model(schema, found, plan, oof_raw, metric, seed)
     _describe(model, found, plan, oof_raw, timing, seed)
     _runtime(model, frame, found, plan, timing, seed)
-    _lineage(model, table, found, schema, timing, seed, n_trials, metric)
+    _lineage(model, table, found, schema, timing, (seed, n_trials, metric), (families, options))
     if name is None:
         return model
     from shipml.publish import publish
@@ -520,8 +519,12 @@ def _sample(n: int, k: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
-def _lineage(model, table, found: Found, schema, timing: TimePlan, seed, n_trials, metric):
-    """Where the model came from: the data, the settings, the libraries, the time plan."""
+def _lineage(model, table, found: Found, schema, timing: TimePlan, settings, chosen):
+    """Where the model came from: the data, the settings (`settings`: seed, n_trials, metric;
+    `chosen`: the learner families selected, SHIPML_FAMILIES resolved, and the pass-through
+    options), the libraries, the time plan."""
+    seed, n_trials, metric = settings
+    families, options = chosen
     libs = _versions("shipml", "lightgbm", "scikit-learn", "optuna", "numpy", "pandas")
     lineage = {
         "data_source": table.source,
@@ -532,11 +535,13 @@ def _lineage(model, table, found: Found, schema, timing: TimePlan, seed, n_trial
         "seed": seed,
         "time_budget_s": timing.budget_s,
         "n_trials": n_trials,
-        "duration_s": round(time.monotonic() - timing.started, 2),
+        "duration_s": round(timing.elapsed(), 2),
         "python": platform.python_version(),
         "libraries": libs,
         "time_plan": timing.summary(),
         "metric": metric,
+        "families": list(families),
+        "options": json_safe(dict(options or {})),
     }
     if model.encoder.embeds_text:
         lineage["libraries"].update(_versions("torch", "transformers"))

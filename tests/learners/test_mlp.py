@@ -83,9 +83,21 @@ def ai4i() -> pd.DataFrame:
 
 def test_available_with_torch_and_without(monkeypatch):
     assert mlp.available() is None
-    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
-    note = mlp.available()
-    assert note is not None and 'pip install "shipml[text]"' in note
+    for missing in ("torch", "tabm"):
+        with monkeypatch.context() as mp:
+            mp.setitem(sys.modules, missing, None)  # `import` of it now raises ImportError
+            note = mlp.available()
+        assert note is not None and 'pip install "shipml[text]"' in note
+
+
+def test_available_does_not_load_torch():
+    """Asking whether the family can run costs no PyTorch import (a search checks every family
+    it was given before it fits any)."""
+    import subprocess
+
+    code = "import sys, shipml.learners.mlp as m; m.available(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_learns_german_credit_near_lightgbm(german, german_fit):

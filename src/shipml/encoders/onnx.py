@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.errors import MissingDependency
 
 __all__ = ["OnnxRuntime", "export_onnx", "quantize_int8", "onnxruntime"]
@@ -35,14 +35,14 @@ def onnxruntime():
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        raise MissingDependency(f"ONNX inference needs onnxruntime: {_deps.FIX}") from exc
+        raise MissingDependency(f"ONNX inference needs onnxruntime: {deps.FIX}") from exc
     return ort
 
 
 def export_onnx(encoder) -> bytes:
     """The encoder (every module: weights, pooling, Dense, normalization) as an ONNX graph, in
     memory."""
-    torch = _deps.torch()
+    torch = deps.torch()
     wrapper = encoder.module.eval()
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.int64)
     mask = (ids != 0).to(torch.int64)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.encoders.cache import EmbeddingCache, text_key
 
 __all__ = [
@@ -39,12 +39,23 @@ __all__ = [
     "EncodeReport",
     "EncodeStopped",
     "as_text",
+    "char_cap",
+    "CHARS_PER_TOKEN",
     "encoder_id",
     "padded",
     "weights_id",
 ]
 
 log = logging.getLogger(__name__)
+# A token is at most about this many characters: a text longer than CHARS_PER_TOKEN times the
+# window's tokens is truncated, so the characters past that cost nothing to encode.
+CHARS_PER_TOKEN = 8
+
+
+def char_cap(max_length: int) -> int:
+    """The characters of one text that an encoder with a `max_length`-token window reads, at
+    most: what every projection of encoding time counts a text as."""
+    return CHARS_PER_TOKEN * max_length
 
 
 class EncodeStopped(Exception):
@@ -97,7 +108,7 @@ def weights_id(module, tokenizer, settings: dict) -> str:
 
 def _weights_sha(module) -> str:
     """sha256 of every tensor of `module` (name, dtype, shape, bytes), in name order."""
-    torch = _deps.torch()
+    torch = deps.torch()
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         tensor = tensor.detach().cpu().contiguous()
@@ -277,7 +288,7 @@ class SentenceEncoder:
         ids, mask = padded([e.ids for e in encodings], int(self.settings.get("pad_id", 0)))
         if self.runtime is not None:
             return self.runtime.forward(ids, mask)
-        torch = _deps.torch()
+        torch = deps.torch()
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
             vectors = self.module(ids_t, mask_t)
@@ -300,7 +311,7 @@ class SentenceEncoder:
             unique = [t for t, k in zip(unique, keys) if k not in found]
         if not unique:
             return 0.0
-        cap = 8 * self.max_length  # characters beyond the window cost nothing: truncated
+        cap = char_cap(self.max_length)  # characters beyond the window cost nothing
         if self.seconds_per_char is None:  # measured once per encoder: then free
             self.seconds_per_char = self._measure_per_char(unique, sample, cap)
         return self.seconds_per_char * sum(min(len(t), cap) for t in unique)
@@ -369,7 +380,7 @@ class SentenceEncoder:
         files = {f"{prefix}.tokenizer.json": self.tokenizer.to_str()}
         stored = stored_files(module)
         if stored is None:  # the old layout (a model saved before): saved as it was read
-            st = _deps.safetensors_torch()
+            st = deps.safetensors_torch()
             files[f"{prefix}.safetensors"] = st.save(_state_dict(module.model))
             files[f"{prefix}.config.json"] = json.dumps(module.model.config.to_dict(),
                                                         sort_keys=True)  # fmt: skip

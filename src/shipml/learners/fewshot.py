@@ -16,9 +16,12 @@ on financial_phrasebank, +1.6 on sst2; SetFit's pairs without the class names ga
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.learners.tuning import Texts, Trainer, TuneResult, fit_loop
 
 __all__ = ["fewshot_encoder", "pair_texts", "FEWSHOT_MAX_PER_CLASS"]
@@ -47,10 +50,11 @@ def fewshot_encoder(
     names: list[str] | None = None,
     iterations: int = _ITERATIONS,
     progress=None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> TuneResult:
     """Contrastive tuning on texts[train_rows] (class indices y) and the class `names` (by
     class index, optional); valid_rows are scored by nearest class centroid for progress."""
-    torch = _deps.torch()
+    torch = deps.torch()
     y = np.asarray(y, dtype=np.int64)
     names = list(names or [])
     tokens = Texts(encoder, list(texts) + names)
@@ -101,5 +105,6 @@ def fewshot_encoder(
             f"{encoder.source}, contrastively tuned on {len(train_rows):,} labelled texts{named}"
         ),
         progress=progress,
+        clock=clock,
         keep="last",
     )

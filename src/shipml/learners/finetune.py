@@ -12,9 +12,12 @@ validation score stays honest (early stopping picks among at most a handful of c
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.learners.tuning import Texts, Trainer, TuneResult, fit_loop
 
 __all__ = ["finetune_encoder"]
@@ -40,10 +43,11 @@ def finetune_encoder(
     seed: int = 0,
     max_epochs: float = _MAX_EPOCHS,
     progress=None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> TuneResult:
     """Fine-tune `encoder` on texts[train_rows] -> y (class index, or float for regression),
     early-stopped on valid_rows; returns the tuned encoder (best validation weights)."""
-    torch = _deps.torch()
+    torch = deps.torch()
     tokens = Texts(encoder, texts)
     out = n_classes if task == "multiclass" else 1
     head = torch.nn.Linear(encoder.dim, out)
@@ -93,6 +97,7 @@ def finetune_encoder(
         seed=seed,
         source=f"{encoder.source}, fine-tuned on {len(train_rows):,} labelled texts",
         progress=progress,
+        clock=clock,
     )
 
 

@@ -21,6 +21,7 @@ from shipml.learners.base import (
     empty_oof,
     prior_offset,
 )
+from shipml.learners.columns import column_kinds
 
 __all__ = ["LINEAR", "LinearFamily", "LinearLearner", "LinearFitted", "LinearDesign"]
 
@@ -49,9 +50,8 @@ class LinearDesign:
 
     @classmethod
     def fit(cls, X: np.ndarray, categorical: list[int]) -> LinearDesign:
-        cats = list(categorical)
-        numeric = [j for j in range(X.shape[1]) if j not in set(cats)]
-        Xn = X[:, numeric]
+        kinds = column_kinds(X, categorical)
+        Xn = X[:, kinds.numeric]
         empty = np.zeros(0)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
@@ -62,9 +62,8 @@ class LinearDesign:
             mean = filled.mean(axis=0) if Xn.size else empty
             scale = filled.std(axis=0) if Xn.size else empty
         scale = np.where(scale > 1e-12, scale, 1.0)
-        flagged = [j for k, j in enumerate(numeric) if np.isnan(Xn[:, k]).any()]
-        n_codes = [int(np.nanmax(X[:, j])) + 1 if np.any(~np.isnan(X[:, j])) else 0 for j in cats]
-        return cls(numeric, median, mean, scale, flagged, cats, n_codes, low, high)
+        return cls(kinds.numeric, median, mean, scale, kinds.flagged, kinds.categorical,
+                   kinds.n_codes, low, high)  # fmt: skip
 
     @property
     def groups(self) -> np.ndarray:

@@ -46,10 +46,12 @@ from shipml.learners.base import (
     balanced_weights,
     prior_offset,
 )
+from shipml.learners.columns import column_kinds
 
 __all__ = ["available", "CONFIGS", "fit_on_folds", "MLPFitted", "MLPFamily", "MLP"]
 
 INSTALL_HINT = 'the MLP family needs PyTorch and tabm: pip install "shipml[text]"'
+_NEEDS = ("torch", "tabm", "rtdl_num_embeddings")
 _IG_STEPS = 16  # midpoint Riemann steps of the integrated-gradients path
 _CHUNK = 4096  # rows per forward pass when predicting
 _SHARE = 0.35  # of the search time left when it starts: the MLP's, the rest stays LightGBM's
@@ -75,12 +77,12 @@ CONFIGS: list[dict] = [
 
 
 def available() -> str | None:
-    """None when PyTorch and tabm import, else the note the search shows when skipping."""
-    try:
-        _torch()
-        import rtdl_num_embeddings  # noqa: F401
-        import tabm  # noqa: F401
-    except ImportError:
+    """None when PyTorch, tabm and rtdl_num_embeddings are installed, else the note the search
+    shows when skipping. They are looked up, not imported: PyTorch loads when a fit starts, so a
+    search that never fits the MLP does not pay for it."""
+    from importlib.util import find_spec
+
+    if any(find_spec(name) is None for name in _NEEDS):
         return INSTALL_HINT
     return None
 
@@ -121,8 +123,8 @@ class _Prep:
 
     @classmethod
     def fit(cls, X: np.ndarray, categorical: list[int]) -> _Prep:
-        cats = list(categorical)
-        numeric = [j for j in range(X.shape[1]) if j not in set(cats)]
+        kinds = column_kinds(X, categorical)
+        numeric = kinds.numeric
         Xn = X[:, numeric]
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
@@ -132,9 +134,8 @@ class _Prep:
         scale = (q75 - q25) / 1.349  # IQR of a normal distribution is 1.349 sigma
         scale = np.where(np.isfinite(scale) & (scale > 1e-12), scale, np.nan_to_num(std))
         scale = np.where(scale > 1e-12, scale, 1.0)
-        flagged = [j for k, j in enumerate(numeric) if np.isnan(Xn[:, k]).any()]
-        card = [int(np.nanmax(X[:, j])) + 2 if np.any(~np.isnan(X[:, j])) else 1 for j in cats]
-        return cls(numeric, flagged, cats, card, np.nan_to_num(med), scale)
+        card = [n + 1 for n in kinds.n_codes]  # code 0: missing or unseen
+        return cls(numeric, kinds.flagged, kinds.categorical, card, np.nan_to_num(med), scale)
 
     @property
     def n_num(self) -> int:

@@ -90,8 +90,12 @@ def _rows_that_fit(model, frame: pd.DataFrame, budget: Budget | None) -> int:
     """Validation rows the int8 encoder can score (plus the speed measurement) in time."""
     if budget is None or model.encoder.text_encoder.seconds_per_char is None:
         return min(MAX_ROWS, len(frame))
+    from shipml.encoders.loading import DEFAULT_MAX_LENGTH
+    from shipml.encoders.sentence import char_cap
+
     columns = [c.name for c in model.schema.features if c.kind == "text"]
-    chars = sum(frame[c].astype("string").str.len().fillna(0).clip(upper=2048).sum()
+    cap = char_cap(DEFAULT_MAX_LENGTH)  # as the packaged encoder reads them (the same as before)
+    chars = sum(frame[c].astype("string").str.len().fillna(0).clip(upper=cap).sum()
                 for c in columns)  # fmt: skip
     per_row = model.encoder.text_encoder.seconds_per_char * float(chars) / max(len(frame), 1)
     left = budget.remaining - 2 * (_SPEED_TEXTS + 8) * per_row

@@ -22,6 +22,7 @@ Modes (`train(mode=...)`, `shipml train --mode`):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -128,6 +129,38 @@ def choose_text_mode(
     `after(encoder)`: seconds the steps after the search will take with this encoder (taken
     off `seconds_left` before choosing)."""
     columns = text_columns(schema)  # `mode` is one of MODES: train's parameter check
+    early = _choice_without_encoder(mode, encoder_spec, schema, columns, seconds_left)
+    if early is not None:
+        return early
+    texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
+    if mode == "auto" and encoder_spec is None:
+        floor = _floor_choice(texts, seconds_per_char, slowdown, seconds_left)
+        if floor is not None:
+            return floor
+    from shipml.encoders import load_encoder
+
+    try:
+        encoder = load_encoder(encoder_spec)
+    except MissingDependency as exc:
+        if mode != "auto" or encoder_spec is not None:
+            raise
+        return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
+    if seconds_per_char is not None:
+        encoder.seconds_per_char = seconds_per_char
+    if after is not None:
+        seconds_left -= after(encoder)
+    if mode == "embed":
+        return TextChoice(mode, encoder)
+    if mode in TUNED:  # the time the tuned encoder will take to embed every text once
+        seconds = encoder.estimate_seconds(texts, cached=False)
+        return TextChoice(mode, encoder, embed_seconds=seconds)
+    return _auto_choice(encoder, schema, frame, texts, y, seconds_left)
+
+
+def _choice_without_encoder(mode: str, encoder_spec, schema: Schema, columns: list[str],
+                            seconds_left: float) -> TextChoice | None:  # fmt: skip
+    """The choice when no sentence encoder is needed (or possible) whatever the texts say;
+    None to go on. A mode the table cannot take is refused here."""
     if not columns:
         if mode not in ("auto", "tfidf") or encoder_spec is not None:
             kinds = ", ".join(f"'{c.name}' ({c.kind})" for c in schema.features[:10])
@@ -148,34 +181,29 @@ def choose_text_mode(
                 "left: too little to load a sentence encoder and embed the texts)")  # fmt: skip
         log.info(note)
         return TextChoice("tfidf", notes=[note])
-    texts = pd.concat([frame[c] for c in columns], ignore_index=True).tolist()
-    if mode == "auto" and encoder_spec is None:
-        floor = _embedding_floor(texts, seconds_per_char, slowdown)
-        if floor > _EMBED_SHARE * seconds_left and not _seen_before(texts):
-            note = (
-                f"text columns: TF-IDF, as loading a sentence encoder and embedding "
-                f"{len(texts):,} texts would take at least {floor:.0f}s of the "
-                f"{max(seconds_left, 0):.0f}s left; give a larger --time-budget or --mode embed"
-            )
-            log.info(note)
-            return TextChoice("tfidf", notes=[note])
-    from shipml.encoders import load_encoder
+    return None
 
-    try:
-        encoder = load_encoder(encoder_spec)
-    except MissingDependency as exc:
-        if mode != "auto" or encoder_spec is not None:
-            raise
-        return TextChoice("tfidf", notes=[f"text columns: TF-IDF ({exc})"])
-    if seconds_per_char is not None:
-        encoder.seconds_per_char = seconds_per_char
-    if after is not None:
-        seconds_left -= after(encoder)
-    if mode == "embed":
-        return TextChoice(mode, encoder)
-    if mode in TUNED:  # the time the tuned encoder will take to embed every text once
-        seconds = encoder.estimate_seconds(texts, cached=False)
-        return TextChoice(mode, encoder, embed_seconds=seconds)
+
+def _floor_choice(texts: list, seconds_per_char: float | None, slowdown: float,
+                  seconds_left: float) -> TextChoice | None:  # fmt: skip
+    """Auto mode with the packaged encoder: TF-IDF without loading it when even its fastest
+    load and speed cannot fit (unless the texts were embedded before); else None."""
+    floor = _embedding_floor(texts, seconds_per_char, slowdown)
+    if floor <= _EMBED_SHARE * seconds_left or _seen_before(texts):
+        return None
+    note = (
+        f"text columns: TF-IDF, as loading a sentence encoder and embedding "
+        f"{len(texts):,} texts would take at least {floor:.0f}s of the "
+        f"{max(seconds_left, 0):.0f}s left; give a larger --time-budget or --mode embed"
+    )
+    log.info(note)
+    return TextChoice("tfidf", notes=[note])
+
+
+def _auto_choice(encoder, schema: Schema, frame: pd.DataFrame, texts: list, y,
+                 seconds_left: float) -> TextChoice:  # fmt: skip
+    """Auto mode with the encoder loaded: few-shot rules for a handful of rows per class, else
+    finetune when three epochs fit, embed when embedding fits, else TF-IDF."""
     embed_s = encoder.estimate_seconds(texts)
     fresh_s = encoder.estimate_seconds(texts, cached=False)  # the tuned encoder has no cache
     median = _median_class_size(y, schema)
@@ -183,34 +211,8 @@ def choose_text_mode(
 
     few = median is not None and median <= FEWSHOT_MAX_PER_CLASS
     if few and embed_s <= _EMBED_SHARE * seconds_left:
-        # Measured at 8 rows per class (benchmarks/text.py): pairs with the class names beat
-        # the frozen encoder on the 2- and 3-class sentiment sets and lose on banking77's
-        # intents (10, 20 or 77 of them), at 5-25x the time; so fewshot for few classes only,
-        # when one pass fits.
-        n_classes = len(schema.classes or [])
-        need = _fewshot_seconds(len(frame), len(class_names(schema) or []), fresh_s, len(texts))
-        if n_classes > _FEWSHOT_MAX_CLASSES:
-            kind, why = (
-                "embed",
-                (
-                    f"frozen sentence embeddings: with {n_classes} classes they beat tuning "
-                    "on pairs in shipml's benchmarks; --mode fewshot tunes anyway"
-                ),
-            )
-        elif need <= _FEWSHOT_SHARE * seconds_left:
-            kind, why = "fewshot", f"contrastive tuning on pairs takes about {need:.0f}s"
-        else:
-            kind, why = (
-                "embed",
-                (
-                    f"frozen sentence embeddings; --mode fewshot, or a --time-budget above "
-                    f"{need / _FEWSHOT_SHARE:.0f}s, tunes the encoder on pairs first"
-                ),
-            )
-        note = f"text columns: {kind} (the median class has {median:.0f} rows: {why})"
-        log.info(note)
-        seconds = fresh_s if kind == "fewshot" else embed_s
-        return TextChoice(kind, encoder, embed_seconds=seconds, notes=[note])
+        times = (embed_s, fresh_s, seconds_left)
+        return _few_shot_choice(encoder, schema, frame, texts, median, times)
     kind, epochs, why = "finetune", _FINETUNE_EPOCHS, f"{len(frame):,} labelled texts"
     need = (epochs * _TRAIN_COST * 0.8 + 2.0) * fresh_s  # 80% of rows train, then embed
     if not few and need <= 0.7 * seconds_left:
@@ -231,13 +233,49 @@ def choose_text_mode(
     return TextChoice("embed", encoder, embed_seconds=embed_s)
 
 
+def _few_shot_choice(encoder, schema: Schema, frame: pd.DataFrame, texts: list, median: float,
+                     times: tuple[float, float, float]) -> TextChoice:  # fmt: skip
+    """A handful of rows per class, and embedding fits: fewshot or embed. `times`: seconds to
+    embed the texts (cache counted), to embed them with a tuned encoder, and left."""
+    # Measured at 8 rows per class (benchmarks/text.py): pairs with the class names beat the
+    # frozen encoder on the 2- and 3-class sentiment sets and lose on banking77's intents (10,
+    # 20 or 77 of them), at 5-25x the time; so fewshot for few classes only, when one pass fits.
+    embed_s, fresh_s, seconds_left = times
+    n_classes = len(schema.classes or [])
+    need = _fewshot_seconds(len(frame), len(class_names(schema) or []), fresh_s, len(texts))
+    if n_classes > _FEWSHOT_MAX_CLASSES:
+        kind, why = (
+            "embed",
+            (
+                f"frozen sentence embeddings: with {n_classes} classes they beat tuning "
+                "on pairs in shipml's benchmarks; --mode fewshot tunes anyway"
+            ),
+        )
+    elif need <= _FEWSHOT_SHARE * seconds_left:
+        kind, why = "fewshot", f"contrastive tuning on pairs takes about {need:.0f}s"
+    else:
+        kind, why = (
+            "embed",
+            (
+                f"frozen sentence embeddings; --mode fewshot, or a --time-budget above "
+                f"{need / _FEWSHOT_SHARE:.0f}s, tunes the encoder on pairs first"
+            ),
+        )
+    note = f"text columns: {kind} (the median class has {median:.0f} rows: {why})"
+    log.info(note)
+    seconds = fresh_s if kind == "fewshot" else embed_s
+    return TextChoice(kind, encoder, embed_seconds=seconds, notes=[note])
+
+
 def _embedding_floor(texts: list, seconds_per_char: float | None, slowdown: float) -> float:
     """The least a sentence encoder can cost here: its fastest load and one pass over the
-    distinct texts (characters past the window are cut), at the given rate or the floor's."""
-    from shipml.encoders.sentence import as_text
+    distinct texts (characters past its window are cut), at the given rate or the floor's."""
+    from shipml.encoders.loading import DEFAULT_MAX_LENGTH
+    from shipml.encoders.sentence import as_text, char_cap
 
     unique = {t for t in (as_text(x) for x in texts) if t}
-    chars = sum(min(len(t), 2048) for t in unique)
+    cap = char_cap(DEFAULT_MAX_LENGTH)  # the packaged encoder's: auto mode, no --encoder
+    chars = sum(min(len(t), cap) for t in unique)
     rate = _FLOOR_S_PER_CHAR if seconds_per_char is None else seconds_per_char
     return (_LOAD_FLOOR_S + rate * chars) * slowdown
 
@@ -330,9 +368,11 @@ def tune_encoder(
     deadline: float,
     seed: int,
     progress=None,
+    clock: Callable[[], float] = time.monotonic,
 ):
     """Fine-tune (or few-shot tune) the chosen encoder on the texts of the training rows,
-    early-stopped on the validation rows: (TuneResult, encoder to use, notes)."""
+    early-stopped on the validation rows: (TuneResult, encoder to use, notes). `deadline` is
+    in seconds of `clock` (the time plan's; default time.monotonic)."""
     from shipml.learners.fewshot import fewshot_encoder
     from shipml.learners.finetune import finetune_encoder
 
@@ -342,17 +382,14 @@ def tune_encoder(
 
     texts = [as_text(v) for v in frame[column].tolist()]
     train_rows, valid_rows = rows
+    timed = {"deadline": deadline, "seed": seed, "progress": progress, "clock": clock}
     if choice.mode == "fewshot":
-        result = fewshot_encoder(
-            choice.encoder, texts, y, train_rows, valid_rows,
-            deadline=deadline, seed=seed, names=class_names(schema), progress=progress,
-        )  # fmt: skip
+        result = fewshot_encoder(choice.encoder, texts, y, train_rows, valid_rows,
+                                 names=class_names(schema), **timed)  # fmt: skip
     else:
-        result = finetune_encoder(
-            choice.encoder, texts, y, train_rows, valid_rows,
-            task=schema.task, n_classes=len(schema.classes or []),
-            deadline=deadline, seed=seed, progress=progress,
-        )  # fmt: skip
+        result = finetune_encoder(choice.encoder, texts, y, train_rows, valid_rows,
+                                  task=schema.task, n_classes=len(schema.classes or []),
+                                  **timed)  # fmt: skip
     what = "fine-tuned" if choice.mode == "finetune" else "contrastively tuned (few-shot)"
     if result.best_step == 0:
         note = (
@@ -444,24 +481,24 @@ def embed_text(schema, frame, tfidf: Encoder, tdata, choice: TextChoice, plan, t
     """Sentence-embedding features for the chosen mode; the tuned modes first train the
     encoder on the holdout's training rows. None when auto mode's embedding ran out of time
     (the note says so; the model learns from TF-IDF)."""
-    import time
-
     from shipml.encoders.sentence import EncodeStopped
     from shipml.learners.base import TrainData
 
     deadline = timing.deadline()
     notes, tuning, encoder = [], None, choice.encoder
     if choice.tuned:
-        left = deadline - time.monotonic()
-        until = time.monotonic() + 0.8 * max(0.0, left - 1.3 * choice.embed_seconds)
+        left = deadline - timing.clock()
+        until = timing.clock() + 0.8 * max(0.0, left - 1.3 * choice.embed_seconds)
         result, encoder, notes = tune_encoder(
             choice, schema, frame, tdata.y, plan.folds[0], deadline=until, seed=seed,
-            progress=progress,
+            progress=progress, clock=timing.clock,
         )  # fmt: skip
         tuning = result.summary()
     typed = schema.coerce(frame, strict=False)
     if choice.auto:  # leave the search on TF-IDF a share of the time if embedding falls behind
-        encoder.deadline = deadline - _SEARCH_SHARE * max(0.0, deadline - time.monotonic())
+        # the encoder stops on time.monotonic(): the plan's time left, from now on that clock
+        left = max(0.0, deadline - timing.clock())
+        encoder.deadline = time.monotonic() + (1 - _SEARCH_SHARE) * left
     try:
         features, X, embed_notes = embed_features(schema, typed, encoder)
     except EncodeStopped as stopped:

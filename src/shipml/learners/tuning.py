@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shipml.encoders import _deps
+from shipml.encoders import deps
 from shipml.encoders.sentence import padded
 
 __all__ = ["TuneResult", "Texts", "Trainer", "plan_steps", "fit_loop"]
@@ -26,6 +26,7 @@ __all__ = ["TuneResult", "Texts", "Trainer", "plan_steps", "fit_loop"]
 log = logging.getLogger(__name__)
 _WARMUP_SHARE = 0.06
 _MAX_GRAD_NORM = 1.0
+_MEASURED_STEPS = 4  # steps timed (with one evaluation) before the schedule is planned
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Texts:
         return len(self.encodings)
 
     def tensors(self, rows: np.ndarray):
-        torch = _deps.torch()
+        torch = deps.torch()
         ids, mask = padded([self.encodings[r].ids for r in rows], self.pad)
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
@@ -109,7 +110,7 @@ class Trainer:
     linear decay. `loss_fn(batch_rows) -> loss tensor` is given by the objective."""
 
     def __init__(self, encoder, *, seed: int, lr: float, head=None, head_lr: float = 1e-3):
-        torch = _deps.torch()
+        torch = deps.torch()
         torch.manual_seed(seed)
         self.torch = torch
         self.encoder = encoder
@@ -177,10 +178,12 @@ class Trainer:
 
 
 class Clock:
-    """Measures seconds per training step and per evaluation as training goes."""
+    """Measures seconds per training step and per evaluation as training goes, on `now` (the
+    time plan's clock: time.monotonic unless a test injects one)."""
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.started = now()
         self.step_times: list[float] = []
         self.eval_s = 0.0
 
@@ -190,7 +193,7 @@ class Clock:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.now() - self.started
 
 
 def emit(progress: Callable[[dict], None] | None, **event) -> None:
@@ -212,107 +215,151 @@ def fit_loop(
     source: str,
     progress: Callable[[dict], None] | None = None,
     keep: str = "best",
+    clock: Callable[[], float] = time.monotonic,
 ) -> TuneResult:
     """Train until the planned steps are done, validation stops improving `patience` times in
     a row (None: never stop early), or the deadline. `keep="best"`: the weights of the best
     validation score (higher is better); `"last"`: the final weights (validation too small to
-    choose on; still scored, for progress).
+    choose on; still scored, for progress). `deadline` is in seconds of `clock`.
 
     `batches(rng)` gives one epoch of batches; `loss_fn(batch)` the loss of one batch;
     `evaluate()` the validation score of the current weights."""
     rng = np.random.default_rng(seed)
-    clock = Clock()
+    timer = Clock(clock)
     epoch = batches(rng)
-    steps_per_epoch = len(epoch)
-    history: list[dict] = []
-    best, best_step, best_state = -math.inf, 0, None
-    bad = 0
+    run = _Run(trainer, mode, timer, deadline, len(epoch), progress)
     # Measure a few steps and one evaluation first, then plan the schedule to fit the time.
-    trainer.total = 10 * steps_per_epoch  # provisional (warmup length) until measured
+    trainer.total = 10 * run.steps_per_epoch  # provisional (warmup length) until measured
     queue = list(epoch)
-    done_epochs = 0
-    losses: list[float] = []
     stopped = "planned steps done"
-    planned = None
-    every = steps_per_epoch
     while True:
         if not queue:
-            done_epochs += 1
             queue = list(batches(rng))
-        if planned is not None and trainer.step_no >= planned:
+        if run.planned is not None and trainer.step_no >= run.planned:
             break
-        if time.monotonic() >= deadline:
+        if clock() >= deadline:
             stopped = "time budget"
             break
-        t0 = time.monotonic()
-        losses.append(trainer.step(loss_fn(queue.pop(0))))
-        clock.step_times.append(time.monotonic() - t0)
-        if planned is None and trainer.step_no == 4:
-            t0 = time.monotonic()
-            evaluate()
-            clock.eval_s = time.monotonic() - t0
-            left = deadline - time.monotonic()
-            epochs_left = max_epochs - trainer.step_no / steps_per_epoch  # the 4 measured
-            total, every = plan_steps(
-                clock.per_step(), clock.eval_s, left, steps_per_epoch, epochs_left
-            )
-            planned = trainer.total = total + trainer.step_no
-            log.info(
-                "%s: %d steps planned (%.2fs/step, %.1fs/evaluation, %d steps/epoch)",
-                mode, planned, clock.per_step(), clock.eval_s, steps_per_epoch,
-            )  # fmt: skip
-        at_eval = planned is not None and (
-            trainer.step_no % every == 0 or trainer.step_no == planned
-        )
-        if not at_eval:
+        run.step(loss_fn, queue.pop(0))
+        if run.planned is None and trainer.step_no == _MEASURED_STEPS:
+            run.plan(evaluate, max_epochs)
+        if not run.at_eval():
             continue
-        t0 = time.monotonic()
+        score = run.checkpoint(evaluate)
+        if not run.improved(score) and patience is not None and run.bad >= patience:
+            stopped = "early stopping"
+            break
+    return run.result(evaluate, keep, source, stopped)
+
+
+class _Run:
+    """One tuning run's schedule and record: timed steps, the plan made on them, the scored
+    checkpoints (re-planned when steps run slower than measured), the best weights."""
+
+    def __init__(self, trainer: Trainer, mode: str, timer: Clock, deadline: float,
+                 steps_per_epoch: int, progress) -> None:  # fmt: skip
+        self.trainer, self.mode, self.timer, self.deadline = trainer, mode, timer, deadline
+        self.steps_per_epoch, self.progress = steps_per_epoch, progress
+        self.planned: int | None = None
+        self.every = steps_per_epoch
+        self.history: list[dict] = []
+        self.losses: list[float] = []
+        self.best, self.best_step, self.best_state, self.bad = -math.inf, 0, None, 0
+
+    def step(self, loss_fn: Callable[[np.ndarray], object], batch: np.ndarray) -> None:
+        now = self.timer.now
+        t0 = now()
+        self.losses.append(self.trainer.step(loss_fn(batch)))
+        self.timer.step_times.append(now() - t0)
+
+    def timed_evaluation(self, evaluate: Callable[[], float]) -> float:
+        t0 = self.timer.now()
         score = evaluate()
-        clock.eval_s = time.monotonic() - t0
+        self.timer.eval_s = self.timer.now() - t0
+        return score
+
+    def plan(self, evaluate: Callable[[], float], max_epochs: float) -> None:
+        """The steps that fit the time left, from the measured steps and one evaluation."""
+        trainer, timer = self.trainer, self.timer
+        self.timed_evaluation(evaluate)
+        left = self.deadline - timer.now()
+        epochs_left = max_epochs - trainer.step_no / self.steps_per_epoch  # the 4 measured
+        total, self.every = plan_steps(
+            timer.per_step(), timer.eval_s, left, self.steps_per_epoch, epochs_left
+        )
+        self.planned = trainer.total = total + trainer.step_no
+        log.info(
+            "%s: %d steps planned (%.2fs/step, %.1fs/evaluation, %d steps/epoch)",
+            self.mode, self.planned, timer.per_step(), timer.eval_s, self.steps_per_epoch,
+        )  # fmt: skip
+
+    def at_eval(self) -> bool:
+        step = self.trainer.step_no
+        return self.planned is not None and (step % self.every == 0 or step == self.planned)
+
+    def checkpoint(self, evaluate: Callable[[], float]) -> float:
+        """Score the current weights, record it, and fit the rest of the plan to the time."""
+        trainer, timer = self.trainer, self.timer
+        score = self.timed_evaluation(evaluate)
         entry = {
             "step": trainer.step_no,
-            "epoch": round(trainer.step_no / steps_per_epoch, 2),
-            "loss": round(float(np.mean(losses)), 5),
+            "epoch": round(trainer.step_no / self.steps_per_epoch, 2),
+            "loss": round(float(np.mean(self.losses)), 5),
             "valid": round(score, 5),
-            "elapsed_s": round(clock.elapsed, 1),
+            "elapsed_s": round(timer.elapsed, 1),
         }
-        history.append(entry)
-        losses = []
-        # Steps ran slower than measured (a busy machine): end the decay before the deadline.
-        evals_left = math.ceil((planned - trainer.step_no) / every)
-        seconds = deadline - time.monotonic() - evals_left * clock.eval_s
-        fit = int(0.95 * seconds / max(clock.per_step(), 1e-6))
-        if trainer.step_no < planned:
-            planned = trainer.total = max(trainer.step_no + 1, min(planned, trainer.step_no + fit))
-        rate = 1.0 / clock.per_step()
+        self.history.append(entry)
+        self.losses = []
+        self.replan()
+        rate = 1.0 / timer.per_step()
         log.info("%s step %d/%d: loss %.4f, valid %.4f (%.2f steps/s)",
-                 mode, trainer.step_no, planned, entry["loss"], score, rate)  # fmt: skip
-        emit(progress, mode=mode, step=trainer.step_no, steps=planned, valid=score,
-             steps_per_s=rate, elapsed_s=clock.elapsed)  # fmt: skip
-        if score > best + 1e-4:
-            best, best_step, best_state, bad = score, trainer.step_no, trainer.snapshot(), 0
-        else:
-            bad += 1
-            if patience is not None and bad >= patience:
-                stopped = "early stopping"
-                break
-    if keep == "last" and trainer.step_no:
-        last = history[-1] if history and history[-1]["step"] == trainer.step_no else None
-        best = last["valid"] if last else evaluate()
-        best_state, best_step = trainer.snapshot(), trainer.step_no
-    if best_state is None:  # stopped before the first evaluation: keep what was trained
-        best_state, best_step = trainer.snapshot(), trainer.step_no
-        best = evaluate() if trainer.step_no else -math.inf
-    encoder = trainer.tuned_encoder(best_state, source)
-    return TuneResult(
-        encoder=encoder,
-        mode=mode,
-        steps=trainer.step_no,
-        planned_steps=planned or trainer.step_no,
-        epochs=trainer.step_no / steps_per_epoch,
-        seconds=clock.elapsed,
-        best_score=None if not math.isfinite(best) else round(best, 5),
-        best_step=best_step,
-        stopped=stopped,
-        history=history,
-    )
+                 self.mode, trainer.step_no, self.planned, entry["loss"], score,
+                 rate)  # fmt: skip
+        emit(self.progress, mode=self.mode, step=trainer.step_no, steps=self.planned,
+             valid=score, steps_per_s=rate, elapsed_s=timer.elapsed)  # fmt: skip
+        return score
+
+    def replan(self) -> None:
+        """Steps ran slower than measured (a busy machine): end the decay before the deadline."""
+        trainer, timer, planned = self.trainer, self.timer, self.planned
+        evals_left = math.ceil((planned - trainer.step_no) / self.every)
+        seconds = self.deadline - timer.now() - evals_left * timer.eval_s
+        fit = int(0.95 * seconds / max(timer.per_step(), 1e-6))
+        if trainer.step_no < planned:
+            self.planned = trainer.total = max(
+                trainer.step_no + 1, min(planned, trainer.step_no + fit)
+            )
+
+    def improved(self, score: float) -> bool:
+        """Keep the weights of a better score; else count one more checkpoint without gain."""
+        if score > self.best + 1e-4:
+            step, state = self.trainer.step_no, self.trainer.snapshot()
+            self.best, self.best_step, self.best_state, self.bad = score, step, state, 0
+            return True
+        self.bad += 1
+        return False
+
+    def result(self, evaluate: Callable[[], float], keep: str, source: str,
+               stopped: str) -> TuneResult:  # fmt: skip
+        trainer = self.trainer
+        best, best_step, best_state = self.best, self.best_step, self.best_state
+        if keep == "last" and trainer.step_no:
+            history = self.history
+            last = history[-1] if history and history[-1]["step"] == trainer.step_no else None
+            best = last["valid"] if last else evaluate()
+            best_state, best_step = trainer.snapshot(), trainer.step_no
+        if best_state is None:  # stopped before the first evaluation: keep what was trained
+            best_state, best_step = trainer.snapshot(), trainer.step_no
+            best = evaluate() if trainer.step_no else -math.inf
+        return TuneResult(
+            encoder=trainer.tuned_encoder(best_state, source),
+            mode=self.mode,
+            steps=trainer.step_no,
+            planned_steps=self.planned or trainer.step_no,
+            epochs=trainer.step_no / self.steps_per_epoch,
+            seconds=self.timer.elapsed,
+            best_score=None if not math.isfinite(best) else round(best, 5),
+            best_step=best_step,
+            stopped=stopped,
+            history=self.history,
+        )
