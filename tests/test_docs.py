@@ -134,6 +134,10 @@ def make_workspace(root: Path) -> None:
     """The files the README names, from the real data in tests/data and examples/."""
     (root / "examples").mkdir(parents=True)
     shutil.copy(ROOT / "examples" / "german_credit.csv", root / "examples")
+    shop = root / "tests" / "data" / "shop_log"  # the README's recommender log
+    shop.mkdir(parents=True)
+    for name in ("events.csv", "items.csv"):
+        shutil.copy(ROOT / "tests" / "data" / "shop_log" / name, shop)
     (root / ".venv").symlink_to(sys.prefix, target_is_directory=True)
     demo = root / ".shipml-demo"  # what examples/demo.sh writes
     demo.mkdir()
