@@ -14,6 +14,14 @@ users and shorter histories.
 
     nice -n 19 python benchmarks/sasrec.py [--budget 120] [--refit-budget S] [--data DIR]
 
+Measured 2026-12-02 on the shared 2-core machine (load 3-10, other jobs running):
+
+    --budget 120: sasrec val NDCG@10 0.0700 / HR@10 0.135, test 0.0594 / 0.112 (refit on
+      train+val: 0.0672 / 0.134); cut by the deadline after 2.7 epochs (89 s, 0.41 s a step);
+      popular val 0.0338, test 0.0432; popular(recent) val 0.0358, test 0.0402
+    --budget 600 --refit-budget 0: early-stopped, best after 7 epochs (221 s): val 0.0913 /
+      0.182, test 0.0725 / 0.143
+
 The data is read from ../shared/datasets/movielens_100k (research use only: never copied into
 the repository).
 """
