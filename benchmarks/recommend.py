@@ -338,10 +338,11 @@ def shipml_worker(data: Path, out: Path, budget: float, seed: int) -> dict:
                           "time": pd.to_datetime(a["tv_time"], unit="s", utc=True)})  # fmt: skip
     t0 = time.perf_counter()
     model = train_recommender(frame, user="user", item="item", time="time",
-                              time_budget=budget, seed=seed)  # fmt: skip
+                              time_budget=budget, seed=seed,
+                              **_same_split(train_recommender))  # fmt: skip
     train_s = time.perf_counter() - t0
     test_users = a["test_users"]
-    scores = shipml_scores(model, frame, users[test_users], items)
+    scores = shipml_scores(model, users[test_users], items)
     path = out / "shipml.npy"
     np.save(path, scores, allow_pickle=False)
     ids = users[test_users[:N_LATENCY_USERS]]
@@ -356,23 +357,28 @@ def shipml_worker(data: Path, out: Path, budget: float, seed: int) -> dict:
     return {"rows": [row], "info": info, "versions": _versions(), "src": _src_commit()}
 
 
-def shipml_scores(model, frame, test_ids, items) -> np.ndarray:
-    """The model's scores for the test users (their train_val histories, in the model's own
-    codes), as columns of the benchmark's item codes (items the model lacks at -inf)."""
-    from shipml.recommend.interactions import Histories
+def _same_split(train_recommender) -> dict:
+    """Leave-last-out inside shipml too (its selection split), where the branch lets one say
+    so (`split="auto"` may choose a global time split)."""
+    import inspect
 
-    m_users = {str(u): i for i, u in enumerate(model.users)}
+    return {"split": "leave-last-out"} if "split" in inspect.signature(
+        train_recommender).parameters else {}  # fmt: skip
+
+
+def shipml_scores(model, test_ids, items) -> np.ndarray:
+    """The model's scores for the test users from its own view of them (`model.events`: the
+    train_val events as it read them), as columns of the benchmark's item codes (items the
+    model lacks at -inf)."""
+    if hasattr(model, "user_code"):  # user IDs may be stored pseudonymized
+        codes = np.array([model.user_code(u) for u in test_ids])
+    else:
+        index = {str(u): i for i, u in enumerate(model.users)}
+        codes = np.array([index.get(str(u), -1) for u in test_ids])
+    if (codes < 0).any():
+        raise RuntimeError(f"{int((codes < 0).sum())} test users unknown to the model")
+    raw = np.asarray(model.scores(model.events.histories(codes)), np.float32)
     m_items = {str(t): i for i, t in enumerate(model.items)}
-    by_user = frame.groupby("user", sort=False)["item"].apply(list).to_dict()
-    seqs = [np.array([m_items[t] for t in by_user[u]], np.int32) for u in test_ids]
-    import scipy.sparse as sp
-
-    rows = np.repeat(np.arange(len(seqs)), [len(s) for s in seqs])
-    mat = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, np.concatenate(seqs))),
-                        shape=(len(seqs), len(m_items)))  # fmt: skip
-    mat.data[:] = 1.0
-    hist = Histories(np.array([m_users[u] for u in test_ids]), mat, seqs)
-    raw = np.asarray(model.scores(hist), np.float32)
     out = np.full((len(test_ids), len(items)), -np.inf, np.float32)
     cols = np.array([m_items.get(str(t), -1) for t in items])
     out[:, cols >= 0] = raw[:, cols[cols >= 0]]
@@ -523,8 +529,13 @@ def _wait_ready(client, proc, log: Path, timeout: float = 180.0) -> None:
 # Scoring (here, with shipml's metrics)
 
 
-def sampled_negatives(meta: dict, a: dict, n: int = 100, seed: int = 0) -> np.ndarray:
-    """(n_test, n) items each test user has not seen in train_val nor as its target."""
+def sampled_negatives(split, meta: dict, a: dict, n: int = 100, seed: int = 0):
+    """(n_test, n) items each test user has not seen in train_val nor as its target, and who
+    drew them: shipml's own sampler when the branch has it, else a seeded one here."""
+    from shipml.recommend import metrics as rm
+
+    if hasattr(rm, "sample_negatives"):
+        return rm.sample_negatives(split.test, n, seed=seed)[1], "shipml.recommend.metrics"
     rng = np.random.default_rng(seed)
     seen = _csr(a["tv_user"], a["tv_item"], meta["n_users"], meta["n_items"])
     out = np.empty((len(a["test_users"]), n), np.int64)
@@ -532,7 +543,7 @@ def sampled_negatives(meta: dict, a: dict, n: int = 100, seed: int = 0) -> np.nd
         banned = set(seen[u].indices.tolist()) | {int(t)}
         pool = np.array([i for i in range(meta["n_items"]) if i not in banned])
         out[r] = rng.choice(pool, n, replace=False)
-    return out
+    return out, "the benchmark's seeded sampler"
 
 
 def score_row(scores: np.ndarray, split, a: dict, negatives: np.ndarray, known: np.ndarray):
@@ -540,13 +551,20 @@ def score_row(scores: np.ndarray, split, a: dict, negatives: np.ndarray, known: 
 
     s = np.array(scores, dtype=np.float32)
     s[:, ~known] = -np.inf  # nobody can recommend an item absent from train_val
-    s[~np.isfinite(s)] = -np.inf  # a NaN never outranks anything
+    s[np.isnan(s)] = -np.inf  # a NaN never outranks anything
     out = rm.ranking_metrics(s, split.test, ks=(5, 10, 20))
     masked = rm.masked(s, split.test)
-    target = masked[np.arange(len(s)), a["test_items"]]
-    neg = np.take_along_axis(masked, negatives, axis=1)
-    out["sampled100_hr@10"] = float(np.mean((neg >= target[:, None]).sum(axis=1) < 10))
-    out["coverage@10"] = len(np.unique(rm.top_k(masked, 10))) / s.shape[1]
+    if hasattr(rm, "sampled_ranks"):
+        rows, ranks = rm.sampled_ranks(masked, split.test, negatives)
+        out["sampled100_hr@10"] = rm.sampled_metrics(rows, ranks, ks=(10,))["hr@10"]
+    else:
+        target = masked[np.arange(len(s)), a["test_items"]]
+        neg = np.take_along_axis(masked, negatives, axis=1)
+        out["sampled100_hr@10"] = float(np.mean((neg >= target[:, None]).sum(axis=1) < 10))
+    top = rm.top_k(masked, 10)
+    out["coverage@10"] = len(np.unique(top)) / s.shape[1]
+    popular = np.argsort(-np.bincount(a["tv_item"], minlength=s.shape[1]), kind="stable")
+    out["top1%_share@10"] = float(np.isin(top, popular[: max(1, s.shape[1] // 100)]).mean())
     return out
 
 
@@ -647,6 +665,7 @@ def main(argv=None) -> int:
         print(f"[{system}] {'ERROR ' + cell['error'][:300] if cell.get('error') else 'done'} "
               f"({cell.get('wall_s', 0):.0f} s)", flush=True)  # fmt: skip
     print(report(res, meta, data, args))
+    results_path.write_text(json.dumps(res, indent=1, default=_json_default))  # + the table
     return 0
 
 
@@ -678,7 +697,7 @@ def parse(argv):
 
 def report(res: dict, meta: dict, data: Path, args) -> str:
     split, a = _rebuild_split(data)
-    negatives = sampled_negatives(meta, a)
+    negatives, sampler = sampled_negatives(split, meta, a)
     known = np.bincount(a["tv_item"], minlength=meta["n_items"]) > 0
     rows = []
     for system in [s for s in ("shipml", *PEERS) if s in res["cells"]]:
@@ -705,7 +724,8 @@ def report(res: dict, meta: dict, data: Path, args) -> str:
                      f"| {m['sampled100_hr@10']:.4f} | {m['coverage@10']:.3f} | "
                      f"{ref['train_s']:.1f} | {np.percentile(lat, 50):.2f} / "
                      f"{np.percentile(lat, 99):.2f} |")  # fmt: skip
-    lines += ["", *goal_lines(rows, res, args)]
+    lines += ["", *goal_lines(rows, res, args), f"- sampled-100 negatives drawn by {sampler}"]
+    res["table"] = [{"system": t, **(m or {})} for _, t, m, _ in rows]
     return "\n".join(lines)
 
 
