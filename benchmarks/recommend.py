@@ -50,6 +50,7 @@ import contextlib
 import hashlib
 import json
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -434,6 +435,7 @@ def latency_worker(out: Path, budget: float, seed: int, requests: int) -> dict:
 
     frame = synthetic_log(seed)
     reg_dir = out / "latency-registry"
+    shutil.rmtree(reg_dir, ignore_errors=True)  # this cell's own registry: a fresh one per run
     reg = Registry(str(reg_dir))
     t0 = time.perf_counter()
     model = train_recommender(frame, user="user", item="item", time="time", name="reclat",
