@@ -429,7 +429,7 @@ def _percentiles(ms: list[float]) -> dict:
             "n": len(ms)}  # fmt: skip
 
 
-def latency_worker(out: Path, budget: float, seed: int, requests: int) -> dict:
+def latency_worker(out: Path, budget: float, seed: int, requests: int, families=None) -> dict:
     from shipml.recommend.training import train_recommender
     from shipml.registry.store import Registry
 
@@ -439,7 +439,8 @@ def latency_worker(out: Path, budget: float, seed: int, requests: int) -> dict:
     reg = Registry(str(reg_dir))
     t0 = time.perf_counter()
     model = train_recommender(frame, user="user", item="item", time="time", name="reclat",
-                              time_budget=budget, seed=seed, registry=reg)  # fmt: skip
+                              time_budget=budget, seed=seed, registry=reg,
+                              **({"families": families} if families else {}))  # fmt: skip
     train_s = time.perf_counter() - t0
     rng = np.random.default_rng(seed + 1)
     known = np.array([str(u) for u in model.users])
@@ -600,6 +601,8 @@ def run_cell(system: str, args, data: Path) -> dict:
            "--cell-dir", str(cell), "--budget", repr(args.budget), "--seed", str(args.seed),
            "--latency-budget", repr(args.latency_budget),
            "--requests", str(args.requests)]  # fmt: skip
+    if args.latency_families:
+        cmd += ["--latency-families", ",".join(args.latency_families)]
     timeout = args.budget * 1.1 + 600 if system in ("shipml", "latency") else args.cell_timeout
     start = time.perf_counter()
     with open(cell / "log.txt", "w") as log:
@@ -626,7 +629,8 @@ def worker(args) -> int:
         elif args.worker == "shipml":
             res = shipml_worker(Path(args.data), out, args.budget, args.seed)
         else:
-            res = latency_worker(out, args.latency_budget, args.seed, args.requests)
+            res = latency_worker(out, args.latency_budget, args.seed, args.requests,
+                                 args.latency_families)  # fmt: skip
     except Exception as exc:
         res = {"error": f"{type(exc).__name__}: {exc}"[:3000], "traceback": traceback.format_exc()}
     (out / "result.json").write_text(json.dumps(res, default=_json_default))
@@ -687,6 +691,8 @@ def parse(argv):
     p.add_argument("--budget", type=float, default=300.0, help="shipml's time budget (s)")
     p.add_argument("--latency-budget", type=float, default=120.0)
     p.add_argument("--requests", type=int, default=1000, help="latency cell requests")
+    p.add_argument("--latency-families", type=lambda s: s.split(","), default=None,
+                   help="the latency cell's shipml families (default: all)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cell-timeout", type=float, default=1800.0, help="a peer cell's limit (s)")
     p.add_argument("--peer-venv", type=Path, default=default_venv())
