@@ -60,7 +60,8 @@ def ease_weights(X: sp.spmatrix, strength: float) -> np.ndarray:
         P[start:stop, start:stop] = diag + np.triu(diag, 1).T
     P /= -np.diag(P)[None, :].copy()
     P.flat[:: n + 1] = 0.0
-    return P.astype(np.float32)
+    # LAPACK's dpotri leaves P in Fortran order: `history @ B` would copy B on every request
+    return np.ascontiguousarray(P, dtype=np.float32)
 
 
 @dataclass
@@ -86,7 +87,7 @@ class EaseFitted:
 
     @classmethod
     def load(cls, meta: dict, reader, task: str) -> EaseFitted:
-        weights = reader.read_npy(meta["weights"]).astype(np.float32, copy=False)
+        weights = np.ascontiguousarray(reader.read_npy(meta["weights"]), dtype=np.float32)
         return cls(weights, float(meta.get("strength", 0.0)))
 
 

@@ -35,15 +35,16 @@ def fold_in(item_factors: np.ndarray, histories: sp.csr_matrix, regularization: 
     solution x = (Y^T Y + Y^T (C - I) Y + reg I)^-1 Y^T C p with confidence C = alpha * r on
     the user's items (1 elsewhere) and preference p = 1 on them (implicit's formulation).
     `gram`: Y^T Y + reg I when the caller keeps it (a served model: once, not per request)."""
-    Y = np.asarray(item_factors, dtype=np.float64)
     h = sp.csr_matrix(histories, dtype=np.float64)
-    base = regularized_gram(Y, regularization) if gram is None else gram
-    out = np.zeros((h.shape[0], Y.shape[1]), dtype=np.float64)
+    base = regularized_gram(item_factors, regularization) if gram is None else gram
+    out = np.zeros((h.shape[0], item_factors.shape[1]), dtype=np.float64)
     for u in range(h.shape[0]):
         lo, hi = h.indptr[u], h.indptr[u + 1]
         if lo == hi:
             continue
-        Yh, c = Y[h.indices[lo:hi]], alpha * h.data[lo:hi]
+        # only the user's rows in float64: a served request must not copy the catalogue
+        Yh = np.asarray(item_factors[h.indices[lo:hi]], dtype=np.float64)
+        c = alpha * h.data[lo:hi]
         A = base + (Yh.T * (c - 1.0)) @ Yh
         out[u] = np.linalg.solve(A, Yh.T @ c)
     return out.astype(np.float32)
