@@ -76,7 +76,9 @@ def fakes(monkeypatch):
     clock = FakeClock()
 
     def install(*families):
-        monkeypatch.setattr(registry, "FAMILIES", {f.name: f for f in families})
+        fams = {f.name: f for f in families}
+        monkeypatch.setattr(registry, "FAMILIES", fams)
+        monkeypatch.setitem(registry.KINDS, "supervised", fams)  # what select() reads
         monkeypatch.delenv("SHIPML_FAMILIES", raising=False)
 
     return clock, install
