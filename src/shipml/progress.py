@@ -42,3 +42,31 @@ class SearchProgress:
     def close(self) -> None:
         self.progress.update(self.task, completed=self.progress.tasks[0].total)
         self.progress.stop()
+
+
+def search_reporter(progress, budget: float, metric: str):
+    """What `train(progress=...)` reports to: a callable as given, None for no progress,
+    else a SearchProgress bar (default: when stderr is a terminal)."""
+    if callable(progress):
+        return progress
+    if progress is None:
+        import sys
+
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    return SearchProgress(budget, metric)
+
+
+def library_versions(*names: str) -> dict[str, str]:
+    """The installed version of each named distribution (those not installed are left out),
+    for a model's lineage."""
+    import importlib.metadata as md
+
+    libs = {}
+    for lib in names:
+        try:
+            libs[lib] = md.version(lib)
+        except md.PackageNotFoundError:
+            continue
+    return libs

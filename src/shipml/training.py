@@ -43,6 +43,7 @@ from shipml.planning import (
     plan_refit,
     refit_seconds,
 )
+from shipml.progress import library_versions, search_reporter
 from shipml.tasks import task_kind
 
 __all__ = ["train", "prepare"]
@@ -215,7 +216,7 @@ def train(
     choice = _text_choice(schema, frame, tdata, mode, encoder, timing)
     plan = _plan(schema, frame, tdata, seed, holdout=choice is not None and choice.tuned)
     refit_cap = plan_refit(timing, plan.kind == "holdout", choice is not None and choice.tuned)
-    reporter = _progress(progress, time_budget, metric)
+    reporter = search_reporter(progress, time_budget, metric)
     try:
         text = None if choice is None else _embed(schema, frame, tabular, tdata, choice, plan,
                                                   timing, seed, reporter)  # fmt: skip
@@ -525,7 +526,7 @@ def _lineage(model, table, found: Found, schema, timing: TimePlan, settings, cho
     options), the libraries, the time plan."""
     seed, n_trials, metric = settings
     families, options = chosen
-    libs = _versions("shipml", "lightgbm", "scikit-learn", "optuna", "numpy", "pandas")
+    libs = library_versions("shipml", "lightgbm", "scikit-learn", "optuna", "numpy", "pandas")
     lineage = {
         "data_source": table.source,
         "data_sha256": table.sha256,
@@ -544,32 +545,6 @@ def _lineage(model, table, found: Found, schema, timing: TimePlan, settings, cho
         "options": json_safe(dict(options or {})),
     }
     if model.encoder.embeds_text:
-        lineage["libraries"].update(_versions("torch", "transformers"))
+        lineage["libraries"].update(library_versions("torch", "transformers"))
         lineage["text_encoder"] = found.text.source
     model.info["lineage"] = lineage
-
-
-def _versions(*names: str) -> dict[str, str]:
-    import importlib.metadata as md
-
-    libs = {}
-    for lib in names:
-        try:
-            libs[lib] = md.version(lib)
-        except md.PackageNotFoundError:
-            continue
-    return libs
-
-
-def _progress(progress, budget: float, metric: str):
-    if callable(progress):
-        return progress
-    if progress is None:
-        import sys
-
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    from shipml.progress import SearchProgress
-
-    return SearchProgress(budget, metric)

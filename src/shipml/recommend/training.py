@@ -24,6 +24,7 @@ import numpy as np
 
 from shipml.learners.base import RankFolds
 from shipml.planning import TimePlan
+from shipml.progress import library_versions, search_reporter
 from shipml.recommend.catalog import Catalog, embed_item_texts, item_texts
 from shipml.recommend.interactions import Interactions
 from shipml.recommend.model import RecMember, RecModel, user_key
@@ -207,7 +208,7 @@ def _search(parts, metric, timing: TimePlan, seed, n_trials, families, progress,
     from shipml.search import run_search
 
     folds = RankFolds(parts.train, parts.val, seed=seed, metric=metric)
-    reporter = _progress(progress, timing.budget_s, metric)
+    reporter = search_reporter(progress, timing.budget_s, metric)
 
     def update(candidates) -> None:  # the reserves after the search, from measured seconds
         need = _ensemble_seconds(len(candidates), speed[0])
@@ -369,12 +370,12 @@ def _describe(model: RecModel, parts, spec: dict, result, ens, evaluation: dict,
 def _lineage(model: RecModel, inter, identity, timing: TimePlan, seed, n_trials, metric,
              families, split) -> None:  # fmt: skip
     source, sha = identity
-    libs = _versions("shipml", "numpy", "scipy", "pandas", "optuna")
+    libs = library_versions("shipml", "numpy", "scipy", "pandas", "optuna")
     used = {m.get("family") for m in model.info.get("ensemble", [])}
     if used & {"als", "bpr"}:
-        libs.update(_versions("implicit"))
+        libs.update(library_versions("implicit"))
     if "sasrec" in used or model.catalog.text_vectors is not None:
-        libs.update(_versions("torch", "transformers"))
+        libs.update(library_versions("torch", "transformers"))
     model.info["lineage"] = {
         "data_source": source,
         "data_sha256": sha,
@@ -392,32 +393,6 @@ def _lineage(model: RecModel, inter, identity, timing: TimePlan, seed, n_trials,
         "time_plan": timing.summary(),
         "metric": metric,
     }
-
-
-def _versions(*names: str) -> dict[str, str]:
-    import importlib.metadata as md
-
-    libs = {}
-    for lib in names:
-        try:
-            libs[lib] = md.version(lib)
-        except md.PackageNotFoundError:
-            continue
-    return libs
-
-
-def _progress(progress, budget: float, metric: str):
-    if callable(progress):
-        return progress
-    if progress is None:
-        import sys
-
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    from shipml.progress import SearchProgress
-
-    return SearchProgress(budget, metric)
 
 
 def _schema(spec: dict) -> dict:
