@@ -26,7 +26,8 @@ __all__ = ["Encoder"]
 
 _MAX_CATEGORIES = 250  # codes beyond this go to "other"; LightGBM's default max_cat is 255
 _MIN_CATEGORY_COUNT = 2
-_TEXT_FEATURES = 300
+_TEXT_CELLS = 3_000_000  # TF-IDF terms x rows kept dense for the learners (24 MB)
+_TEXT_WIDTH = (300, 5_000)  # terms per text column, fewest and most
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 
 
@@ -47,6 +48,8 @@ class Encoder:
         """Fit on a typed training frame. With `text_encoder` (a SentenceEncoder), text columns
         become sentence embeddings instead of TF-IDF weights."""
         enc = cls(text_encoder=text_encoder)
+        n_text = sum(col.kind == "text" for col in schema.features)
+        width = text_width(len(typed), n_text)
         for col in schema.features:
             values = typed[col.name]
             spec: dict = {"name": col.name, "kind": col.kind}
@@ -61,7 +64,7 @@ class Encoder:
                 spec.update(method="embed", dim=text_encoder.dim)
                 enc._add(col.name, [f"{col.name}~e{i}" for i in range(text_encoder.dim)])
             elif col.kind == "text":
-                spec.update(_fit_tfidf(values))
+                spec.update(_fit_tfidf(values, width))
                 enc._add(col.name, [f"{col.name}~{w}" for w in spec["vocabulary"]])
             else:
                 enc._add(col.name, [col.name])
@@ -175,14 +178,23 @@ def _varies(values: np.ndarray) -> bool:
     return present.size > 0 and np.ptp(present) > 0
 
 
-def _fit_tfidf(values: pd.Series) -> dict:
+def text_width(n_rows: int, n_text_columns: int = 1) -> int:
+    """TF-IDF terms kept per text column: as many as fit `_TEXT_CELLS` dense cells, within
+    `_TEXT_WIDTH`. A short table keeps a wide vocabulary (300 terms were too few for 1,500
+    reviews: most of the sentiment words were cut), a long one stays within memory."""
+    fewest, most = _TEXT_WIDTH
+    per_column = _TEXT_CELLS // max(1, n_rows * max(1, n_text_columns))
+    return int(min(most, max(fewest, per_column)))
+
+
+def _fit_tfidf(values: pd.Series, width: int) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vec = TfidfVectorizer(**_TFIDF_OPTIONS, max_features=_TEXT_FEATURES, min_df=2)
+    vec = TfidfVectorizer(**_TFIDF_OPTIONS, max_features=width, min_df=2)
     try:
         vec.fit(values.fillna(""))
     except ValueError:  # too few documents or words for min_df=2
-        vec = TfidfVectorizer(**_TFIDF_OPTIONS, max_features=_TEXT_FEATURES).fit(values.fillna(""))
+        vec = TfidfVectorizer(**_TFIDF_OPTIONS, max_features=width).fit(values.fillna(""))
     vocabulary = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
     return {"vocabulary": vocabulary, "idf": [float(x) for x in vec.idf_]}
 

@@ -53,14 +53,17 @@ class LinearDesign:
         kinds = column_kinds(X, categorical)
         Xn = X[:, kinds.numeric]
         empty = np.zeros(0)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
-            median = np.nan_to_num(np.nanmedian(Xn, axis=0)) if Xn.size else empty
-            low = np.nan_to_num(np.nanquantile(Xn, 0.005, axis=0)) if Xn.size else empty
-            high = np.nan_to_num(np.nanquantile(Xn, 0.995, axis=0)) if Xn.size else empty
-            filled = np.clip(np.where(np.isnan(Xn), median, Xn), low, high)
-            mean = filled.mean(axis=0) if Xn.size else empty
-            scale = filled.std(axis=0) if Xn.size else empty
+        if not Xn.size:
+            median = mean = scale = low = high = empty
+        else:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
+                median, low, high = _robust_range(Xn)
+                filled = np.clip(np.where(np.isnan(Xn), median, Xn), low, high)
+                mean, scale = filled.mean(axis=0), filled.std(axis=0)
+            weights = _term_weights(filled)
+            mean = np.where(weights, 0.0, mean)
+            scale = np.where(weights, _TERM_SCALE, scale)
         scale = np.where(scale > 1e-12, scale, 1.0)
         return cls(kinds.numeric, median, mean, scale, kinds.flagged, kinds.categorical,
                    kinds.n_codes, low, high)  # fmt: skip
@@ -119,6 +122,39 @@ class LinearDesign:
             n_codes=d["n_codes"],
             **arrays,
         )
+
+
+# TF-IDF weights are scaled by one common factor rather than standardized: standardizing blows
+# a rare term up to values the penalty barely sees, and a term's weight is already comparable
+# across terms. The factor was chosen on banking77 (300 rows, 20 intents) and sst2 (1,500
+# reviews): 1/0.03 matched TF-IDF + scikit-learn's logistic regression on both within the
+# family's strength grid (sqrt(0.1) left banking77 at 0.69 against 0.81).
+_TERM_SCALE = 0.03
+
+
+def _robust_range(Xn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median and the 0.5-99.5 % clip bounds per column; where the bounds meet (a column that is
+    mostly one value, such as a rare word's weight) the training range instead, so that the
+    clip never erases the column. np.quantile when nothing is missing (nanquantile is 10-20x
+    slower)."""
+    missing = np.isnan(Xn).any()
+    quantile = np.nanquantile if missing else np.quantile
+    median, low, high = (np.nan_to_num(quantile(Xn, q, axis=0)) for q in (0.5, 0.005, 0.995))
+    meet = low >= high
+    if meet.any():
+        span = Xn[:, meet]
+        low[meet] = np.nan_to_num(np.nanmin(span, axis=0))
+        high[meet] = np.nan_to_num(np.nanmax(span, axis=0))
+    return median, low, high
+
+
+def _term_weights(filled: np.ndarray) -> np.ndarray:
+    """Columns that look like TF-IDF weights: within [0, 1], at least half zeros, and some
+    fractional value (0/1 flags stay standardized as before)."""
+    inside = (filled.min(axis=0) >= 0.0) & (filled.max(axis=0) <= 1.0)
+    sparse = (filled == 0.0).mean(axis=0) >= 0.5
+    fractional = (filled != np.round(filled)).any(axis=0)
+    return inside & sparse & fractional
 
 
 @dataclass
