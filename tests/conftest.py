@@ -14,7 +14,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # so is the sequential recommender (learners/sasrec.py: tests/learners/test_sasrec.py).
 os.environ.setdefault("SHIPML_FAMILIES", "-mlp,-sasrec")
 
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent  # the repository (README.md, pyproject.toml, tools/)
+DATA = ROOT / "tests" / "data"  # the datasets, whichever folder a test sits in
 GERMAN = DATA / "german_credit.csv"
 ADULT = DATA / "adult_slice.csv"
 ADULT_TEST = DATA / "adult_test_slice.csv"

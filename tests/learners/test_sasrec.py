@@ -33,7 +33,7 @@ FOREVER = Budget(np.inf)
 
 
 class FakeClock:
-    """Seconds that pass only when read (`tick` per read), as in tests/test_budget.py."""
+    """Seconds that pass only when read (`tick` per read), as in tests/training/test_budget.py."""
 
     def __init__(self, start: float = 100.0, tick: float = 0.0) -> None:
         self.t, self.tick, self.reads = start, tick, 0

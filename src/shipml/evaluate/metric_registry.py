@@ -10,7 +10,7 @@ classifier (log-odds for binary, class scores for multiclass) or the predictions
 They are scikit-learn's functions, except where scikit-learn's input checks dominate the cost of
 a call that ensemble selection makes hundreds of times (RMSE, MAE, accuracy, binary ROC AUC:
 about 2-14 ms per call in scikit-learn against 12-370 us in NumPy on 1,000 rows); those are
-written in NumPy here and tests/test_scoring.py proves them equal to scikit-learn.
+written in NumPy here and tests/evaluate/test_scoring.py proves them equal to scikit-learn.
 
 This module imports nothing at the top (the CLI reads it for `shipml --help`-fast tables).
 """

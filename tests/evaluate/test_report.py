@@ -12,12 +12,12 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import train_test_split
 
+from conftest import DATA
 from shipml.errors import ShipmlError
 from shipml.evaluate import plots
 from shipml.evaluate.metrics import classification_metrics, regression_metrics
 from shipml.evaluate.report import write_report
 
-DATA = Path(__file__).parent / "data"
 EVIL = "<script>alert(1)</script>"
 PNG = b"\x89PNG\r\n\x1a\n"
 ALL_SECTIONS = [

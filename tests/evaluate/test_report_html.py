@@ -19,6 +19,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import train_test_split
 
+from conftest import DATA, ROOT
 from shipml.data.schema import infer_schema
 from shipml.evaluate.metrics import classification_metrics, regression_metrics
 from shipml.evaluate.report import write_report
@@ -26,10 +27,9 @@ from shipml.monitor.drift import dataset_drift, prediction_drift
 from shipml.monitor.reference import build_reference, prediction_reference
 from shipml.monitor.report import write_monitor_report
 
-DATA = Path(__file__).parent / "data"
 EVIL = "<script>alert(1)</script>"
 ODD = "&<>\"'"  # a class label and a category a CSV can hold
-TOOLS = Path(__file__).parents[1] / "tools"
+TOOLS = ROOT / "tools"
 
 
 class _Page(html.parser.HTMLParser):

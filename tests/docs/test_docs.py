@@ -35,9 +35,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import BANK, BANKING, BANKING_TEST, copy_versions
+from conftest import BANK, BANKING, BANKING_TEST, DATA, ROOT, copy_versions
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SRC = ROOT / "src" / "shipml"
 SHELL = {"bash", "sh", "shell", "console"}
@@ -137,7 +136,7 @@ def make_workspace(root: Path) -> None:
     shop = root / "tests" / "data" / "shop_log"  # the README's recommender log
     shop.mkdir(parents=True)
     for name in ("events.csv", "items.csv"):
-        shutil.copy(ROOT / "tests" / "data" / "shop_log" / name, shop)
+        shutil.copy(DATA / "shop_log" / name, shop)
     (root / ".venv").symlink_to(sys.prefix, target_is_directory=True)
     demo = root / ".shipml-demo"  # what examples/demo.sh writes
     demo.mkdir()

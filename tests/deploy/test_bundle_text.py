@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from test_bundle import instructions
+from deploy.test_bundle import instructions
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")

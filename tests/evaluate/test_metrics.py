@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import label_binarize
 
+from conftest import DATA
 from shipml.errors import DataError, ShipmlError
 from shipml.evaluate.metrics import (
     METRIC_DIRECTIONS,
@@ -30,7 +30,6 @@ from shipml.evaluate.metrics import (
     regression_metrics,
 )
 
-DATA = Path(__file__).parent / "data"
 NOT_SCORES = {"n_rows", "primary", "positive_class", "per_class", "confusion_matrix", "calibration"}
 
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import shipml
+from conftest import ROOT
 
 HEAVY = ["lightgbm", "sklearn", "matplotlib", "optuna", "pandas", "scipy", "torch", "transformers"]
 
@@ -60,12 +61,10 @@ def _canonical(name: str) -> str:
 
 
 def _declared() -> set[str]:
-    from pathlib import Path
-
     import tomllib
     from packaging.requirements import Requirement
 
-    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    pyproject = ROOT / "pyproject.toml"
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     lines = list(project["dependencies"])
     for extra, reqs in project["optional-dependencies"].items():
@@ -118,9 +117,8 @@ def test_every_imported_package_is_declared():
 
 def test_version_has_one_source():
     from importlib.metadata import version
-    from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'dynamic = ["version"]' in text and 'attr = "shipml.__version__"' in text
     assert version("shipml") == shipml.__version__
 
