@@ -1,15 +1,12 @@
 """The linear family on TF-IDF features: the vocabulary follows the rows, and no term is erased
 or blown up by the design's clip and scaling."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
+from conftest import DATA
 from shipml.data.features import text_width
 from shipml.learners.linear import LinearDesign
-
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_vocabulary_width_follows_the_rows():
