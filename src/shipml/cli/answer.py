@@ -34,13 +34,17 @@ def load_answerer(ref: str, registry_uri: str | None):
 
 def ask(
     ref: Annotated[
-        str, typer.Argument(help='Answer model: "helpdesk" (latest), "helpdesk/3", '
-                            '"helpdesk@production".')  # fmt: skip
+        str,
+        typer.Argument(
+            help='Answer model: "helpdesk" (latest), "helpdesk/3", "helpdesk@production".'
+        ),  # fmt: skip
     ],
     question: Annotated[str, typer.Argument(help="The customer's question.")],
     k: Annotated[
-        int, typer.Option("--k", "-k", min=1, max=50, help="Entries shown (1-50): the best "
-                          "and k-1 alternatives.")  # fmt: skip
+        int,
+        typer.Option(
+            "--k", "-k", min=1, max=50, help="Entries shown (1-50): the best and k-1 alternatives."
+        ),  # fmt: skip
     ] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     registry_uri: RegistryUri = None,
@@ -154,3 +158,32 @@ def evaluate_answerer(model, data: Path, as_json: bool) -> None:
     console.print(answer_table(metrics, title=f"{model.name}/{model.version} on {data}"))
     _say(f"hand-over threshold {model.threshold:.3f}: answer rate is the share of questions "
          "answered, precision the share of those answered with the right entry")  # fmt: skip
+
+
+def show_retrained(result) -> None:
+    """`shipml retrain HELPDESK`: the questions added and both versions side by side."""
+    from rich.table import Table
+
+    old, new = str(result.current), str(result.new)
+    _say(f"[bold]{result.name}/{new}[/bold]: {result.rows_feedback_train:,} confirmed "
+         f"question(s) added as paraphrases to the {result.rows_original:,} entries of "
+         f"version {old}")  # fmt: skip
+    for title, scores in (
+        (f"recent confirmed questions ({result.rows_feedback_compare:,} neither version had)",
+         result.recent),
+        ("validation (version " + old + "'s)", result.offline),
+    ):  # fmt: skip
+        if not scores:
+            continue
+        table = Table(title=title, title_justify="left")
+        table.add_column("metric")
+        table.add_column(f"current v{old}", justify="right")
+        table.add_column(f"new v{new}", justify="right")
+        for key in (*_METRICS, "n"):
+            a, b = scores[old].get(key), scores[new].get(key)
+            if a is not None or b is not None:
+                table.add_row(key, fmt(a), fmt(b))
+        console.print(table)
+    for note in result.notes:
+        _say(f"note: {note}")
+    _say(f"promote it with: shipml models promote {result.name} {new} --alias production")

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from shipml.errors import FeedbackError
 
 __all__ = ["add_answer_feedback", "answer_monitor", "read_answers", "group_questions",
-           "confirmed_questions", "GROUP_DISTANCE", "MAX_GROUPS"]  # fmt: skip
+           "confirmed_pairs", "GROUP_DISTANCE", "MAX_GROUPS"]  # fmt: skip
 
 GROUP_DISTANCE = 0.35  # cosine distance under which two questions ask the same thing
 MAX_GROUPS = 10
@@ -132,14 +132,15 @@ def unanswered(answers: list[dict]) -> list[str]:
     out = []
     for a in answers:
         f = a["feedback"]
-        if a["handover"] or (f is not None and not f["helpful"] and f.get("entry") is None):
-            if a["question"].strip():
-                out.append(a["question"])
+        missed = a["handover"] or (f is not None and not f["helpful"] and f.get("entry") is None)
+        if missed and a["question"].strip():
+            out.append(a["question"])
     return out[-MAX_GROUPED:]
 
 
-def group_questions(questions: list[str], encoder=None, *,
-                    distance: float = GROUP_DISTANCE, top: int = MAX_GROUPS) -> list[dict]:  # fmt: skip
+def group_questions(
+    questions: list[str], encoder=None, *, distance: float = GROUP_DISTANCE, top: int = MAX_GROUPS
+) -> list[dict]:
     """Questions grouped by meaning, largest group first: {"count", "question" (the most
     central one), "examples"}."""
     if not questions:
@@ -179,10 +180,11 @@ def _clusters(vectors: np.ndarray, distance: float) -> np.ndarray:
     return model.fit_predict(vectors)
 
 
-def confirmed_questions(answers: list[dict]) -> dict[str, list[str]]:
-    """entry id -> questions feedback confirmed for it (helpful answers, corrected entries);
-    questions with redacted personal data are left out (they hold hashes, not words)."""
-    out: dict[str, list[str]] = {}
+def confirmed_pairs(answers: list[dict]) -> list[tuple[str, str]]:
+    """(question, entry id) that feedback confirmed (a helpful answer's entry, or the right
+    entry named), oldest first, each once; questions with redacted personal data are left out
+    (they hold hashes, not words)."""
+    out: dict[tuple[str, str], None] = {}
     for a in answers:
         f = a["feedback"]
         if f is None:
@@ -191,10 +193,8 @@ def confirmed_questions(answers: list[dict]) -> dict[str, list[str]]:
         question = a["question"].strip()
         if entry is None or not question or " hmac:" in question:
             continue
-        bucket = out.setdefault(str(entry), [])
-        if question not in bucket:
-            bucket.append(question)
-    return out
+        out[(question, str(entry))] = None
+    return list(out)
 
 
 def answer_monitor(engine, result: dict, *, start, end, version, offline: dict,

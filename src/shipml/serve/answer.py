@@ -97,9 +97,10 @@ class Answers:
             hasher = self.predictor.hasher_for(model)
             inputs = {"route": TASK, "question": redacted_question(body.question, hasher),
                       "k": body.k}  # fmt: skip
+            alternatives = [a.get("entry") for a in result.get("alternatives", [])]
             outputs = {"entry": result.get("entry"), "confidence": result.get("confidence"),
                        "handover": bool(result.get("handover")),
-                       "alternatives": [a.get("entry") for a in result.get("alternatives", [])]}  # fmt: skip
+                       "alternatives": alternatives}  # fmt: skip
             log.append([{
                 "id": pid, "model": name, "version": version,
                 "created_at": dt.datetime.now(dt.timezone.utc), "inputs": inputs,
