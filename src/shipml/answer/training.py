@@ -1,0 +1,332 @@
+"""Training an FAQ assistant: read the FAQ (or a folder of pages) -> validation queries ->
+encode every text once -> choose the fusion and field weights on validation -> fit the
+confidence and the hand-over threshold -> the model over every text -> publish.
+
+Validation without labelled questions: one paraphrase of each entry that has any is held out
+(removed from the index) and asked as a question; each is asked a second time with its own
+entry removed from the FAQ — a question the FAQ cannot answer, the negatives the confidence
+and threshold need. With labelled real questions (`questions=`: question, expected_id or
+"none"), those are split: half join the validation queries, half are the test the reported
+metrics come from (all of them validate when there are fewer than `_MIN_TEST` * 2).
+Without paraphrases or questions there is nothing to validate on: the default settings and
+calibration are used, and the notes say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shipml.answer.confidence import (
+    DEFAULT_CALIBRATOR,
+    Calibrator,
+    candidate_features,
+    choose_threshold,
+    rank,
+)
+from shipml.answer.metrics import answer_metrics
+from shipml.answer.model import KIND, AnswerModel
+from shipml.answer.retrieval import (
+    DEFAULT_SETTINGS,
+    DenseIndex,
+    Lexical,
+    Scores,
+    Settings,
+    field_texts,
+)
+from shipml.errors import UsageError
+
+__all__ = ["train_answer", "read_source", "GRID"]
+
+log = logging.getLogger(__name__)
+_MIN_TEST = 10  # labelled questions on each side of the split, at least
+_DEFAULT_THRESHOLD = 0.5
+# The settings searched on validation: dense share, paraphrase and answer field weights.
+GRID = {
+    "alpha": (0.8, 1.0, 0.9, 0.7, 0.6, 0.5, 0.4, 0.3, 0.0),
+    "paraphrase": (1.0, 0.95),
+    "answer": (0.8, 0.0, 0.6, 0.7, 0.9, 1.0),
+}
+
+
+def read_source(data) -> tuple[list[dict], list[str], tuple[str, str | None]]:
+    """(entries, notes, (source, sha256)) of an FAQ table or a folder of pages."""
+    from shipml.answer.documents import read_documents
+    from shipml.answer.faq import read_faq
+
+    if isinstance(data, (str, Path)) and Path(data).is_dir():
+        entries, notes = read_documents(Path(data))
+        return entries, notes, (str(data), _folder_sha(Path(data)))
+    entries, notes = read_faq(data)
+    return entries, notes, _identity(data)
+
+
+def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: float = 0.9,
+                 seed: int = 0, questions=None, encoder=None, registry=None,
+                 registry_uri=None, report: bool = True, progress=None) -> AnswerModel:  # fmt: skip
+    """An AnswerModel for the FAQ `data` (a table path, a DataFrame or a folder of pages);
+    registered under `name` (None: returned only). `min_precision`: the precision the hand-over
+    threshold keeps on validation. `questions`: labelled real questions (optional)."""
+    started = time.monotonic()
+    if not 0.0 < float(min_precision) <= 1.0:
+        raise UsageError(f"min_precision must be in (0, 1]; got {min_precision!r}")
+    if name is not None:
+        from shipml.registry.store import check_name
+
+        check_name(name)
+    entries, notes, identity = read_source(data)
+    labelled = _labelled(questions, entries)
+    enc = _encoder(encoder)
+    plan = _plan(entries, labelled, seed, notes)
+    texts = field_texts(entries)
+    vectors = enc.encode(texts.texts)
+    fit = _validate(entries, texts, vectors, plan, enc, float(min_precision), seed, notes)
+    info = {"notes": notes, "min_precision": float(min_precision), "validation": plan.describe,
+            "curve": fit.curve, "metrics": fit.metrics, "baselines": fit.baselines}  # fmt: skip
+    model = AnswerModel(entries, enc, vectors, fit.settings, fit.calibrator, fit.threshold, info)
+    if plan.test:
+        test = model.evaluate_lists(*zip(*plan.test))
+        model.info["metrics"] = dict(test, validation=fit.metrics)
+        model.info["metrics_on"] = f"{len(plan.test)} labelled questions kept out of training"
+    _lineage(model, identity, started, seed, time_budget)
+    if name is None:
+        return model
+    return _publish(model, name, registry, registry_uri, report, started)
+
+
+def _labelled(questions, entries) -> list[tuple[str, str]] | None:
+    if questions is None:
+        return None
+    from shipml.answer.questions import read_questions
+
+    q, e = read_questions(questions, {x["id"] for x in entries})
+    return list(zip(q, e))
+
+
+def _encoder(spec):
+    from shipml.encoders import load_encoder
+
+    return load_encoder(spec)
+
+
+@dataclass
+class _Plan:
+    held: list[tuple[int, str]]  # (entry index, held-out paraphrase)
+    labelled: list[tuple[str, str]]  # validation questions (text, expected id or "none")
+    test: list[tuple[str, str]]
+    describe: str
+
+
+def _plan(entries, labelled, seed: int, notes: list[str]) -> _Plan:
+    rng = np.random.default_rng(seed)
+    held = []
+    for i, e in enumerate(entries):
+        if e.get("paraphrases"):
+            held.append((i, e["paraphrases"][int(rng.integers(len(e["paraphrases"])))]))
+    parts = []
+    if held:
+        parts.append(
+            f"{len(held)} held-out paraphrases (one per entry that has any), each also "
+            "asked with its entry removed as a question the FAQ cannot answer"
+        )
+    val, test = list(labelled or []), []
+    if len(val) >= 2 * _MIN_TEST:
+        order = rng.permutation(len(val))
+        half = len(val) // 2
+        test = [val[i] for i in order[half:]]
+        val = [val[i] for i in order[:half]]
+        parts.append(
+            f"{len(val)} of {len(labelled)} labelled questions (the other {len(test)} "
+            "are the test of the reported metrics)"
+        )
+    elif val:
+        parts.append(
+            f"all {len(val)} labelled questions (too few to keep a test apart: the "
+            "reported metrics are validation metrics)"
+        )
+    if not parts:
+        notes.append(
+            "no validation: the FAQ has no paraphrases and no labelled questions were "
+            "given, so the default fusion and field weights, confidence and hand-over "
+            f"threshold ({_DEFAULT_THRESHOLD}) are used and nothing was measured; add "
+            "paraphrases or questions= (question, expected_id) to choose them"
+        )
+    return _Plan(held, val, test, "; ".join(parts) or "none")
+
+
+@dataclass
+class _Fit:
+    settings: Settings
+    calibrator: Calibrator
+    threshold: float
+    curve: list
+    metrics: dict
+    baselines: dict
+
+
+def _validate(entries, texts, vectors, plan: _Plan, enc, min_precision, seed, notes) -> _Fit:
+    if not plan.held and not plan.labelled:
+        return _Fit(DEFAULT_SETTINGS, DEFAULT_CALIBRATOR, _DEFAULT_THRESHOLD, [], {}, {})
+    by_id = {e["id"]: i for i, e in enumerate(entries)}
+    held_rows = {(i, p) for i, p in plan.held}
+    keep = np.array([not (f == 1 and (int(i), t) in held_rows)
+                     for t, i, f in zip(texts.texts, texts.entry, texts.field)])  # fmt: skip
+    columns = np.flatnonzero(keep)
+    queries = [p for _, p in plan.held] + [q for q, _ in plan.labelled]
+    target = np.array([i for i, _ in plan.held] + [by_id.get(e, -1) for _, e in plan.labelled])
+    qvec = enc.encode(queries)
+    index_texts = [texts.texts[i] for i in columns]
+    full = Scores(DenseIndex(vectors[columns]).cosine(qvec), Lexical(index_texts).raw(queries),
+                  _sub_texts(texts, columns))  # fmt: skip
+    settings, baselines = _choose(full, target)
+    feats, correct, fused, conf_rows = _calibration_set(full, target, settings)
+    calibrator = Calibrator.fit(feats, correct, seed) or DEFAULT_CALIBRATOR
+    if calibrator is DEFAULT_CALIBRATOR:
+        notes.append(
+            "the validation questions were all answered alike (all right or all "
+            "wrong): the default confidence is used"
+        )
+    conf = calibrator(feats)
+    threshold, curve, reached = choose_threshold(conf, correct, min_precision)
+    if not reached:
+        notes.append(
+            f"no confidence threshold reaches the precision {min_precision:g} on "
+            f"validation; the threshold of the highest precision is used ({threshold:.3f})"
+        )
+    metrics = answer_metrics(fused, conf[conf_rows], target, threshold)
+    metrics.update(n_validation_queries=len(queries), n_calibration=len(correct))
+    return _Fit(settings, calibrator, threshold, curve, metrics, baselines)
+
+
+def _sub_texts(texts, columns: np.ndarray):
+    from shipml.answer.retrieval import FieldTexts
+
+    return FieldTexts([texts.texts[i] for i in columns], texts.entry[columns],
+                      texts.field[columns], texts.n_entries)  # fmt: skip
+
+
+def _choose(scores: Scores, target: np.ndarray) -> tuple[Settings, dict]:
+    """The grid's settings of the best validation MRR (the first on ties: defaults first),
+    and the dense-only and BM25-only Hit@1 of the same queries."""
+    from shipml.answer.metrics import ranks
+
+    scoped = target >= 0
+    if not scoped.any():
+        return DEFAULT_SETTINGS, {}
+    sub = Scores(scores.dense[scoped], scores.lexical[scoped], scores.texts)
+    t = target[scoped]
+    best, best_mrr = DEFAULT_SETTINGS, -1.0
+    for alpha in GRID["alpha"]:
+        for para in GRID["paraphrase"]:
+            for ans in GRID["answer"]:
+                s = Settings(alpha, para, ans)
+                mrr = float(np.mean(1.0 / ranks(sub.entries(s), t)))
+                if mrr > best_mrr + 1e-9:
+                    best, best_mrr = s, mrr
+    base = {}
+    for label, alpha in (("dense", 1.0), ("bm25", 0.0)):
+        r = ranks(sub.entries(Settings(alpha, best.paraphrase, best.answer)), t)
+        base[label] = {"hit@1": round(float(np.mean(r == 1)), 4),
+                       "mrr": round(float(np.mean(1.0 / r)), 4)}  # fmt: skip
+    return best, base
+
+
+def _calibration_set(scores: Scores, target: np.ndarray, settings: Settings):
+    """(features, right?) of the top answer of every validation query, and of every in-scope
+    one again with its own entry removed (a negative); the fused scores of the queries as
+    asked; the rows of the calibration set that are those queries."""
+    fused = scores.entries(settings)
+    feats = candidate_features(fused, scores.entry_dense(), scores.entry_lexical(),
+                               rank(fused, 1))[:, 0, :]  # fmt: skip
+    correct = np.argmax(fused, axis=1) == target
+    scoped = np.flatnonzero(target >= 0)
+    if not len(scoped):
+        return feats, correct, fused, np.arange(len(target))
+    own = scores.texts.entry[None, :] == target[scoped, None]
+    masked = Scores(np.where(own, 0.0, scores.dense[scoped]),
+                    np.where(own, 0.0, scores.lexical[scoped]), scores.texts)  # fmt: skip
+    mfused = masked.entries(settings)
+    mfused[np.arange(len(scoped)), target[scoped]] = -np.inf
+    mfeats = candidate_features(mfused, masked.entry_dense(), masked.entry_lexical(),
+                                rank(mfused, 1))[:, 0, :]  # fmt: skip
+    all_feats = np.concatenate([feats, mfeats])
+    all_correct = np.concatenate([correct, np.zeros(len(scoped), dtype=bool)])
+    return all_feats, all_correct, fused, np.arange(len(target))
+
+
+def _identity(data) -> tuple[str, str | None]:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        digest = hashlib.sha256(pd.util.hash_pandas_object(data, index=True).values.tobytes())
+        return "<DataFrame>", digest.hexdigest()
+    if isinstance(data, (str, Path)) and Path(data).is_file():
+        from shipml.registry.artifacts import sha256_file
+
+        return str(data), sha256_file(Path(data))
+    return str(data), None
+
+
+def _folder_sha(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _lineage(model: AnswerModel, identity, started: float, seed: int, budget: float) -> None:
+    from shipml.progress import library_versions
+
+    source, sha = identity
+    model.info["lineage"] = {
+        "data_source": source,
+        "data_sha256": sha,
+        "rows": len(model.entries),
+        "texts": len(model.texts.texts),
+        "seed": seed,
+        "time_budget_s": budget,
+        "duration_s": round(time.monotonic() - started, 2),
+        "python": platform.python_version(),
+        "libraries": library_versions(
+            "shipml", "numpy", "scikit-learn", "bm25s", "usearch", "torch", "transformers"
+        ),  # fmt: skip
+    }
+
+
+def _publish(model: AnswerModel, name: str, registry, registry_uri, report: bool,
+             started: float) -> AnswerModel:  # fmt: skip
+    from shipml.registry.store import Registry
+
+    reg = registry or Registry(registry_uri)
+    writer = reg.writer()
+    try:
+        model.write(writer)
+        if report:
+            from shipml.answer.report import write_report
+
+            write_report(model, writer.dir / "report.html", title=f"{name} — training report")
+            writer.files.append("report.html")
+        writer.finish()
+        model.info["lineage"]["duration_s"] = round(time.monotonic() - started, 2)
+        schema = {
+            "task": KIND,
+            "target": None,
+            "columns": [{"name": "question", "kind": "text", "note": "the customer's question"}],
+        }
+        info = reg.register(name, writer, task=KIND, metrics=model.metrics,
+                            lineage=model.info["lineage"], schema=schema)  # fmt: skip
+    except BaseException:
+        writer.abort()
+        raise
+    model.info.update(name=info.name, version=info.version)
+    if report:
+        model.info["report_path"] = str(info.artifact_dir / "report.html")
+    log.info("registered %s", info.ref)
+    return model
