@@ -3,6 +3,7 @@ on an answer model, and their errors (exit 2, one line, no traceback)."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,11 +15,13 @@ from conftest import run_cli
 def registry(tmp_path_factory):
     """`shipml train FAQ --task answer` into a registry of its own, and a tiny classifier."""
     reg = tmp_path_factory.mktemp("answer-cli")
-    code, out = main(["train", FAQ, "--task", "answer", "--name", "helpdesk", "--time-budget",
-                      BUDGET, "--min-precision", "0.9", "--no-report", "--registry-uri", reg])  # fmt: skip
+    code, out = main(["train", FAQ, "--task", "answer", "--name", "helpdesk",
+                      "--time-budget", BUDGET, "--min-precision", "0.9", "--no-report",
+                      "--registry-uri", reg])  # fmt: skip
     assert code == 0, out
     table = tmp_path_factory.mktemp("table") / "table.csv"
-    pd.DataFrame({"a": range(60), "y": [0, 1] * 30}).to_csv(table, index=False)
+    x = np.random.default_rng(0).normal(size=200)
+    pd.DataFrame({"a": x, "y": (x > 0).astype(int)}).to_csv(table, index=False)
     code, text = main(["train", table, "--target", "y", "--name", "churn", "--time-budget", "5",
                        "--trials", "1", "--no-report", "--registry-uri", reg])  # fmt: skip
     assert code == 0, text

@@ -24,8 +24,12 @@ def test_train_a_folder_of_pages(tmp_path, capsys):
                              capsys)  # fmt: skip
     assert code == 0, err
     assert "registered handbook/1" in out
-    code, out, _ = run_cli(["ask", "handbook", "how long until I get my refund", "--json",
+    code, out, _ = run_cli(["ask", "handbook", "When do refunds reach my card?", "--json",
                             "--registry-uri", reg], capsys)  # fmt: skip
     body = json.loads(out)
-    best = body["answer"] or body["alternatives"][0]["answer"]
-    assert "5 working days" in (best or "") or "5 working days" in json.dumps(body)
+    assert body["entry"] == "returns.md#2" and "5 working days" in body["answer"]
+    assert body["source"] == {"file": "returns.md", "heading": "Returns > Refunds"}
+    code, out, _ = run_cli(["ask", "handbook", "I forgot my password", "--registry-uri", reg],
+                           capsys)  # fmt: skip
+    text = " ".join(out.split())
+    assert "entry accounts.txt#1" in text and "source: file accounts.txt" in text

@@ -163,14 +163,17 @@ def test_raw_bodies_that_are_not_json_get_4xx(served):
         assert res.status_code == 200 or set(res.json()) == {"error"}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(question=st.text(max_size=300), k=st.integers(-5, 60))
 def test_any_text_and_k_never_fails_the_server(served, question, k):
     client, _, _, key, _ = served
     res = ask(client, key, {"question": question, "k": k})
     assert res.status_code in (200, 400, 422), res.text
     if res.status_code == 200:
-        assert len(res.json()["alternatives"]) == k - 1
+        n = len(faq_table())  # k past the FAQ's size: every other entry
+        assert len(res.json()["alternatives"]) == min(k, n) - 1
 
 
 def test_the_log_keeps_the_question_with_personal_data_hashed(served, trained):

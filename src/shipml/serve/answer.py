@@ -14,8 +14,6 @@ or `{"prediction_id": ..., "entry": "<the right entry id>"}` (monitor/answer.py 
 `shipml monitor` turns it into the helpful share and `shipml retrain` into paraphrases.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import time
 import uuid
