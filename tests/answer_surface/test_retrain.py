@@ -4,29 +4,37 @@ and answers the corrected question with the right entry; promoted like any model
 
 import json
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from answer_surface.faq import OFF_TOPIC, faq_table, train_helpdesk
+from answer_surface.faq import OFF_TOPIC, QUESTIONS, faq_table, train_helpdesk
 from conftest import run_cli
 from shipml.registry.store import Registry
 from shipml.serve.app import create_app
 from shipml.serve.keys import KeyStore
 
-# Real-sounding questions in words the FAQ does not use.
-ASKED = [
-    "my parcel still isn't here after a week",
-    "do you send orders to Norway",
-    "how much is postage for a small order",
-    "can I get my money back for shoes that don't fit",
-]
+
+def pick(model):
+    """From the labelled real questions: two the model answers right, two it hands over (the
+    first gets its right entry as feedback, the second none)."""
+    table = pd.read_csv(QUESTIONS, dtype=str)
+    table = table[table["expected_id"] != "none"]
+    answered, handed = [], []
+    for question, expected in zip(table["question"], table["expected_id"]):
+        got = model.answer(question)
+        if not got["handover"] and got["entry"] == expected:
+            answered.append((question, expected))
+        elif got["handover"]:
+            handed.append((question, expected))
+    assert len(answered) >= 2 and len(handed) >= 2, (answered, handed)
+    return [*answered[:2], *handed[:2]]
 
 
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory):
-    """Feedback: helpful on the first two questions, a corrected entry on the third (an entry
-    the model did not answer), nothing on the fourth; an off-topic question marked helpful
-    false. Then `shipml retrain helpdesk --json`."""
+    """Feedback: helpful on two answers, the right entry for a hand-over, nothing on another
+    hand-over; an off-topic question marked not helpful. Then `shipml retrain helpdesk --json`."""
     import os
 
     from answer_surface.faq import main
@@ -34,6 +42,7 @@ def retrained(tmp_path_factory):
     os.environ["SHIPML_PII_SECRET"] = "answer-retrain-secret"
     folder = tmp_path_factory.mktemp("answer-retrain")
     model = train_helpdesk(folder)
+    asked = pick(model)
     reg = Registry(folder)
     keys = KeyStore(reg.engine)
     ask_key, fb_key = keys.create("widget", ["predict"]), keys.create("fb", ["feedback"])
@@ -48,17 +57,17 @@ def retrained(tmp_path_factory):
         code, text = main(["retrain", "helpdesk", "--registry-uri", folder])
         assert code == 2 and "no feedback" in text and "Traceback" not in text  # none yet
         answers = [post("/v1/models/helpdesk/answer", {"question": q}, ask_key)
-                   for q in [*ASKED, OFF_TOPIC[0]]]  # fmt: skip
+                   for q in [*(q for q, _ in asked), OFF_TOPIC[0]]]  # fmt: skip
         app.state.predictor.log.flush()
         for body in answers[:2]:
             post("/v1/feedback", {"prediction_id": body["id"], "helpful": True}, fb_key)
-        wrong = next(e for e in faq_table()["id"] if e != answers[2]["entry"])
-        post("/v1/feedback", {"prediction_id": answers[2]["id"], "entry": wrong}, fb_key)
+        right = asked[2][1]
+        post("/v1/feedback", {"prediction_id": answers[2]["id"], "entry": right}, fb_key)
         post("/v1/feedback", {"prediction_id": answers[4]["id"], "helpful": False}, fb_key)
     os.environ.pop("SHIPML_PII_SECRET", None)
     code, text = main(["retrain", "helpdesk", "--json", "--registry-uri", folder])
     assert code == 0, text
-    return folder, model, answers, wrong, json.loads(text)
+    return folder, model, asked, json.loads(text)
 
 
 def load(folder, ref):
@@ -68,27 +77,27 @@ def load(folder, ref):
 
 
 def test_confirmed_questions_become_paraphrases_of_a_new_version(retrained):
-    folder, old, answers, wrong, result = retrained
+    folder, old, asked, result = retrained
     assert result["current"] == 1 and result["new"] == 2
     assert result["rows_feedback_train"] == 3 and result["rows_original"] == len(old.entries)
     new = load(folder, "helpdesk/2")
     by_id = {e["id"]: e for e in new.entries}
-    for body, question in zip(answers[:2], ASKED[:2]):
-        if body["entry"] is not None:  # a helpful answer: its entry learns the question
-            assert question in by_id[body["entry"]]["paraphrases"]
-    assert ASKED[2] in by_id[wrong]["paraphrases"]  # the corrected entry learns it
+    for question, entry in asked[:3]:  # helpful answers and the corrected hand-over
+        assert question in by_id[entry]["paraphrases"]
     everywhere = [p for e in new.entries for p in e.get("paraphrases") or []]
-    assert ASKED[3] not in everywhere and OFF_TOPIC[0] not in everywhere
+    assert asked[3][0] not in everywhere and OFF_TOPIC[0] not in everywhere
     old_count = sum(len(e.get("paraphrases") or []) for e in old.entries)
     assert len(everywhere) == old_count + 3
 
 
 def test_the_new_version_answers_the_corrected_question_right(retrained):
-    folder, old, answers, wrong, _ = retrained
+    folder, old, asked, _ = retrained
     new = load(folder, "helpdesk/2")
-    assert old.answer(ASKED[2])["entry"] != wrong  # version 1 got it wrong
-    got = new.answer(ASKED[2], k=3)
-    assert got["entry"] == wrong and got["handover"] is False
+    question, right = asked[2]
+    assert old.answer(question)["handover"]  # version 1 handed it over
+    got = new.answer(question, k=3)
+    assert got["entry"] == right and got["handover"] is False
+    assert new.answer(asked[3][0])["handover"]  # no feedback on it: unchanged
     assert new.threshold == pytest.approx(old.threshold)
 
 
@@ -97,9 +106,10 @@ def test_the_new_version_is_promoted_like_any_model(retrained, capsys):
     code, _, err = run_cli(["models", "promote", "helpdesk", "2", "--alias", "production",
                             "--registry-uri", folder], capsys)  # fmt: skip
     assert code == 0, err
-    code, out, _ = run_cli(["ask", "helpdesk@production", ASKED[2], "--json",
+    question, right = retrained[2][2]
+    code, out, _ = run_cli(["ask", "helpdesk@production", question, "--json",
                             "--registry-uri", folder], capsys)  # fmt: skip
-    assert json.loads(out)["version"] == 2 and json.loads(out)["entry"] == retrained[3]
+    assert json.loads(out)["version"] == 2 and json.loads(out)["entry"] == right
 
 
 def test_retrain_text_output_and_errors(retrained, tmp_path, capsys):
