@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from tests.conftest import DATA
 
 from shipml.answer import AnswerModel, load, train_answer
 from shipml.answer.retrieval import Settings
 from shipml.errors import DataError, UsageError
-from tests.conftest import DATA
 
 FAQ = DATA / "faq" / "shop_faq.csv"
 QUESTIONS = DATA / "faq" / "questions.csv"
