@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import DATA
 
 from shipml.answer import AnswerWarning
 from shipml.answer.confidence import choose_threshold
@@ -15,7 +16,6 @@ from shipml.answer.documents import read_documents, split_html, split_markdown
 from shipml.answer.faq import read_faq
 from shipml.answer.retrieval import DenseIndex, Lexical
 from shipml.errors import DataError
-from tests.conftest import DATA
 
 DOCS = DATA / "faq" / "docs"
 
