@@ -65,9 +65,10 @@ class Calibrator:
         return 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
 
     @classmethod
-    def fit(cls, features: np.ndarray, correct: np.ndarray, seed: int = 0) -> Calibrator | None:
-        """Fitted on (n, N_FEATURES) features of top answers and whether each was right; None
-        when the validation queries hold only one outcome."""
+    def fit(cls, features: np.ndarray, correct: np.ndarray, seed: int = 0,
+            weights: np.ndarray | None = None) -> Calibrator | None:  # fmt: skip
+        """Fitted on (n, N_FEATURES) features of top answers and whether each was right
+        (`weights`: per query); None when the validation queries hold only one outcome."""
         from sklearn.linear_model import LogisticRegression
 
         y = np.asarray(correct, dtype=int)
@@ -76,7 +77,7 @@ class Calibrator:
         mean, scale = features.mean(axis=0), features.std(axis=0)
         scale = np.where(scale > 1e-9, scale, 1.0)
         lr = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
-        lr.fit((features - mean) / scale, y)
+        lr.fit((features - mean) / scale, y, sample_weight=weights)
         return cls(mean.tolist(), scale.tolist(), lr.coef_[0].tolist(),
                    float(lr.intercept_[0]), len(y))  # fmt: skip
 
@@ -101,18 +102,21 @@ DEFAULT_CALIBRATOR = Calibrator([0.6, 0.1, 0.6, 1.0], [0.1, 0.1, 0.1, 1.0],
                                 [1.5, 1.0, 1.0, 0.2], 0.0, 0)  # fmt: skip
 
 
-def choose_threshold(confidence: np.ndarray, correct: np.ndarray, min_precision: float):
+def choose_threshold(confidence: np.ndarray, correct: np.ndarray, min_precision: float,
+                     weights: np.ndarray | None = None):  # fmt: skip
     """(threshold, curve, reached): the smallest confidence at which the answered validation
     questions reach `min_precision`; when none does, the one of the highest precision.
-    `curve`: [{"threshold", "answer_rate", "precision"}] from the most to the fewest answered."""
+    `curve`: [{"threshold", "answer_rate", "precision"}] from the most to the fewest answered.
+    `weights`: what each question counts for (default 1)."""
     conf = np.asarray(confidence, dtype=np.float64)
     ok = np.asarray(correct, dtype=bool)
+    w = np.ones(len(conf)) if weights is None else np.asarray(weights, dtype=np.float64)
     order = np.argsort(-conf, kind="stable")
-    conf, ok = conf[order], ok[order]
-    n = len(conf)
+    conf, ok, w = conf[order], ok[order], w[order]
+    n = w.sum()
     last = np.r_[conf[1:] != conf[:-1], True]  # the last of each run of equal confidences
-    answered = np.arange(1, n + 1)[last]
-    precision = np.cumsum(ok)[last] / answered
+    answered = np.cumsum(w)[last]
+    precision = np.cumsum(w * ok)[last] / answered
     cuts = conf[last]
     curve = [
         {

@@ -47,6 +47,12 @@ __all__ = ["train_answer", "read_source", "GRID"]
 log = logging.getLogger(__name__)
 _MIN_TEST = 10  # labelled questions on each side of the split, at least
 _DEFAULT_THRESHOLD = 0.5
+# The questions asked with their own entry removed stand for the questions an FAQ cannot
+# answer; they are harder than most such questions (the nearest entry is on the same topic),
+# so together they count as this share of the calibration set, not as half of it.
+NEGATIVE_SHARE = 0.25
+# Defaults when nothing validates: a page's passage is its answer (its heading says little).
+DOCUMENT_SETTINGS = Settings(alpha=0.8, paraphrase=1.0, answer=1.0)
 # The settings searched on validation: dense share, paraphrase and answer field weights.
 GRID = {
     "alpha": (0.8, 1.0, 0.9, 0.7, 0.6, 0.5, 0.4, 0.3, 0.0),
@@ -60,11 +66,15 @@ def read_source(data) -> tuple[list[dict], list[str], tuple[str, str | None]]:
     from shipml.answer.documents import read_documents
     from shipml.answer.faq import read_faq
 
-    if isinstance(data, (str, Path)) and Path(data).is_dir():
+    if _is_folder(data):
         entries, notes = read_documents(Path(data))
         return entries, notes, (str(data), _folder_sha(Path(data)))
     entries, notes = read_faq(data)
     return entries, notes, _identity(data)
+
+
+def _is_folder(data) -> bool:
+    return isinstance(data, (str, Path)) and Path(data).is_dir()
 
 
 def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: float = 0.9,
@@ -86,7 +96,9 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
     plan = _plan(entries, labelled, seed, notes)
     texts = field_texts(entries)
     vectors = enc.encode(texts.texts)
-    fit = _validate(entries, texts, vectors, plan, enc, float(min_precision), seed, notes)
+    defaults = DOCUMENT_SETTINGS if _is_folder(data) else DEFAULT_SETTINGS
+    fit = _validate(entries, texts, vectors, plan, enc, float(min_precision), seed, notes,
+                    defaults)  # fmt: skip
     info = {"notes": notes, "min_precision": float(min_precision), "validation": plan.describe,
             "curve": fit.curve, "metrics": fit.metrics, "baselines": fit.baselines}  # fmt: skip
     model = AnswerModel(entries, enc, vectors, fit.settings, fit.calibrator, fit.threshold, info)
@@ -170,9 +182,10 @@ class _Fit:
     baselines: dict
 
 
-def _validate(entries, texts, vectors, plan: _Plan, enc, min_precision, seed, notes) -> _Fit:
+def _validate(entries, texts, vectors, plan: _Plan, enc, min_precision, seed, notes,
+              defaults: Settings) -> _Fit:  # fmt: skip
     if not plan.held and not plan.labelled:
-        return _Fit(DEFAULT_SETTINGS, DEFAULT_CALIBRATOR, _DEFAULT_THRESHOLD, [], {}, {})
+        return _Fit(defaults, DEFAULT_CALIBRATOR, _DEFAULT_THRESHOLD, [], {}, {})
     by_id = {e["id"]: i for i, e in enumerate(entries)}
     held_rows = {(i, p) for i, p in plan.held}
     keep = np.array([not (f == 1 and (int(i), t) in held_rows)
@@ -185,22 +198,27 @@ def _validate(entries, texts, vectors, plan: _Plan, enc, min_precision, seed, no
     full = Scores(DenseIndex(vectors[columns]).cosine(qvec), Lexical(index_texts).raw(queries),
                   _sub_texts(texts, columns))  # fmt: skip
     settings, baselines = _choose(full, target)
-    feats, correct, fused, conf_rows = _calibration_set(full, target, settings)
-    calibrator = Calibrator.fit(feats, correct, seed) or DEFAULT_CALIBRATOR
+    feats, correct, weights, fused = _calibration_set(full, target, settings)
+    calibrator = Calibrator.fit(feats, correct, seed, weights) or DEFAULT_CALIBRATOR
     if calibrator is DEFAULT_CALIBRATOR:
         notes.append(
             "the validation questions were all answered alike (all right or all "
             "wrong): the default confidence is used"
         )
     conf = calibrator(feats)
-    threshold, curve, reached = choose_threshold(conf, correct, min_precision)
+    threshold, curve, reached = choose_threshold(conf, correct, min_precision, weights)
     if not reached:
         notes.append(
             f"no confidence threshold reaches the precision {min_precision:g} on "
             f"validation; the threshold of the highest precision is used ({threshold:.3f})"
         )
-    metrics = answer_metrics(fused, conf[conf_rows], target, threshold)
-    metrics.update(n_validation_queries=len(queries), n_calibration=len(correct))
+    metrics = answer_metrics(fused, conf[: len(target)], target, threshold)
+    removed = conf[len(target) :] < threshold
+    metrics.update(
+        n_validation_queries=len(queries),
+        n_calibration=len(correct),
+        handover_own_removed=round(float(removed.mean()), 4) if len(removed) else None,
+    )
     return _Fit(settings, calibrator, threshold, curve, metrics, baselines)
 
 
@@ -212,8 +230,9 @@ def _sub_texts(texts, columns: np.ndarray):
 
 
 def _choose(scores: Scores, target: np.ndarray) -> tuple[Settings, dict]:
-    """The grid's settings of the best validation MRR (the first on ties: defaults first),
-    and the dense-only and BM25-only Hit@1 of the same queries."""
+    """The grid's settings of the best validation MRR, and the dense-only and BM25-only
+    Hit@1 of the same queries. The defaults stay unless another setting gains more than half
+    a question's worth of MRR (on a few dozen queries, smaller gains are noise)."""
     from shipml.answer.metrics import ranks
 
     scoped = target >= 0
@@ -221,7 +240,8 @@ def _choose(scores: Scores, target: np.ndarray) -> tuple[Settings, dict]:
         return DEFAULT_SETTINGS, {}
     sub = Scores(scores.dense[scoped], scores.lexical[scoped], scores.texts)
     t = target[scoped]
-    best, best_mrr = DEFAULT_SETTINGS, -1.0
+    best = DEFAULT_SETTINGS
+    best_mrr = float(np.mean(1.0 / ranks(sub.entries(best), t))) + 0.5 / len(t)
     for alpha in GRID["alpha"]:
         for para in GRID["paraphrase"]:
             for ans in GRID["answer"]:
@@ -238,16 +258,16 @@ def _choose(scores: Scores, target: np.ndarray) -> tuple[Settings, dict]:
 
 
 def _calibration_set(scores: Scores, target: np.ndarray, settings: Settings):
-    """(features, right?) of the top answer of every validation query, and of every in-scope
-    one again with its own entry removed (a negative); the fused scores of the queries as
-    asked; the rows of the calibration set that are those queries."""
+    """(features, right?, weights) of the top answer of every validation query, then of every
+    in-scope one again with its own entry removed (a negative, all of them weighted to
+    NEGATIVE_SHARE of the set); and the fused scores of the queries as asked."""
     fused = scores.entries(settings)
     feats = candidate_features(fused, scores.entry_dense(), scores.entry_lexical(),
                                rank(fused, 1))[:, 0, :]  # fmt: skip
     correct = np.argmax(fused, axis=1) == target
     scoped = np.flatnonzero(target >= 0)
     if not len(scoped):
-        return feats, correct, fused, np.arange(len(target))
+        return feats, correct, np.ones(len(target)), fused
     own = scores.texts.entry[None, :] == target[scoped, None]
     masked = Scores(np.where(own, 0.0, scores.dense[scoped]),
                     np.where(own, 0.0, scores.lexical[scoped]), scores.texts)  # fmt: skip
@@ -257,7 +277,9 @@ def _calibration_set(scores: Scores, target: np.ndarray, settings: Settings):
                                 rank(mfused, 1))[:, 0, :]  # fmt: skip
     all_feats = np.concatenate([feats, mfeats])
     all_correct = np.concatenate([correct, np.zeros(len(scoped), dtype=bool)])
-    return all_feats, all_correct, fused, np.arange(len(target))
+    w_neg = NEGATIVE_SHARE / (1 - NEGATIVE_SHARE) * len(target) / len(scoped)
+    weights = np.concatenate([np.ones(len(target)), np.full(len(scoped), w_neg)])
+    return all_feats, all_correct, weights, fused
 
 
 def _identity(data) -> tuple[str, str | None]:
