@@ -171,7 +171,8 @@ def show_retrained(result) -> None:
     for title, scores in (
         (f"recent confirmed questions ({result.rows_feedback_compare:,} neither version had)",
          result.recent),
-        ("validation (version " + old + "'s)", result.offline),
+        ("validation at training time (the new version keeps version " + old + "'s settings)",
+         result.offline),
     ):  # fmt: skip
         if not scores:
             continue
