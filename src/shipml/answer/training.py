@@ -51,6 +51,8 @@ _DEFAULT_THRESHOLD = 0.5
 # answer; they are harder than most such questions (the nearest entry is on the same topic),
 # so together they count as this share of the calibration set, not as half of it.
 NEGATIVE_SHARE = 0.25
+MIN_TUNE_S = 20.0  # seconds of the budget contrastive tuning needs, at least
+_FINISH_S = 3.0  # fitting the confidence, the files and the report
 # Defaults when nothing validates: a page's passage is its answer (its heading says little).
 DOCUMENT_SETTINGS = Settings(alpha=0.8, paraphrase=1.0, answer=1.0)
 # The settings searched on validation: dense share, paraphrase and answer field weights.
@@ -79,10 +81,13 @@ def _is_folder(data) -> bool:
 
 def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: float = 0.9,
                  seed: int = 0, questions=None, encoder=None, registry=None,
-                 registry_uri=None, report: bool = True, progress=None) -> AnswerModel:  # fmt: skip
+                 registry_uri=None, report: bool = True, progress=None,
+                 tune: bool | None = None) -> AnswerModel:  # fmt: skip
     """An AnswerModel for the FAQ `data` (a table path, a DataFrame or a folder of pages);
     registered under `name` (None: returned only). `min_precision`: the precision the hand-over
-    threshold keeps on validation. `questions`: labelled real questions (optional)."""
+    threshold keeps on validation. `questions`: labelled real questions (optional). `tune`:
+    contrastive tuning of the encoder on the FAQ's texts (None: when validation queries exist
+    and the time budget leaves at least `MIN_TUNE_S` for it; kept only if validation gains)."""
     started = time.monotonic()
     if not 0.0 < float(min_precision) <= 1.0:
         raise UsageError(f"min_precision must be in (0, 1]; got {min_precision!r}")
@@ -96,6 +101,11 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
     plan = _plan(entries, labelled, seed, notes)
     texts = field_texts(entries)
     vectors = enc.encode(texts.texts)
+    if tune is not False:
+        deadline = started + float(time_budget)
+        tuned = _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, tune)
+        if tuned is not None:
+            enc, vectors = tuned, tuned.encode(texts.texts)
     defaults = DOCUMENT_SETTINGS if _is_folder(data) else DEFAULT_SETTINGS
     fit = _validate(entries, texts, vectors, plan, enc, float(min_precision), seed, notes,
                     defaults)  # fmt: skip
@@ -172,6 +182,58 @@ def _plan(entries, labelled, seed: int, notes: list[str]) -> _Plan:
     return _Plan(held, val, test, "; ".join(parts) or "none")
 
 
+def _held_out(entries, texts, plan: _Plan) -> np.ndarray:
+    """The columns of `texts` the validation index keeps (all but the held-out paraphrases)."""
+    held_rows = {(i, p) for i, p in plan.held}
+    keep = np.array([not (f == 1 and (int(i), t) in held_rows)
+                     for t, i, f in zip(texts.texts, texts.entry, texts.field)])  # fmt: skip
+    return np.flatnonzero(keep)
+
+
+def _scoped_queries(entries, plan: _Plan) -> tuple[list[str], np.ndarray]:
+    """The validation questions that have an answer, and their entries' indices."""
+    by_id = {e["id"]: i for i, e in enumerate(entries)}
+    pairs = [(p, i) for i, p in plan.held]
+    pairs += [(q, by_id[e]) for q, e in plan.labelled if e in by_id]
+    return [q for q, _ in pairs], np.array([i for _, i in pairs], dtype=np.int64)
+
+
+def _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, tune):
+    """The contrastively tuned encoder (tuning.py) when it ranks the validation questions
+    better than the frozen one; else None (and why, in the notes)."""
+    from shipml.answer.tuning import entry_mrr, tune_encoder
+
+    queries, target = _scoped_queries(entries, plan)
+    if not len(queries):
+        return None
+    columns = _held_out(entries, texts, plan)
+    # after tuning: every text and question encoded again, the rest of training, the files
+    reserve = 2.5 * enc.estimate_seconds(texts.texts + queries, cached=False) + _FINISH_S
+    left = deadline - time.monotonic() - reserve
+    if left < MIN_TUNE_S and not tune:
+        notes.append(
+            f"encoder not tuned on the FAQ: {max(0.0, left):.0f}s of the time budget "
+            f"left for it, {MIN_TUNE_S:g}s needed (a larger time budget tunes it)"
+        )
+        return None
+    frozen = entry_mrr(enc.encode(queries), vectors[columns], texts.entry[columns], target,
+                       texts.n_entries)  # fmt: skip
+    result = tune_encoder(enc, [texts.texts[i] for i in columns], texts.entry[columns], queries,
+                          target, deadline=deadline - reserve, seed=seed,
+                          progress=progress)  # fmt: skip
+    if result is None:
+        return None
+    gained = result.best_score is not None and result.best_score > frozen + 1e-3
+    what = (
+        f"contrastive tuning on the FAQ's texts ({result.steps} steps, "
+        f"{result.seconds:.0f}s): validation MRR {result.best_score:.3f} vs {frozen:.3f} "
+        f"frozen — {'tuned encoder kept' if gained else 'frozen encoder kept'}"
+    )
+    notes.append(what)
+    log.info(what)
+    return result.encoder if gained else None
+
+
 @dataclass
 class _Fit:
     settings: Settings
@@ -187,10 +249,7 @@ def _validate(entries, texts, vectors, plan: _Plan, enc, min_precision, seed, no
     if not plan.held and not plan.labelled:
         return _Fit(defaults, DEFAULT_CALIBRATOR, _DEFAULT_THRESHOLD, [], {}, {})
     by_id = {e["id"]: i for i, e in enumerate(entries)}
-    held_rows = {(i, p) for i, p in plan.held}
-    keep = np.array([not (f == 1 and (int(i), t) in held_rows)
-                     for t, i, f in zip(texts.texts, texts.entry, texts.field)])  # fmt: skip
-    columns = np.flatnonzero(keep)
+    columns = _held_out(entries, texts, plan)
     queries = [p for _, p in plan.held] + [q for q, _ in plan.labelled]
     target = np.array([i for i, _ in plan.held] + [by_id.get(e, -1) for _, e in plan.labelled])
     qvec = enc.encode(queries)
