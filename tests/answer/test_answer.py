@@ -23,7 +23,7 @@ OFF_TOPIC = ["what is the weather going to be like tomorrow", "tell me a joke",
 
 @pytest.fixture(scope="module")
 def model(encoder) -> AnswerModel:
-    return train_answer(FAQ, encoder=encoder, seed=0)
+    return train_answer(FAQ, encoder=encoder, seed=0, tune=False)
 
 
 def _with(model: AnswerModel, settings: Settings) -> AnswerModel:
@@ -41,6 +41,15 @@ def test_real_questions_are_answered_better_than_bm25_alone(model):
     assert got["precision"] >= 0.9, got  # the threshold was chosen for 0.9 on validation
     assert got["answer_rate"] >= 0.4, got
     assert got["handover_recall"] >= 0.8, got  # off-topic questions go to a person
+
+
+def test_the_runtime_is_chosen_on_validation(model):
+    runtime = model.info["text_runtime"]
+    assert runtime["runtime"] == model.encoder.runtime_kind
+    assert runtime["runtime"] in ("onnx-int8", "pytorch")
+    kept = runtime["hit1_pytorch"] - runtime["hit1_onnx_int8"] <= 0.005
+    assert kept is (runtime["runtime"] == "onnx-int8")
+    assert runtime["note"] in model.notes
 
 
 def test_validation_rests_on_held_out_paraphrases(model):
@@ -97,6 +106,7 @@ def test_save_and_load_give_identical_answers(model, tmp_path):
     again = load(path)
     assert again.answer_many(questions) == model.answer_many(questions)
     assert again.threshold == model.threshold and again.settings == model.settings
+    assert again.encoder.runtime_kind == model.encoder.runtime_kind
     assert again.entries == model.entries
     generic = load_model(ArtifactReader(path))
     assert isinstance(generic, AnswerModel) and generic.kind == "answer"
@@ -122,7 +132,9 @@ def test_with_paraphrases_teaches_a_new_way_of_asking(model):
 
 
 def test_labelled_questions_are_split_into_validation_and_test(encoder):
-    m = train_answer(FAQ, encoder=encoder, questions=QUESTIONS, seed=1)
+    m = train_answer(
+        FAQ, encoder=encoder, questions=QUESTIONS, seed=1, tune=False, runtime="pytorch"
+    )
     assert "30 of 60 labelled questions" in m.info["validation"]
     assert m.info["metrics"]["n"] == 30  # the test half
     assert m.info["metrics"]["validation"]["n_validation_queries"] == 70

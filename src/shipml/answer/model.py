@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from shipml.answer.confidence import Calibrator, candidate_features, rank
-from shipml.answer.retrieval import DenseIndex, FieldTexts, Lexical, Scores, Settings, field_texts
+from shipml.answer.retrieval import (
+    DenseIndex,
+    FieldTexts,
+    Lexical,
+    Scores,
+    Settings,
+    centroids,
+    field_texts,
+)
 from shipml.errors import ArtifactIntegrityError, DataError, UsageError
 
 __all__ = ["AnswerModel", "KIND", "FORMAT", "MAX_K", "MAX_QUESTION_CHARS", "NONE"]
@@ -49,6 +57,7 @@ class AnswerModel:
             raise ValueError(f"{len(self.vectors)} vectors for {len(self.texts.texts)} texts")
         self.dense = DenseIndex(self.vectors)
         self.lexical = Lexical(self.texts.texts)
+        self.centroids = centroids(self.vectors, self.texts)
         self._by_id = {e["id"]: i for i, e in enumerate(self.entries)}
 
     # -- identity --------------------------------------------------------------------------------
@@ -113,7 +122,9 @@ class AnswerModel:
     # -- scoring ---------------------------------------------------------------------------------
     def scores(self, questions: list[str]) -> Scores:
         vectors = self.encoder.encode(questions)
-        return Scores(self.dense.cosine(vectors), self.lexical.raw(questions), self.texts)
+        centroid = np.clip(vectors @ self.centroids.T, 0.0, None)
+        return Scores(self.dense.cosine(vectors), self.lexical.raw(questions), self.texts,
+                      centroid)  # fmt: skip
 
     def _ranked(self, questions: list[str], k: int):
         """(entry indices (n, k), confidences (n, k), fused scores (n, n_entries))."""
@@ -271,8 +282,7 @@ class AnswerModel:
         entries = reader.read_json("entries.json")
         vectors = reader.read_npy("vectors.npy").astype(np.float32)
         encoder = from_artifacts(spec["encoder"], reader, cache=cache)
-        s = spec["settings"]
-        settings = Settings(float(s["alpha"]), float(s["paraphrase"]), float(s["answer"]))
+        settings = Settings.from_dict(spec["settings"])
         info = dict(spec.get("info", {}), name=name, version=version)
         if "report.html" in reader.files:
             info["report_path"] = str(reader.path / "report.html")

@@ -11,7 +11,11 @@ grouped by entry). For a query:
 - lexical: BM25 (bm25s, English stop words) divided by the query's best BM25 score, so it is
   in [0, 1] like the cosine (a query sharing no word with any text scores 0 everywhere);
 - text score = field weight x (alpha x dense + (1 - alpha) x lexical); entry score = the max
-  over the entry's texts. alpha and the field weights are chosen on validation (training.py).
+  over the entry's texts, blended with the cosine to the entry's centroid (the normalized mean
+  of its question's and paraphrases' vectors: what all its ways of asking share) —
+  (1 - centroid) x max + centroid x centroid cosine. alpha, the field weights and the
+  centroid share are chosen on validation (training.py); measured on BANKING77 as an FAQ with
+  10 paraphrases per entry, the centroid lifts dense Hit@1 from 0.81 to 0.84.
 
 What the confidence reads (`Scores`): the entry scores, and per entry its best cosine and
 its best raw BM25 (absolute evidence: an off-topic question has low values of both).
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["FIELDS", "FieldTexts", "Lexical", "DenseIndex", "Scores", "Settings",
-           "DEFAULT_SETTINGS", "field_texts", "EXACT_MAX", "APPROX_K"]  # fmt: skip
+           "DEFAULT_SETTINGS", "field_texts", "centroids", "EXACT_MAX", "APPROX_K"]  # fmt: skip
 
 FIELDS = ("question", "paraphrase", "answer")
 EXACT_MAX = 100_000  # texts searched by brute force; above, the usearch index
@@ -38,12 +42,19 @@ class Settings:
     alpha: float = 0.8
     paraphrase: float = 1.0
     answer: float = 0.8
+    centroid: float = 0.0
 
     def weights(self) -> np.ndarray:
         return np.array([1.0, self.paraphrase, self.answer], dtype=np.float32)
 
     def to_dict(self) -> dict:
-        return {"alpha": self.alpha, "paraphrase": self.paraphrase, "answer": self.answer}
+        return {"alpha": self.alpha, "paraphrase": self.paraphrase, "answer": self.answer,
+                "centroid": self.centroid}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> Settings:
+        return cls(float(spec["alpha"]), float(spec["paraphrase"]), float(spec["answer"]),
+                   float(spec.get("centroid", 0.0)))  # fmt: skip
 
 
 DEFAULT_SETTINGS = Settings()
@@ -75,6 +86,15 @@ def field_texts(entries: list[dict], *, answers: bool = True) -> FieldTexts:
             entry.append(i)
             field.append(f)
     return FieldTexts(texts, np.array(entry, np.int32), np.array(field, np.int8), len(entries))
+
+
+def centroids(vectors: np.ndarray, texts: FieldTexts) -> np.ndarray:
+    """(n_entries, dim) unit mean vector of each entry's question and paraphrases."""
+    asked = texts.field != 2
+    sums = np.zeros((texts.n_entries, vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, texts.entry[asked], vectors[asked])
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def _bm25s():
@@ -148,6 +168,7 @@ class Scores:
     dense: np.ndarray  # (n, n_texts) cosine, >= 0
     lexical: np.ndarray  # (n, n_texts) raw BM25
     texts: FieldTexts
+    centroid: np.ndarray | None = None  # (n, n_entries) cosine to each entry's centroid, >= 0
 
     def __post_init__(self) -> None:
         best = self.lexical.max(axis=1, keepdims=True)
@@ -159,20 +180,14 @@ class Scores:
         a = np.float32(settings.alpha)
         fused = a * self.dense + (np.float32(1) - a) * self.lexical_norm
         fused *= settings.weights()[self.texts.field][None, :]
-        return np.maximum.reduceat(fused, self.texts.starts, axis=1)
+        best = np.maximum.reduceat(fused, self.texts.starts, axis=1)
+        if settings.centroid and self.centroid is not None:
+            c = np.float32(settings.centroid)
+            best = (np.float32(1) - c) * best + c * self.centroid
+        return best
 
     def entry_dense(self) -> np.ndarray:
         return np.maximum.reduceat(self.dense, self.texts.starts, axis=1)
 
     def entry_lexical(self) -> np.ndarray:
         return np.maximum.reduceat(self.lexical, self.texts.starts, axis=1)
-
-    def subset(self, columns: np.ndarray) -> Scores:
-        """The scores of some texts only (those of the entries `columns` keeps)."""
-        t = self.texts
-        kept_entries = np.unique(t.entry[columns])
-        remap = np.full(t.n_entries, -1, dtype=np.int32)
-        remap[kept_entries] = np.arange(len(kept_entries), dtype=np.int32)
-        texts = FieldTexts([t.texts[i] for i in columns], remap[t.entry[columns]],
-                           t.field[columns], len(kept_entries))  # fmt: skip
-        return Scores(self.dense[:, columns], self.lexical[:, columns], texts)

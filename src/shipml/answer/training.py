@@ -38,6 +38,7 @@ from shipml.answer.retrieval import (
     Lexical,
     Scores,
     Settings,
+    centroids,
     field_texts,
 )
 from shipml.errors import UsageError
@@ -51,6 +52,14 @@ _DEFAULT_THRESHOLD = 0.5
 # answer; they are harder than most such questions (the nearest entry is on the same topic),
 # so together they count as this share of the calibration set, not as half of it.
 NEGATIVE_SHARE = 0.25
+MIN_TUNE_S = 20.0
+MIN_ONNX_S = 30.0  # seconds left the int8 ONNX export and check need, at least
+RUNTIMES = (
+    "auto",
+    "pytorch",
+    "onnx-int8",
+)  # seconds of the budget contrastive tuning needs, at least
+_FINISH_S = 3.0  # fitting the confidence, the files and the report
 # Defaults when nothing validates: a page's passage is its answer (its heading says little).
 DOCUMENT_SETTINGS = Settings(alpha=0.8, paraphrase=1.0, answer=1.0)
 # The settings searched on validation: dense share, paraphrase and answer field weights.
@@ -58,6 +67,7 @@ GRID = {
     "alpha": (0.8, 1.0, 0.9, 0.7, 0.6, 0.5, 0.4, 0.3, 0.0),
     "paraphrase": (1.0, 0.95),
     "answer": (0.8, 0.0, 0.6, 0.7, 0.9, 1.0),
+    "centroid": (0.0, 0.3, 0.5, 0.7),
 }
 
 
@@ -79,10 +89,17 @@ def _is_folder(data) -> bool:
 
 def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: float = 0.9,
                  seed: int = 0, questions=None, encoder=None, registry=None,
-                 registry_uri=None, report: bool = True, progress=None) -> AnswerModel:  # fmt: skip
+                 registry_uri=None, report: bool = True, progress=None,
+                 tune: bool | None = None, runtime: str = "auto") -> AnswerModel:  # fmt: skip
     """An AnswerModel for the FAQ `data` (a table path, a DataFrame or a folder of pages);
     registered under `name` (None: returned only). `min_precision`: the precision the hand-over
-    threshold keeps on validation. `questions`: labelled real questions (optional)."""
+    threshold keeps on validation. `questions`: labelled real questions (optional). `tune`:
+    contrastive tuning of the encoder on the FAQ's texts (None: when validation queries exist
+    and the time budget leaves at least `MIN_TUNE_S` for it; kept only if validation gains).
+    `runtime`: "auto" (int8 ONNX when it ranks the validation questions as well and the time
+    budget leaves `MIN_ONNX_S` for the check), "pytorch" or "onnx-int8"."""
+    if runtime not in RUNTIMES:
+        raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
     started = time.monotonic()
     if not 0.0 < float(min_precision) <= 1.0:
         raise UsageError(f"min_precision must be in (0, 1]; got {min_precision!r}")
@@ -96,11 +113,24 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
     plan = _plan(entries, labelled, seed, notes)
     texts = field_texts(entries)
     vectors = enc.encode(texts.texts)
+    if tune is not False:
+        deadline = started + float(time_budget)
+        tuned = _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, tune)
+        if tuned is not None:
+            enc, vectors = tuned, tuned.encode(texts.texts)
+    runtime_info = _runtime(entries, texts, plan, enc, started + float(time_budget), runtime)
+    if runtime_info is not None:
+        notes.append(runtime_info["note"])
+        if runtime_info["encoder"] is not enc:
+            enc = runtime_info["encoder"]
+            vectors = enc.encode(texts.texts)
     defaults = DOCUMENT_SETTINGS if _is_folder(data) else DEFAULT_SETTINGS
     fit = _validate(entries, texts, vectors, plan, enc, float(min_precision), seed, notes,
                     defaults)  # fmt: skip
     info = {"notes": notes, "min_precision": float(min_precision), "validation": plan.describe,
             "curve": fit.curve, "metrics": fit.metrics, "baselines": fit.baselines}  # fmt: skip
+    if runtime_info is not None:
+        info["text_runtime"] = {k: v for k, v in runtime_info.items() if k != "encoder"}
     model = AnswerModel(entries, enc, vectors, fit.settings, fit.calibrator, fit.threshold, info)
     if plan.test:
         test = model.evaluate_lists(*zip(*plan.test))
@@ -172,6 +202,77 @@ def _plan(entries, labelled, seed: int, notes: list[str]) -> _Plan:
     return _Plan(held, val, test, "; ".join(parts) or "none")
 
 
+def _held_out(entries, texts, plan: _Plan) -> np.ndarray:
+    """The columns of `texts` the validation index keeps (all but the held-out paraphrases)."""
+    held_rows = {(i, p) for i, p in plan.held}
+    keep = np.array([not (f == 1 and (int(i), t) in held_rows)
+                     for t, i, f in zip(texts.texts, texts.entry, texts.field)])  # fmt: skip
+    return np.flatnonzero(keep)
+
+
+def _scoped_queries(entries, plan: _Plan) -> tuple[list[str], np.ndarray]:
+    """The validation questions that have an answer, and their entries' indices."""
+    by_id = {e["id"]: i for i, e in enumerate(entries)}
+    pairs = [(p, i) for i, p in plan.held]
+    pairs += [(q, by_id[e]) for q, e in plan.labelled if e in by_id]
+    return [q for q, _ in pairs], np.array([i for _, i in pairs], dtype=np.int64)
+
+
+def _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, tune):
+    """The contrastively tuned encoder (tuning.py) when it ranks the validation questions
+    better than the frozen one; else None (and why, in the notes)."""
+    from shipml.answer.tuning import entry_mrr, tune_encoder
+
+    queries, target = _scoped_queries(entries, plan)
+    if not len(queries):
+        return None
+    columns = _held_out(entries, texts, plan)
+    # after tuning: every text and question encoded again, the rest of training, the files
+    reserve = 2.5 * enc.estimate_seconds(texts.texts + queries, cached=False) + _FINISH_S
+    left = deadline - time.monotonic() - reserve
+    if left < MIN_TUNE_S and not tune:
+        notes.append(
+            f"encoder not tuned on the FAQ: {max(0.0, left):.0f}s of the time budget "
+            f"left for it, {MIN_TUNE_S:g}s needed (a larger time budget tunes it)"
+        )
+        return None
+    frozen = entry_mrr(enc.encode(queries), vectors[columns], texts.entry[columns], target,
+                       texts.n_entries)  # fmt: skip
+    result = tune_encoder(enc, [texts.texts[i] for i in columns], texts.entry[columns], queries,
+                          target, deadline=deadline - reserve, seed=seed,
+                          progress=progress)  # fmt: skip
+    if result is None:
+        return None
+    gained = result.best_score is not None and result.best_score > frozen + 1e-3
+    what = (
+        f"contrastive tuning on the FAQ's texts ({result.steps} steps, "
+        f"{result.seconds:.0f}s): validation MRR {result.best_score:.3f} vs {frozen:.3f} "
+        f"frozen — {'tuned encoder kept' if gained else 'frozen encoder kept'}"
+    )
+    notes.append(what)
+    log.info(what)
+    return result.encoder if gained else None
+
+
+def _runtime(entries, texts, plan, enc, deadline: float, runtime: str) -> dict | None:
+    """runtime.py's choice between PyTorch and int8 ONNX (with "encoder": the one to use), or
+    None when it is not made (PyTorch asked for, nothing to judge on, too little time)."""
+    from shipml.answer.runtime import pick_runtime
+
+    queries, target = _scoped_queries(entries, plan)
+    left = deadline - time.monotonic()
+    if runtime == "pytorch" or (runtime == "auto" and (not queries or left < MIN_ONNX_S)):
+        return None
+    columns = _held_out(entries, texts, plan)
+    if not queries:  # forced, with nothing to judge on: the FAQ's questions against themselves
+        queries, target = [e["question"] for e in entries], np.arange(len(entries))
+    chosen, info = pick_runtime(enc, [texts.texts[i] for i in columns], texts.entry[columns],
+                                queries, target, texts.n_entries)  # fmt: skip
+    if runtime == "onnx-int8" and chosen is enc and info["runtime"] == "pytorch":
+        info["note"] += " (asked for int8, but it ranks worse: PyTorch kept)"
+    return dict(info, encoder=chosen)
+
+
 @dataclass
 class _Fit:
     settings: Settings
@@ -187,16 +288,15 @@ def _validate(entries, texts, vectors, plan: _Plan, enc, min_precision, seed, no
     if not plan.held and not plan.labelled:
         return _Fit(defaults, DEFAULT_CALIBRATOR, _DEFAULT_THRESHOLD, [], {}, {})
     by_id = {e["id"]: i for i, e in enumerate(entries)}
-    held_rows = {(i, p) for i, p in plan.held}
-    keep = np.array([not (f == 1 and (int(i), t) in held_rows)
-                     for t, i, f in zip(texts.texts, texts.entry, texts.field)])  # fmt: skip
-    columns = np.flatnonzero(keep)
+    columns = _held_out(entries, texts, plan)
     queries = [p for _, p in plan.held] + [q for q, _ in plan.labelled]
     target = np.array([i for i, _ in plan.held] + [by_id.get(e, -1) for _, e in plan.labelled])
     qvec = enc.encode(queries)
     index_texts = [texts.texts[i] for i in columns]
+    sub = _sub_texts(texts, columns)
+    centroid = np.clip(qvec @ centroids(vectors[columns], sub).T, 0.0, None)
     full = Scores(DenseIndex(vectors[columns]).cosine(qvec), Lexical(index_texts).raw(queries),
-                  _sub_texts(texts, columns))  # fmt: skip
+                  sub, centroid)  # fmt: skip
     settings, baselines = _choose(full, target)
     feats, correct, weights, fused = _calibration_set(full, target, settings)
     calibrator = Calibrator.fit(feats, correct, seed, weights) or DEFAULT_CALIBRATOR
@@ -238,23 +338,29 @@ def _choose(scores: Scores, target: np.ndarray) -> tuple[Settings, dict]:
     scoped = target >= 0
     if not scoped.any():
         return DEFAULT_SETTINGS, {}
-    sub = Scores(scores.dense[scoped], scores.lexical[scoped], scores.texts)
+    sub = Scores(scores.dense[scoped], scores.lexical[scoped], scores.texts,
+                 None if scores.centroid is None else scores.centroid[scoped])  # fmt: skip
     t = target[scoped]
     best = DEFAULT_SETTINGS
     best_mrr = float(np.mean(1.0 / ranks(sub.entries(best), t))) + 0.5 / len(t)
-    for alpha in GRID["alpha"]:
-        for para in GRID["paraphrase"]:
-            for ans in GRID["answer"]:
-                s = Settings(alpha, para, ans)
-                mrr = float(np.mean(1.0 / ranks(sub.entries(s), t)))
-                if mrr > best_mrr + 1e-9:
-                    best, best_mrr = s, mrr
+    for s in _grid():
+        mrr = float(np.mean(1.0 / ranks(sub.entries(s), t)))
+        if mrr > best_mrr + 1e-9:
+            best, best_mrr = s, mrr
     base = {}
     for label, alpha in (("dense", 1.0), ("bm25", 0.0)):
-        r = ranks(sub.entries(Settings(alpha, best.paraphrase, best.answer)), t)
+        r = ranks(sub.entries(Settings(alpha, best.paraphrase, best.answer, best.centroid)), t)
         base[label] = {"hit@1": round(float(np.mean(r == 1)), 4),
                        "mrr": round(float(np.mean(1.0 / r)), 4)}  # fmt: skip
     return best, base
+
+
+def _grid():
+    for alpha in GRID["alpha"]:
+        for para in GRID["paraphrase"]:
+            for ans in GRID["answer"]:
+                for cen in GRID["centroid"]:
+                    yield Settings(alpha, para, ans, cen)
 
 
 def _calibration_set(scores: Scores, target: np.ndarray, settings: Settings):
@@ -269,8 +375,9 @@ def _calibration_set(scores: Scores, target: np.ndarray, settings: Settings):
     if not len(scoped):
         return feats, correct, np.ones(len(target)), fused
     own = scores.texts.entry[None, :] == target[scoped, None]
+    cen = None if scores.centroid is None else scores.centroid[scoped]
     masked = Scores(np.where(own, 0.0, scores.dense[scoped]),
-                    np.where(own, 0.0, scores.lexical[scoped]), scores.texts)  # fmt: skip
+                    np.where(own, 0.0, scores.lexical[scoped]), scores.texts, cen)  # fmt: skip
     mfused = masked.entries(settings)
     mfused[np.arange(len(scoped)), target[scoped]] = -np.inf
     mfeats = candidate_features(mfused, masked.entry_dense(), masked.entry_lexical(),
