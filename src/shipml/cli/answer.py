@@ -127,7 +127,8 @@ def show_trained(model) -> None:
          f"over to a person; chosen for precision >= {model.min_precision:g})")  # fmt: skip
     if info.get("validation"):
         _say(f"[bold]validation:[/bold] {fmt(info['validation'])}")
-    console.print(answer_table(model.metrics, title="validation"))
+    if any(isinstance(model.metrics.get(k), (int, float)) for k in _METRICS):
+        console.print(answer_table(model.metrics, title="validation"))
     for note in model.notes:
         _say(f"[yellow]note:[/yellow] {note}")
     if model.report_path:
