@@ -5,8 +5,9 @@ Each of the 77 entries: its question is the first of k training texts drawn per 
 0), its paraphrases the other k - 1, its answer the intent's name in words ("card arrival"; the
 data set has no answers). Systems, in the same run on the same entries and questions:
 
-- ``shipml``: `shipml.train(faq, task="answer")` — fusion and field weights, confidence and
-  hand-over threshold chosen on its own held-out paraphrases (k = 1: none, the defaults);
+- ``shipml``: `shipml.train(faq, task="answer")` (answer/training.py's train_answer) — fusion,
+  field and centroid weights, confidence and hand-over threshold chosen on its own held-out
+  paraphrases (k = 1: none, the defaults); `--tune` and `--runtime` pass through;
 - ``dense``: the packaged all-MiniLM-L6-v2 alone, nearest question or paraphrase by cosine;
 - ``bm25``: BM25 (bm25s) alone, nearest question or paraphrase.
 
@@ -17,6 +18,7 @@ a markdown table; JSON lines go to --out.
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/assistant_faq.py --k 1,3,10
+    .venv/bin/python benchmarks/assistant_faq.py --k 3,10 --tune on --time-budget 600
 """
 
 from __future__ import annotations
@@ -66,13 +68,15 @@ def ranking(fused: np.ndarray, target: np.ndarray) -> dict:
 
 
 def run_k(k: int, train, test, args) -> list[dict]:
-    import shipml
     from shipml.answer.retrieval import Settings
+    from shipml.answer.training import train_answer  # what train(task="answer") runs
 
     faq = faq_from_intents(train, k, args.seed)
     t0 = time.monotonic()
-    model = shipml.train(faq, task="answer", min_precision=args.min_precision, seed=args.seed,
-                         time_budget=args.time_budget)  # fmt: skip
+    tune = {"auto": None, "on": True, "off": False}[args.tune]
+    model = train_answer(faq, min_precision=args.min_precision, seed=args.seed,
+                         time_budget=args.time_budget, tune=tune,
+                         runtime=args.runtime)  # fmt: skip
     train_s = time.monotonic() - t0
     questions = test["text"].tolist()
     target = np.array([model._by_id[c] for c in test["category"]])
@@ -109,6 +113,13 @@ def main() -> None:
     parser.add_argument("--min-precision", type=float, default=0.9)
     parser.add_argument("--time-budget", type=float, default=300.0)
     parser.add_argument("--test-rows", type=int, default=0, help="0: the whole test set")
+    parser.add_argument(
+        "--tune",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="contrastive tuning of the encoder (auto: when the budget allows)",
+    )
+    parser.add_argument("--runtime", choices=("auto", "pytorch", "onnx-int8"), default="auto")
     parser.add_argument("--out", default="assistant_faq.jsonl")
     args = parser.parse_args()
     folder = datasets_dir() / "banking77"

@@ -181,7 +181,9 @@ def test_train_task_answer_registers_and_loads(tmp_path):
     reg = Registry(f"sqlite:///{tmp_path}/r.db", artifact_root=tmp_path / "a")
     m = shipml.train(DOCS, task="answer", name="handbook", registry=reg, min_precision=0.8)
     assert m.name == "handbook" and m.version == 1 and m.report_path.is_file()
-    assert "Answer rate" in m.report_path.read_text() or "answer" in m.report_path.read_text()
+    page = m.report_path.read_text()
+    assert "How it was measured" in page and "Model information" in page
+    assert "no validation: the FAQ has no paraphrases" in page  # a folder of pages: the defaults
     loaded = shipml.load("handbook", registry=reg)
     assert isinstance(loaded, AnswerModel) and loaded.version == 1
     question = "how much does express shipping cost"
@@ -194,3 +196,13 @@ def test_vectors_are_unit_rows(model):
     norms = np.linalg.norm(model.vectors, axis=1)
     assert np.allclose(norms, 1.0, atol=1e-4)
     assert len(model.vectors) == 40 + sum(len(e["paraphrases"]) for e in model.entries) + 40
+
+
+def test_the_report_shows_the_answer_rate_precision_curve(model, tmp_path):
+    from shipml.answer.report import write_report
+
+    page = write_report(model, tmp_path / "report.html", title="helpdesk").read_text()
+    assert "Answer rate vs precision" in page and "chosen threshold" in page
+    assert f"{model.threshold:.3f}" in page
+    ids = [s["id"] for s in model.report_sections]
+    assert {"validation", "metrics", "baseline-bm25", "curve", "model"} <= set(ids)

@@ -182,8 +182,7 @@ class AnswerModel:
         from shipml.answer.metrics import answer_metrics
 
         texts = [_checked_question(q, i) for i, q in enumerate(questions)]
-        fused = self.scores(texts).entries(self.settings)
-        idx, conf, _ = self._ranked(texts, 1)
+        _, conf, fused = self._ranked(texts, 1)
         target = np.array([self._by_id.get(e, -1) for e in expected], dtype=np.int64)
         return answer_metrics(fused, conf[:, 0], target, self.threshold)
 
