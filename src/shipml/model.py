@@ -415,12 +415,17 @@ class Model:
 def load_model(reader, *, name: str | None = None, version: int | None = None,
                cache: bool = True):  # fmt: skip
     """Any stored model through an ArtifactReader: a recommender (model.json's "kind" is
-    "recommend": recommend/model.py's RecModel) or a Model (tables and texts)."""
+    "recommend": recommend/model.py's RecModel), an FAQ assistant ("answer":
+    answer/model.py's AnswerModel) or a Model (tables and texts)."""
     spec = reader.read_json("model.json")
     if isinstance(spec, dict) and spec.get("kind") == "recommend":
         from shipml.recommend.model import RecModel
 
         return RecModel.read(reader, name=name, version=version, cache=cache)
+    if isinstance(spec, dict) and spec.get("kind") == "answer":
+        from shipml.answer.model import AnswerModel
+
+        return AnswerModel.read(reader, name=name, version=version, cache=cache)
     return Model.read(reader, name=name, version=version, cache=cache)
 
 

@@ -68,6 +68,11 @@ def retrain(
     else:
         info = reg.resolve(ref)
     current = shipml.load(f"{info.name}/{info.version}", registry=reg)
+    if current.task == "answer":  # confirmed questions become paraphrases
+        from shipml.answer_retrain import retrain_answerer
+
+        return retrain_answerer(current, info, reg, data=data, compare_share=compare_share,
+                                progress=progress)  # fmt: skip
     if current.task == "recommend":  # `data`: the new events, added to the stored ones
         from shipml.recommend.retrain import retrain_recommender
 

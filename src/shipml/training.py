@@ -61,7 +61,7 @@ _CONSTRAINTS = {
     "target": [None, str],
     "name": _MAYBE_STR,
     "time_budget": [Interval(Real, 0, None, closed="neither")],
-    "task": [None, Options((*TASKS, "recommend"))],
+    "task": [None, Options((*TASKS, "recommend", "answer"))],
     "metric": _MAYBE_STR,
     "time_column": _MAYBE_STR,
     "group_column": _MAYBE_STR,
@@ -83,6 +83,8 @@ _CONSTRAINTS = {
     "weight": _MAYBE_STR,
     "event": _MAYBE_STR,
     "items": [None, str, Path, pd.DataFrame],
+    "min_precision": [Interval(Real, 0, 1, closed="right")],
+    "questions": [None, str, Path, pd.DataFrame],
 }
 _LOG_PARAMS = ("user", "item", "weight", "event", "items")  # task="recommend" only
 # what a recommender does not take (a log has no feature columns)
@@ -170,6 +172,8 @@ def train(
     weight: str | None = None,
     event: str | None = None,
     items=None,
+    min_precision: float = 0.9,
+    questions=None,
 ) -> Model:
     """Train the best model for `target` in `time_budget` seconds; register it under `name`.
 
@@ -193,10 +197,17 @@ def train(
     purchase) name its columns (guessed when not named); `items` is an optional item table
     (names, categories, texts); `encoder` embeds the item texts. Returns a RecModel
     (recommend/training.py's train_recommender).
+
+    `task="answer"`: `data` is an FAQ (columns question, answer; optional id, paraphrases,
+    category, url) or a folder of .md/.txt/.html pages; `min_precision` is the precision the
+    hand-over threshold keeps on validation; `questions` an optional table of labelled real
+    questions (question, expected_id or "none"). Returns a shipml.answer.AnswerModel.
     """
     check_params(_CONSTRAINTS, locals())
     if task == "recommend":
         return _train_recommender(locals())
+    if task == "answer":
+        return _train_answer(locals())
     _check_table_params(target, locals())
     families = select_families(families)  # names checked now, SHIPML_FAMILIES read once
     configured(families, options)  # and the pass-through options
@@ -259,6 +270,23 @@ def _train_recommender(args: dict):
         n_trials=args["n_trials"], registry=args["registry"],
         registry_uri=args["registry_uri"], metric=args["metric"] or "ndcg@10",
         progress=args["progress"], report=args["report"], encoder=args["encoder"],
+    )  # fmt: skip
+
+
+def _train_answer(args: dict):
+    """train(task="answer"): the FAQ's parameters to answer/training.py."""
+    table = [k for k, default in _TABLE_PARAMS.items() if args[k] not in (default, [], ())]
+    table += [k for k in (*_LOG_PARAMS, "target") if args[k] is not None]
+    if table:
+        raise UsageError(f"{', '.join(table)}: not used by task='answer' (an FAQ with the "
+                         "columns question and answer, or a folder of pages)")  # fmt: skip
+    from shipml.answer.training import train_answer
+
+    return train_answer(
+        args["data"], name=args["name"], time_budget=args["time_budget"],
+        min_precision=args["min_precision"], seed=args["seed"], questions=args["questions"],
+        encoder=args["encoder"], registry=args["registry"], registry_uri=args["registry_uri"],
+        report=args["report"], progress=args["progress"],
     )  # fmt: skip
 
 

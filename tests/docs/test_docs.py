@@ -137,6 +137,8 @@ def make_workspace(root: Path) -> None:
     shop.mkdir(parents=True)
     for name in ("events.csv", "items.csv"):
         shutil.copy(DATA / "shop_log" / name, shop)
+    faq = root / "tests" / "data" / "faq"  # the README's FAQ and labelled questions
+    shutil.copytree(DATA / "faq", faq)
     (root / ".venv").symlink_to(sys.prefix, target_is_directory=True)
     demo = root / ".shipml-demo"  # what examples/demo.sh writes
     demo.mkdir()
@@ -284,10 +286,29 @@ def _check_loop(doc: Doc, out: str) -> None:
     assert (doc.root / "dist" / "Dockerfile").is_file()
 
 
+def _check_answer_loop(doc: Doc, out: str) -> None:
+    """Feedback accepted, the monitor's answer counts shown, version 2 trained and promoted."""
+    assert re.search(
+        r'\{"prediction_id":"[^"]+","model":"helpdesk","version":1,"helpful":true', out
+    ), out
+    assert "questions to helpdesk/1" in out, out
+    assert "confirmed question(s) added as paraphrases" in out, out
+
+
 _WAIT = (  # instead of `sleep 5`: wait until the server is ready, at most 120 s
     "for _ in $(seq 240); do curl -sf 127.0.0.1:{port}/v2/health/ready >/dev/null && break; "
     "sleep 0.5; done"
 )
+
+
+def _free_the_port(doc: Doc) -> dict:
+    """The answer model's server takes the port: stop the one "Serve it" left running."""
+    for pgid in doc.background:
+        _stop(pgid)
+    doc.background.clear()
+    return {}
+
+
 SETUP = {
     "README.md": [
         Setup("shipml predict credit new_applicants.csv", check=_check_tour_predict),
@@ -306,6 +327,12 @@ SETUP = {
             # exit code 1 is `monitor`'s documented "drift found", not a failure
             replace={"--since 7d": "--since 7d || test $? = 1"},
             check=_check_loop,
+        ),
+        Setup(
+            "shipml serve helpdesk",
+            before=_free_the_port,
+            replace={"sleep 5": _WAIT},
+            check=_check_answer_loop,
         ),
     ]
 }

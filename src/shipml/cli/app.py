@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipml.cli import (
+    answer,
     bundle,
     keys,
     models,
@@ -44,6 +45,7 @@ def _root(
 train.register(app)
 use.register(app)
 recommend.register(app)
+answer.register(app)
 serve.register(app)
 bundle.register(app)
 monitor.register(app)

@@ -56,6 +56,8 @@ def monitor(
     """Compare recent predictions with the training data: drift per column, prediction drift and
     live metrics from feedback. Writes monitor-NAME-TIME.html and .json. A recommender: hit
     rate and CTR of its answers (clicks and purchases sent to /v1/feedback); no drift tests.
+    An answer model: answer rate, hand-over rate, helpful share and the most frequent
+    unanswered questions grouped by meaning (the FAQ entries to write next).
 
     Exit code 0: no drift, or no prediction in the window (nothing to check); 1: drift
     detected; 2: an error (unknown model, a version without drift reference, a bad option).
@@ -106,6 +108,31 @@ def _print_recommendations(result: dict) -> None:
         console.print(f"note: {note}", soft_wrap=True, highlight=False)
 
 
+def _print_answers(result: dict) -> None:
+    """Answer rate, hand-over rate, helpful share; the unanswered questions by topic."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    s = result["answers"]
+    table = Table(title="answers", title_justify="left")
+    for head in ("questions", "answered", "handed over", "with feedback", "helpful"):
+        table.add_column(head, justify="right")
+    table.add_row(f"{s['n_questions']:,}", _share(s["answer_rate"]), _share(s["handover_rate"]),
+                  f"{s['n_feedback']:,}", _share(s["helpful_share"]))  # fmt: skip
+    console.print(table)
+    if s["unanswered"]:
+        table = Table(title="unanswered questions (the FAQ entries to write next)",
+                      title_justify="left")  # fmt: skip
+        for head in ("asked", "question", "also asked as"):
+            table.add_column(head, justify="right" if head == "asked" else "left")
+        for group in s["unanswered"]:
+            table.add_row(f"{group['count']:,}", escape(group["question"]),
+                          escape(" | ".join(group["examples"])))  # fmt: skip
+        console.print(table)
+    for note in result["notes"]:
+        console.print(f"note: {note}", soft_wrap=True, highlight=False)
+
+
 def _share(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -120,6 +147,8 @@ def _print(result: dict) -> None:
                   soft_wrap=True, highlight=False)  # fmt: skip
     if result.get("recommendations"):
         _print_recommendations(result)
+    elif result.get("answers"):
+        _print_answers(result)
     elif status != "no_data":
         columns = [c for c in result["dataset"]["columns"] if c["drift"]]
         if columns:

@@ -52,6 +52,10 @@ def retrain(
     if as_json:
         console.print_json(json.dumps(result.as_dict()))
         return
+    if getattr(result.model, "task", None) == "answer":
+        from shipml.cli.answer import show_retrained
+
+        return show_retrained(result)
     old, new = str(result.current), str(result.new)
     console.print(
         f"[bold]{result.name}/{new}[/bold] trained on {result.rows_original:,} original rows + "

@@ -16,7 +16,13 @@ def register(app: typer.Typer) -> None:
 
 
 def train(
-    data: Annotated[Path, typer.Argument(help="Training table: CSV, TSV, Parquet, Excel, JSONL.")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Training table: CSV, TSV, Parquet, Excel, JSONL; --task answer: an FAQ table "
+            "(question, answer) or a folder of .md/.txt/.html pages."
+        ),
+    ],
     target: Annotated[
         str | None,
         typer.Option("--target", "-t", help="Column to predict (not with --task recommend)."),
@@ -31,7 +37,8 @@ def train(
         str | None,
         typer.Option(
             help="binary, multiclass or regression (default: inferred); recommend: a "
-            "recommender from a log of who bought, clicked or rated what (--user, --item)."
+            "recommender from a log of who bought, clicked or rated what (--user, --item); "
+            "answer: an FAQ assistant that answers questions or hands over to a person."
         ),
     ] = None,
     metric: Annotated[
@@ -117,15 +124,41 @@ def train(
         Path | None,
         typer.Option(help="--task recommend: item table (names, category, price, text)."),
     ] = None,
+    min_precision: Annotated[
+        float | None,
+        typer.Option(
+            "--min-precision",
+            help="--task answer: the precision the hand-over threshold keeps on validation "
+            "(default 0.9).",
+            show_default=False,
+        ),
+    ] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            help="--task answer: labelled real questions (CSV: question, expected_id; "
+            '"none" = no answer) to validate on.'
+        ),
+    ] = None,
     registry_uri: RegistryUri = None,
 ) -> None:
     """Train the best model for TARGET within the time budget, validate it, register it.
-    With --task recommend: a recommender from a log of events (--user, --item, --time)."""
+    With --task recommend: a recommender from a log of events (--user, --item, --time).
+    With --task answer: an FAQ assistant from an FAQ table or a folder of documents."""
     import shipml
     from shipml.errors import UsageError
 
     log_options = {"--user": user, "--item": item, "--weight": weight, "--event": event,
                    "--items": items}  # fmt: skip
+    answer_options = {"--min-precision": min_precision, "--questions": questions}
+    if task == "answer":
+        _train_answerer(data, target, name, time_budget, min_precision, questions, seed,
+                        registry_uri, no_report, log_options)  # fmt: skip
+        return
+    given = [flag for flag, value in answer_options.items() if value is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for FAQ "
+                         "answering: add --task answer")  # fmt: skip
     if task == "recommend":
         from shipml.cli.recommend import train_recommender_cli
 
@@ -175,6 +208,21 @@ def train(
         text_column=text_column,
     )
     show_trained(model)
+
+
+def _train_answerer(data, target, name, time_budget, min_precision, questions, seed,
+                    registry_uri, no_report, log_options) -> None:  # fmt: skip
+    from shipml.cli.answer import train_answer_cli
+    from shipml.errors import UsageError
+
+    given = [flag for flag, value in log_options.items() if value is not None]
+    if target is not None or given:
+        flags = ", ".join(["--target"] * (target is not None) + given)
+        raise UsageError(f"{flags}: not for --task answer (an FAQ needs the columns question "
+                         "and answer, or a folder of documents)")  # fmt: skip
+    train_answer_cli(data, name=name or _default_name(data), time_budget=time_budget,
+                     min_precision=min_precision, questions=questions, seed=seed,
+                     registry_uri=registry_uri, no_report=no_report)  # fmt: skip
 
 
 def _default_name(path: Path) -> str:

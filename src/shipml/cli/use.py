@@ -37,6 +37,8 @@ def _tabular(ref: str, registry_uri: str | None):
     if model.task == TASK:
         raise UsageError(f"{ref} is a recommender: use `shipml recommend {ref} --user ID` or "
                          f"`shipml similar {ref} --item ID`")  # fmt: skip
+    if model.task == "answer":
+        raise UsageError(f'{ref} answers questions: use `shipml ask {ref} "QUESTION"`')
     return model
 
 
@@ -53,12 +55,18 @@ def evaluate(
     registry_uri: RegistryUri = None,
 ) -> None:
     """Score a model on labelled data: metrics table and an HTML report. A recommender: on a
-    log of later events (HR@K, NDCG@K, recall@K, MRR, coverage, popularity bias)."""
+    log of later events (HR@K, NDCG@K, recall@K, MRR, coverage, popularity bias). An answer
+    model: on labelled questions (question, expected_id; "none" for no answer): hit@1, hit@3,
+    MRR, answer rate, precision."""
     model = _load(ref, registry_uri)
     if model.task == "recommend":
         from shipml.cli.recommend import evaluate_recommender
 
         return evaluate_recommender(model, data, k, as_json)
+    if model.task == "answer":
+        from shipml.cli.answer import evaluate_answerer
+
+        return evaluate_answerer(model, data, as_json)
     path = output or Path("shipml-reports") / f"{model.name}-v{model.version}-evaluation.html"
     metrics = model.evaluate(data, report=path)
     if as_json:

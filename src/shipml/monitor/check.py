@@ -82,6 +82,8 @@ def monitor(
     name = info.name
     if info.task == "recommend":  # hit rate and CTR; no feature columns to drift
         return _recommender(registry, info, version, start, end, now, report)
+    if info.task == "answer":  # answer rate, helpfulness, unanswered questions (monitor/answer.py)
+        return _answers(registry, info, version, start, end, now, report)
     # A version asked for by the user must be checkable, whatever the window holds.
     reference = _load_reference(registry, info) if version is not None else None
     logged = read_log(registry.engine, name, since=start, until=end, version=version)
@@ -164,6 +166,15 @@ def _recommender(registry, info, version, start, end, now, report) -> dict:
     result = _empty(info.name, version, start, end, now)
     result = recommendation_monitor(registry.engine, result, start=start, end=end,
                                     version=version, offline=info.metrics or {})  # fmt: skip
+    return _with_report(result, report)
+
+
+def _answers(registry, info, version, start, end, now, report) -> dict:
+    from shipml.monitor.answer import answer_monitor
+
+    result = _empty(info.name, version, start, end, now)
+    result = answer_monitor(registry.engine, result, start=start, end=end, version=version,
+                            offline=info.metrics or {})  # fmt: skip
     return _with_report(result, report)
 
 

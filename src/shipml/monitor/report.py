@@ -46,6 +46,8 @@ def write_monitor_report(
     if result.get("recommendations"):
         sections.append(_section("recommendations", "Clicks and purchases",
                                  **_recommendations(result)))  # fmt: skip
+    elif result.get("answers"):
+        sections.append(_section("answers", "Answers and hand-overs", **_answers(result)))
     elif result["status"] != "no_data":
         sections.append(_section("checked", "What was checked", **_checked(result)))
         if result.get("live"):
@@ -82,6 +84,8 @@ def _cards(result: dict) -> list[dict[str, Any]]:
         return [_card("Verdict", "—", "nothing to check: no predictions in the window", True)]
     if result.get("recommendations"):
         return _recommendation_cards(result["recommendations"])
+    if result.get("answers"):
+        return _answer_cards(result["answers"])
     data, pred = result["dataset"], result["prediction"]
     drift = result["drift_detected"]
     share = pct(100 * data["share_drifted"]) if data["n_columns"] else "—"
@@ -137,6 +141,39 @@ def _recommendations(result: dict) -> dict[str, Any]:
     rows = [{"fallback": k, **v} for k, v in s["by_fallback"].items()]
     offline = [(metric_name(k), v) for k, v in s.get("offline", {}).items()]
     return {"facts": info_rows(facts), "by_fallback": rows, "offline": offline}
+
+
+def _answer_cards(s: dict) -> list[dict[str, Any]]:
+    def share(x):
+        return "—" if x is None else pct(100 * x)
+
+    return [
+        _card("Answer rate", share(s["answer_rate"]), f"{s['n_answered']:,} of "
+              f"{s['n_questions']:,} questions answered", True),
+        _card("Hand-over rate", share(s["handover_rate"]), f"{s['n_handover']:,} handed over "
+              "to a person"),
+        _card("Helpful", share(s["helpful_share"]), f"of {s['n_feedback']:,} answers with "
+              "feedback"),
+        _card("Unanswered topics", f"{len(s['unanswered']):,}", "groups of similar questions"),
+    ]  # fmt: skip
+
+
+def _answers(result: dict) -> dict[str, Any]:
+    s = result["answers"]
+    facts = {
+        "model": f"{result['model']} version {result['version']} (answer)",
+        "questions": f"{s['n_questions']:,} ({s['n_answered']:,} answered, "
+        f"{s['n_handover']:,} handed over)",
+        "feedback": f"{s['n_feedback']:,} ({s['n_helpful']:,} helpful, {s['n_corrected']:,} "
+        "with the right entry given)",
+        "first / last question": f"{_day(result.get('first_prediction'))} / "
+        f"{_day(result.get('last_prediction'))}",
+        "answers of other versions": ", ".join(
+            f"{n:,} by version {v}" for v, n in result.get("other_versions", {}).items()
+        ),
+    }
+    offline = [(metric_name(k), v) for k, v in s.get("offline", {}).items()]
+    return {"facts": info_rows(facts), "groups": s["unanswered"], "offline": offline}
 
 
 def _card(label: str, value: str, hint: str, primary: bool = False, *, alarm: bool = False):

@@ -19,6 +19,7 @@ from shipml.errors import (
     ShipmlError,
     TooMany,
 )
+from shipml.serve.answer import add_answer_routes, answer_info, is_answer, store_answer_feedback
 from shipml.serve.limits import BodyLimit, HeaderLimit
 from shipml.serve.pool import ModelPool
 from shipml.serve.predict import check_records
@@ -282,7 +283,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
 
     from fastapi import Depends, Query, Request
     from fastapi.responses import Response
-    from pydantic import BaseModel, Field, StrictInt, StrictStr
+    from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
     from starlette.concurrency import run_in_threadpool
 
     class PredictBody(BaseModel):
@@ -294,6 +295,9 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         # a recommendation's feedback: a click or purchase on an item (serve/recommend.py)
         item: Annotated[StrictStr, Field(min_length=1, max_length=200)] | StrictInt | None = None
         event: Literal["click", "purchase"] | None = None
+        # an answer's feedback: did it help, or which FAQ entry was right (serve/answer.py)
+        helpful: StrictBool | None = None
+        entry: Annotated[StrictStr, Field(min_length=1, max_length=200)] | StrictInt | None = None
 
     def served(request: Request, name: str):
         model, version = pool.get(name)
@@ -324,12 +328,15 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         for name in sorted(pool.refs):
             model, version = pool.get(name)
             out.append({"name": name, "ref": pool.refs[name], "version": version,
-                        "task": model.task, "classes": model.classes})  # fmt: skip
+                        "task": _task(model),
+                        "classes": getattr(model, "classes", None)})  # fmt: skip
         return {"models": out}
 
     @app.get("/v1/models/{name}")
     def model_info(request: Request, name: str, _key=Depends(need("predict"))) -> dict:
         model, version = served(request, name)
+        if is_answer(model):
+            return _json(answer_info(name, version, model))
         if model.task == TASK:
             return _json(recommender_info(name, version, model))
         schema = model.schema
@@ -409,7 +416,10 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
     @app.post("/v1/feedback")
     def feedback(request: Request, body: FeedbackBody, key=Depends(need("feedback"))) -> dict:
         """The true label (or value) for a prediction id the server returned; for a
-        recommendation, a click or purchase on an item (`item` and `event`)."""
+        recommendation, a click or purchase on an item (`item` and `event`); for an answer,
+        `helpful` (true or false) or the right `entry`."""
+        if body.helpful is not None or body.entry is not None:
+            return store_answer_feedback(pool, predictor, body, key_name(key), _retry_unflushed)
         if body.item is not None or body.event is not None:
             return store_event(predictor, body, key_name(key), _retry_unflushed)
         if body.label is None:
@@ -417,6 +427,11 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         return _store_feedback(pool, predictor, body.prediction_id, body.label, key_name(key))
 
     add_recommend_routes(app, pool, predictor, need, served, _json)
+    add_answer_routes(app, predictor, need, served, _json)
+
+
+def _task(model) -> str | None:
+    return "answer" if is_answer(model) else getattr(model, "task", None)
 
 
 def _json(content: dict):
@@ -510,6 +525,12 @@ def _feedback_label(model, value):
     from shipml.echo import echo
     from shipml.monitor.log import FeedbackError
 
+    if is_answer(model):
+        raise FeedbackError(
+            'this prediction is an answer: send "helpful" (true or false) or the right "entry" '
+            "id instead of a label",
+            422,
+        )
     if model.task == TASK:
         raise FeedbackError(
             'this prediction is a recommendation: send "item" (the item clicked or bought) and '

@@ -31,7 +31,10 @@ QUICK_S = 0.002  # an answer this fast (measured) runs on the event loop
 
 def check_tabular(model, name: str) -> None:
     """A recommender asked for /predict, /explain, a CSV or the v2 protocol: say which routes
-    it answers instead (400)."""
+    it answers instead (400); an answer model likewise (serve/answer.py)."""
+    from shipml.serve.answer import check_not_answer
+
+    check_not_answer(model, name)
     if getattr(model, "task", None) == TASK:
         raise UsageError(
             f"model {name!r} is a recommender: POST /v1/models/{name}/recommend with "
