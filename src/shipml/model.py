@@ -112,15 +112,31 @@ class Model:
             total = part if total is None else total + part
         return total
 
-    def labels_from_proba(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    def labels_from_proba(self, proba: np.ndarray, threshold: float | None = None, *,
+                          min_confidence: float | None = None,
+                          scoped: bool = True) -> np.ndarray:  # fmt: skip
         """Class labels of probabilities (columns in the order of `classes`). Binary: positive
-        when P(positive) >= `threshold` (default: the model's own decision threshold)."""
+        when P(positive) >= `threshold` (default: the model's own decision threshold). Below
+        `min_confidence` (default: the model's out-of-scope threshold, scope.py) the answer is
+        the out-of-scope label (None without one); `scoped=False`: never."""
         threshold = self._checked_threshold(threshold)
         if self.task == "binary" and threshold is not None:
             idx = (proba[:, 1] >= threshold).astype(int)
         else:
             idx = proba.argmax(axis=1)
-        return np.asarray(self.classes)[idx]
+        labels = np.asarray(self.classes)[idx]
+        if not scoped:
+            return labels
+        from shipml.scope import apply_scope
+
+        scope = self.scope or {}
+        cut = scope.get("threshold") if min_confidence is None else _checked_conf(min_confidence)
+        return apply_scope(labels, proba, self.classes, scope.get("label"), cut)
+
+    @property
+    def scope(self) -> dict | None:
+        """The out-of-scope decision (scope.py), or None."""
+        return self.info.get("scope")
 
     def _checked_threshold(self, threshold) -> float | None:
         if threshold is None:
@@ -148,16 +164,24 @@ class Model:
         frame, X = self.encode(data)
         return frame.index, X
 
-    def outputs(self, data, *, threshold: float | None = None):
+    def outputs(self, data, *, threshold: float | None = None,
+                min_confidence: float | None = None):  # fmt: skip
         """(labels or values, class probabilities or None): what the server sends back."""
         threshold = self._checked_threshold(threshold)
+        if min_confidence is not None:
+            if self.task == "regression":
+                raise DataError("min_confidence is for classifiers; this model predicts numbers")
+            _checked_conf(min_confidence)
         _, X = self._encoded(data)
-        return task_kind(self.task).outputs(self, self.raw(X), threshold)
+        return task_kind(self.task).outputs(self, self.raw(X), threshold, min_confidence)
 
-    def predict(self, data, *, threshold: float | None = None) -> np.ndarray:
+    def predict(self, data, *, threshold: float | None = None,
+                min_confidence: float | None = None) -> np.ndarray:  # fmt: skip
         """Labels (classification, the original class values) or numbers (regression).
-        Binary: `threshold` overrides the decision threshold (positive when P >= threshold)."""
-        return self.outputs(data, threshold=threshold)[0]
+        Binary: `threshold` overrides the decision threshold (positive when P >= threshold).
+        `min_confidence`: below it (the largest in-scope class probability) the answer is the
+        out-of-scope label, or None when the model has none (default: the model's own)."""
+        return self.outputs(data, threshold=threshold, min_confidence=min_confidence)[0]
 
     def predict_proba(self, data) -> pd.DataFrame:
         """One column per class label, rows summing to 1."""
@@ -170,7 +194,7 @@ class Model:
     def evaluate(self, data, *, report: str | Path | None = None) -> dict:
         """Metrics on labelled data (the target column must be present); optionally an HTML
         report. Rows whose target is missing are left out."""
-        from shipml.evaluate.metrics import classification_metrics, regression_metrics
+        from shipml.evaluate.metrics import regression_metrics
 
         frame = as_frame(data)
         y = self.schema.target_values(frame)
@@ -193,7 +217,7 @@ class Model:
         else:
             proba = to_proba(raw, self.task)
             pred = self.labels_from_proba(proba)
-            metrics = classification_metrics(y, proba, list(self.classes), y_pred=pred)
+            metrics = scoped_metrics(self, y, proba, pred)
         if report is not None:
             metrics["report_path"] = str(self._write_report(report, frame, y, pred, proba, metrics))
         return metrics
@@ -441,6 +465,31 @@ def explanation_frame(records: list[dict], *, words: bool = False) -> pd.DataFra
                 line["words"] = compact(reason["words"]) if "words" in reason else None
             rows.append(line)
     return pd.DataFrame(rows, columns=columns)
+
+
+def scoped_metrics(model: Model, y, proba, pred) -> dict:
+    """Classification metrics, and with an out-of-scope decision its in-scope accuracy, oos
+    recall and F1 (a rejecting model without an oos label: the class metrics score its
+    unrejected labels)."""
+    from shipml.evaluate.metrics import classification_metrics
+    from shipml.scope import scope_metrics
+
+    scope = model.scope
+    plain = pred if scope is None or scope.get("label") is not None else None
+    if plain is None:
+        plain = model.labels_from_proba(proba, scoped=False)
+    metrics = classification_metrics(y, proba, list(model.classes), y_pred=plain)
+    if scope is not None:
+        metrics.update(scope_metrics(y, pred, scope.get("label")))
+    return metrics
+
+
+def _checked_conf(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise DataError(f"min_confidence must be a number between 0 and 1, got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:  # NaN fails too
+        raise DataError(f"min_confidence must be between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def json_safe(obj: object) -> object:

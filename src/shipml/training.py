@@ -83,11 +83,15 @@ _CONSTRAINTS = {
     "weight": _MAYBE_STR,
     "event": _MAYBE_STR,
     "items": [None, str, Path, pd.DataFrame],
+    "out_of_scope": [None, str, Integral],
+    "reject": [bool],
+    "max_in_scope_loss": [Interval(Real, 0, 1, closed="left")],
 }
 _LOG_PARAMS = ("user", "item", "weight", "event", "items")  # task="recommend" only
 # what a recommender does not take (a log has no feature columns)
 _TABLE_PARAMS = {"group_column": None, "drop": (), "kinds": None, "pii": (), "keep_pii": (),
-                 "text_column": None, "options": None, "mode": "auto"}  # fmt: skip
+                 "text_column": None, "options": None, "mode": "auto", "out_of_scope": None,
+                 "reject": False}  # fmt: skip
 
 
 def prepare(
@@ -170,6 +174,9 @@ def train(
     weight: str | None = None,
     event: str | None = None,
     items=None,
+    out_of_scope=None,
+    reject: bool = False,
+    max_in_scope_loss: float = 0.01,
 ) -> Model:
     """Train the best model for `target` in `time_budget` seconds; register it under `name`.
 
@@ -193,6 +200,12 @@ def train(
     purchase) name its columns (guessed when not named); `items` is an optional item table
     (names, categories, texts); `encoder` embeds the item texts. Returns a RecModel
     (recommend/training.py's train_recommender).
+
+    Out of scope ("none of these", scope.py): `out_of_scope` names the target's label of rows
+    that belong to no class; the model also answers it below a confidence threshold chosen on
+    validation to maximize out-of-scope recall while losing at most `max_in_scope_loss`
+    in-scope accuracy. `reject=True` (no such label): answers below the confidence that rejects
+    `max_in_scope_loss` of the correct validation answers are None.
     """
     check_params(_CONSTRAINTS, locals())
     if task == "recommend":
@@ -212,6 +225,7 @@ def train(
         drop=_names(drop), kinds=kinds, pii=_names(pii), keep_pii=_names(keep_pii),
     )  # fmt: skip
     metric = _checked_metric(metric, schema, tdata)
+    scope = _scope_request(schema, out_of_scope, reject, max_in_scope_loss)
     plan_finish(timing, len(tdata.y), len(schema.features), report and name is not None)
     choice = _text_choice(schema, frame, tdata, mode, encoder, timing)
     plan = _plan(schema, frame, tdata, seed, holdout=choice is not None and choice.tuned)
@@ -229,6 +243,10 @@ def train(
     if plan.kind == "holdout":
         _refit(found.ensemble, found.data, seed, timing)
     model = _model(schema, found, plan, oof_raw, metric, seed)
+    if scope is not None:
+        model.info["scope"] = task_kind(model.task).decide_scope(
+            model, found.data.y[plan.scored_rows], oof_raw, *scope
+        )
     _describe(model, found, plan, oof_raw, timing, seed)
     _runtime(model, frame, found, plan, timing, seed)
     _lineage(model, table, found, schema, timing, (seed, n_trials, metric), (families, options))
@@ -271,6 +289,19 @@ def _check_table_params(target, args: dict) -> None:
     if given:
         raise UsageError(f"{', '.join(given)}: only for task='recommend' (a log of user-item "
                          "events)")  # fmt: skip
+
+
+def _scope_request(schema: Schema, out_of_scope, reject: bool, loss: float):
+    """(the out-of-scope class value or None, max in-scope loss), or None: no scope asked."""
+    from shipml.scope import check_scope_args
+
+    check_scope_args(schema, out_of_scope, reject, loss)
+    if out_of_scope is None and not reject:
+        return None
+    if out_of_scope is None:
+        return None, float(loss)
+    label = next(c for c in schema.classes if str(c) == str(out_of_scope))
+    return label, float(loss)
 
 
 def _names(value) -> tuple[str, ...]:
