@@ -351,6 +351,8 @@ class Model:
             "text runtime": (self.info.get("text_runtime") or {}).get("runtime"),
             "decision threshold": self.threshold,
             "threshold reason": (self.info.get("threshold") or {}).get("reason"),
+            "out of scope": (self.scope or {}).get("reason"),
+            "out-of-scope thresholds": _scope_table(self.scope),
             "target transform": None if self.transform == "none" else self.transform,
             "validation": self.info.get("validation"),
             "trained rows": lineage.get("rows"),
@@ -465,6 +467,20 @@ def explanation_frame(records: list[dict], *, words: bool = False) -> pd.DataFra
                 line["words"] = compact(reason["words"]) if "words" in reason else None
             rows.append(line)
     return pd.DataFrame(rows, columns=columns)
+
+
+def _scope_table(scope: dict | None) -> str | None:
+    """Validation in-scope accuracy / oos recall per confidence threshold, one line."""
+    curve = (scope or {}).get("curve") or []
+    if not curve or "oos_recall" not in curve[0]:
+        return None
+    return (
+        "; ".join(
+            f"{p['threshold']:.2f}: {p['in_scope_accuracy']:.3f} / {p['oos_recall']:.3f}"
+            for p in curve
+        )
+        + " (threshold: in-scope accuracy / oos recall)"
+    )
 
 
 def scoped_metrics(model: Model, y, proba, pred) -> dict:

@@ -1,4 +1,4 @@
-""""None of these": out-of-scope answers for classification models.
+""" "None of these": out-of-scope answers for classification models.
 
 Two ways in (issue 16, part 2):
 
@@ -188,14 +188,22 @@ def _reject_quantile(y_true, base, conf, loss: float) -> dict:
     curve = []
     for q in GRID[::10]:
         keep = conf >= q
-        curve.append({"threshold": float(q), "answered": float(keep.mean()),
-                      "accuracy_answered": float(correct[keep].mean()) if keep.any() else 0.0})
+        curve.append(
+            {
+                "threshold": float(q),
+                "answered": float(keep.mean()),
+                "accuracy_answered": float(correct[keep].mean()) if keep.any() else 0.0,
+            }
+        )
     reason = (
         f"no out-of-scope examples: answers below confidence {t:.3f} are rejected (None), "
         f"the validation quantile that rejects {loss:.1%} of the correct answers"
     )  # fmt: skip
-    validation = {"threshold": t, "answered": float(kept.mean()),
-                  "in_scope_accuracy": float(np.mean(correct & kept)),
-                  "accuracy_answered": float(correct[kept].mean()) if kept.any() else 0.0}
+    validation = {
+        "threshold": t,
+        "answered": float(kept.mean()),
+        "in_scope_accuracy": float(np.mean(correct & kept)),
+        "accuracy_answered": float(correct[kept].mean()) if kept.any() else 0.0,
+    }
     return {"label": None, "threshold": t, "mode": "reject", "max_in_scope_loss": float(loss),
             "validation": validation, "curve": curve, "reason": reason}  # fmt: skip

@@ -73,3 +73,18 @@ def threshold_lines(threshold: float | None, decision: dict | None) -> list[str]
         where += f"; at {threshold:g}: accuracy {at['accuracy']:.3f}, F1 {at['f1']:.3f}"
     lines.append(f"  validation {where}")
     return lines
+
+
+def scope_lines(scope: dict | None) -> list[str]:
+    """The out-of-scope decision (scope.py), its reason and the threshold table."""
+    if not scope:
+        return []
+    from rich.markup import escape
+
+    lines = [f"[bold]out of scope:[/bold] {escape(scope['reason'])}"]
+    curve = scope.get("curve") or []
+    if curve and "oos_recall" in curve[0]:
+        lines.append("  threshold  in-scope acc  oos recall   (validation)")
+        lines += [f"  {p['threshold']:>9.2f}  {p['in_scope_accuracy']:>12.3f}  "
+                  f"{p['oos_recall']:>10.3f}" for p in curve]  # fmt: skip
+    return lines
