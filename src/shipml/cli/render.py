@@ -35,13 +35,15 @@ def fmt(value: object) -> str:
 
 # Metrics shown in the summary, in this order, when present (the metric registry's).
 SUMMARY_METRICS = summary_names()
+# a classifier with out-of-scope answers (scope.py)
+SCOPE_METRICS = ("in_scope_accuracy", "oos_recall", "oos_precision", "oos_f1", "rejected_rate")
 
 
 def metrics_table(metrics: dict, title: str = "metrics") -> Table:
     table = Table(title=title, title_justify="left", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in SUMMARY_METRICS:
+    for key in SUMMARY_METRICS + SCOPE_METRICS:
         if metrics.get(key) is not None:
             table.add_row(key, fmt(metrics[key]))
     return table
