@@ -44,6 +44,14 @@ def test_evaluate_reports_in_scope_accuracy_oos_recall_and_f1(oos_model, clinc_t
     assert described["out-of-scope thresholds"].startswith("0.00: ")
 
 
+def test_evaluation_report_shows_the_decision(oos_model, clinc_test, tmp_path):
+    path = tmp_path / "evaluation.html"
+    oos_model.evaluate(clinc_test, report=path)
+    html = path.read_text().lower()
+    assert "below confidence" in html and "oos recall" in html and "oos f1" in html
+    assert "in-scope accuracy / oos recall" in html
+
+
 def test_min_confidence_changes_predictions(oos_model, clinc_test):
     X = clinc_test[["text"]]
     default = oos_model.predict(X)
