@@ -17,7 +17,15 @@ from shipml.errors import ArtifactIntegrityError, DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
 from shipml.tasks import task_kind
 
-__all__ = ["Model", "load_model", "as_frame", "explanation_frame", "json_safe"]
+__all__ = [
+    "Model",
+    "load_model",
+    "as_frame",
+    "explanation_frame",
+    "json_safe",
+    "checked_confidence",
+    "scoped_metrics",
+]
 
 FORMAT = 1
 TEXT_ENCODER = "text_encoder"  # file name prefix of a stored sentence encoder
@@ -130,7 +138,9 @@ class Model:
         from shipml.scope import apply_scope
 
         scope = self.scope or {}
-        cut = scope.get("threshold") if min_confidence is None else _checked_conf(min_confidence)
+        cut = scope.get("threshold")
+        if min_confidence is not None:
+            cut = checked_confidence(min_confidence)
         return apply_scope(labels, proba, self.classes, scope.get("label"), cut)
 
     @property
@@ -171,7 +181,7 @@ class Model:
         if min_confidence is not None:
             if self.task == "regression":
                 raise DataError("min_confidence is for classifiers; this model predicts numbers")
-            _checked_conf(min_confidence)
+            checked_confidence(min_confidence)
         _, X = self._encoded(data)
         return task_kind(self.task).outputs(self, self.raw(X), threshold, min_confidence)
 
@@ -500,7 +510,8 @@ def scoped_metrics(model: Model, y, proba, pred) -> dict:
     return metrics
 
 
-def _checked_conf(value) -> float:
+def checked_confidence(value) -> float:
+    """`min_confidence` checked: a number in [0, 1] (DataError otherwise)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         raise DataError(f"min_confidence must be a number between 0 and 1, got {value!r}")
     if not 0.0 <= float(value) <= 1.0:  # NaN fails too

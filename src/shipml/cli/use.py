@@ -106,7 +106,7 @@ def predict(
     else:
         probabilities = model.predict_proba(frame)
         if min_confidence is not None:
-            min_confidence = m._checked_conf(min_confidence)
+            min_confidence = m.checked_confidence(min_confidence)
         labels = model.labels_from_proba(probabilities.to_numpy(), threshold,
                                          min_confidence=min_confidence)  # fmt: skip
         kept = probabilities.to_numpy() if proba else None
