@@ -17,7 +17,15 @@ from shipml.errors import ArtifactIntegrityError, DataError, SchemaError
 from shipml.learners.base import to_proba, untransform_target
 from shipml.tasks import task_kind
 
-__all__ = ["Model", "load_model", "as_frame", "explanation_frame", "json_safe"]
+__all__ = [
+    "Model",
+    "load_model",
+    "as_frame",
+    "explanation_frame",
+    "json_safe",
+    "checked_confidence",
+    "scoped_metrics",
+]
 
 FORMAT = 1
 TEXT_ENCODER = "text_encoder"  # file name prefix of a stored sentence encoder
@@ -112,15 +120,33 @@ class Model:
             total = part if total is None else total + part
         return total
 
-    def labels_from_proba(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    def labels_from_proba(self, proba: np.ndarray, threshold: float | None = None, *,
+                          min_confidence: float | None = None,
+                          scoped: bool = True) -> np.ndarray:  # fmt: skip
         """Class labels of probabilities (columns in the order of `classes`). Binary: positive
-        when P(positive) >= `threshold` (default: the model's own decision threshold)."""
+        when P(positive) >= `threshold` (default: the model's own decision threshold). Below
+        `min_confidence` (default: the model's out-of-scope threshold, scope.py) the answer is
+        the out-of-scope label (None without one); `scoped=False`: never."""
         threshold = self._checked_threshold(threshold)
         if self.task == "binary" and threshold is not None:
             idx = (proba[:, 1] >= threshold).astype(int)
         else:
             idx = proba.argmax(axis=1)
-        return np.asarray(self.classes)[idx]
+        labels = np.asarray(self.classes)[idx]
+        if not scoped:
+            return labels
+        from shipml.scope import apply_scope
+
+        scope = self.scope or {}
+        cut = scope.get("threshold")
+        if min_confidence is not None:
+            cut = checked_confidence(min_confidence)
+        return apply_scope(labels, proba, self.classes, scope.get("label"), cut)
+
+    @property
+    def scope(self) -> dict | None:
+        """The out-of-scope decision (scope.py), or None."""
+        return self.info.get("scope")
 
     def _checked_threshold(self, threshold) -> float | None:
         if threshold is None:
@@ -148,16 +174,24 @@ class Model:
         frame, X = self.encode(data)
         return frame.index, X
 
-    def outputs(self, data, *, threshold: float | None = None):
+    def outputs(self, data, *, threshold: float | None = None,
+                min_confidence: float | None = None):  # fmt: skip
         """(labels or values, class probabilities or None): what the server sends back."""
         threshold = self._checked_threshold(threshold)
+        if min_confidence is not None:
+            if self.task == "regression":
+                raise DataError("min_confidence is for classifiers; this model predicts numbers")
+            checked_confidence(min_confidence)
         _, X = self._encoded(data)
-        return task_kind(self.task).outputs(self, self.raw(X), threshold)
+        return task_kind(self.task).outputs(self, self.raw(X), threshold, min_confidence)
 
-    def predict(self, data, *, threshold: float | None = None) -> np.ndarray:
+    def predict(self, data, *, threshold: float | None = None,
+                min_confidence: float | None = None) -> np.ndarray:  # fmt: skip
         """Labels (classification, the original class values) or numbers (regression).
-        Binary: `threshold` overrides the decision threshold (positive when P >= threshold)."""
-        return self.outputs(data, threshold=threshold)[0]
+        Binary: `threshold` overrides the decision threshold (positive when P >= threshold).
+        `min_confidence`: below it (the largest in-scope class probability) the answer is the
+        out-of-scope label, or None when the model has none (default: the model's own)."""
+        return self.outputs(data, threshold=threshold, min_confidence=min_confidence)[0]
 
     def predict_proba(self, data) -> pd.DataFrame:
         """One column per class label, rows summing to 1."""
@@ -170,7 +204,7 @@ class Model:
     def evaluate(self, data, *, report: str | Path | None = None) -> dict:
         """Metrics on labelled data (the target column must be present); optionally an HTML
         report. Rows whose target is missing are left out."""
-        from shipml.evaluate.metrics import classification_metrics, regression_metrics
+        from shipml.evaluate.metrics import regression_metrics
 
         frame = as_frame(data)
         y = self.schema.target_values(frame)
@@ -193,7 +227,7 @@ class Model:
         else:
             proba = to_proba(raw, self.task)
             pred = self.labels_from_proba(proba)
-            metrics = classification_metrics(y, proba, list(self.classes), y_pred=pred)
+            metrics = scoped_metrics(self, y, proba, pred)
         if report is not None:
             metrics["report_path"] = str(self._write_report(report, frame, y, pred, proba, metrics))
         return metrics
@@ -327,6 +361,8 @@ class Model:
             "text runtime": (self.info.get("text_runtime") or {}).get("runtime"),
             "decision threshold": self.threshold,
             "threshold reason": (self.info.get("threshold") or {}).get("reason"),
+            "out of scope": (self.scope or {}).get("reason"),
+            "out-of-scope thresholds": _scope_table(self.scope),
             "target transform": None if self.transform == "none" else self.transform,
             "validation": self.info.get("validation"),
             "trained rows": lineage.get("rows"),
@@ -446,6 +482,46 @@ def explanation_frame(records: list[dict], *, words: bool = False) -> pd.DataFra
                 line["words"] = compact(reason["words"]) if "words" in reason else None
             rows.append(line)
     return pd.DataFrame(rows, columns=columns)
+
+
+def _scope_table(scope: dict | None) -> str | None:
+    """Validation in-scope accuracy / oos recall per confidence threshold, one line."""
+    curve = (scope or {}).get("curve") or []
+    if not curve or "oos_recall" not in curve[0]:
+        return None
+    return (
+        "; ".join(
+            f"{p['threshold']:.2f}: {p['in_scope_accuracy']:.3f} / {p['oos_recall']:.3f}"
+            for p in curve
+        )
+        + " (threshold: in-scope accuracy / oos recall)"
+    )
+
+
+def scoped_metrics(model: Model, y, proba, pred) -> dict:
+    """Classification metrics, and with an out-of-scope decision its in-scope accuracy, oos
+    recall and F1 (a rejecting model without an oos label: the class metrics score its
+    unrejected labels)."""
+    from shipml.evaluate.metrics import classification_metrics
+    from shipml.scope import scope_metrics
+
+    scope = model.scope
+    plain = pred if scope is None or scope.get("label") is not None else None
+    if plain is None:
+        plain = model.labels_from_proba(proba, scoped=False)
+    metrics = classification_metrics(y, proba, list(model.classes), y_pred=plain)
+    if scope is not None:
+        metrics.update(scope_metrics(y, pred, scope.get("label")))
+    return metrics
+
+
+def checked_confidence(value) -> float:
+    """`min_confidence` checked: a number in [0, 1] (DataError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise DataError(f"min_confidence must be a number between 0 and 1, got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:  # NaN fails too
+        raise DataError(f"min_confidence must be between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def json_safe(obj: object) -> object:

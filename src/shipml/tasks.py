@@ -34,24 +34,35 @@ class Supervised:
 
         return default_metric(task)
 
-    def outputs(self, model, raw: np.ndarray, threshold: float | None = None):
-        """(labels or values, class probabilities or None) for raw ensemble scores."""
+    def outputs(self, model, raw: np.ndarray, threshold: float | None = None,
+                min_confidence: float | None = None):  # fmt: skip
+        """(labels or values, class probabilities or None) for raw ensemble scores; labels
+        below the out-of-scope confidence are its label (scope.py)."""
         if model.task == "regression":
             return untransform_target(raw, model.transform), None
         proba = to_proba(raw, model.task)
-        return model.labels_from_proba(proba, threshold), proba
+        return model.labels_from_proba(proba, threshold, min_confidence=min_confidence), proba
 
     def validation_metrics(self, model, y_enc: np.ndarray, oof_raw: np.ndarray) -> dict:
         """The metrics of out-of-fold raw scores against the encoded targets."""
-        from shipml.evaluate.metrics import classification_metrics, regression_metrics
+        from shipml.evaluate.metrics import regression_metrics
 
         if model.task == "regression":
             return regression_metrics(y_enc, untransform_target(oof_raw, model.transform))
+        from shipml.model import scoped_metrics
+
         labels = np.asarray(model.classes, dtype=object)
         proba = to_proba(oof_raw, model.task)
-        return classification_metrics(
-            labels[y_enc], proba, list(model.classes), y_pred=model.labels_from_proba(proba)
-        )
+        return scoped_metrics(model, labels[y_enc], proba, model.labels_from_proba(proba))
+
+    def decide_scope(self, model, y_enc: np.ndarray, oof_raw: np.ndarray, label,
+                     max_in_scope_loss: float) -> dict:  # fmt: skip
+        """The out-of-scope threshold on out-of-fold predictions (scope.py)."""
+        from shipml.scope import choose_scope
+
+        labels = np.asarray(model.classes, dtype=object)
+        proba = to_proba(oof_raw, model.task)
+        return choose_scope(labels[y_enc], proba, model.classes, label, max_in_scope_loss)
 
     def decide(self, task: str, y_scored: np.ndarray, oof_raw: np.ndarray, metric: str,
                seed: int):  # fmt: skip

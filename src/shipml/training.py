@@ -85,11 +85,15 @@ _CONSTRAINTS = {
     "items": [None, str, Path, pd.DataFrame],
     "min_precision": [Interval(Real, 0, 1, closed="right")],
     "questions": [None, str, Path, pd.DataFrame],
+    "out_of_scope": [None, str, Integral],
+    "reject": [bool],
+    "max_in_scope_loss": [Interval(Real, 0, 1, closed="left")],
 }
 _LOG_PARAMS = ("user", "item", "weight", "event", "items")  # task="recommend" only
 # what a recommender does not take (a log has no feature columns)
 _TABLE_PARAMS = {"group_column": None, "drop": (), "kinds": None, "pii": (), "keep_pii": (),
-                 "text_column": None, "options": None, "mode": "auto"}  # fmt: skip
+                 "text_column": None, "options": None, "mode": "auto", "out_of_scope": None,
+                 "reject": False}  # fmt: skip
 
 
 def prepare(
@@ -174,6 +178,9 @@ def train(
     items=None,
     min_precision: float = 0.9,
     questions=None,
+    out_of_scope=None,
+    reject: bool = False,
+    max_in_scope_loss: float = 0.01,
 ) -> Model:
     """Train the best model for `target` in `time_budget` seconds; register it under `name`.
 
@@ -202,6 +209,11 @@ def train(
     category, url) or a folder of .md/.txt/.html pages; `min_precision` is the precision the
     hand-over threshold keeps on validation; `questions` an optional table of labelled real
     questions (question, expected_id or "none"). Returns a shipml.answer.AnswerModel.
+    Out of scope ("none of these", scope.py): `out_of_scope` names the target's label of rows
+    that belong to no class; the model also answers it below a confidence threshold chosen on
+    validation to maximize out-of-scope recall while losing at most `max_in_scope_loss`
+    in-scope accuracy. `reject=True` (no such label): answers below the confidence that rejects
+    `max_in_scope_loss` of the correct validation answers are None.
     """
     check_params(_CONSTRAINTS, locals())
     if task == "recommend":
@@ -223,6 +235,7 @@ def train(
         drop=_names(drop), kinds=kinds, pii=_names(pii), keep_pii=_names(keep_pii),
     )  # fmt: skip
     metric = _checked_metric(metric, schema, tdata)
+    scope = _scope_request(schema, out_of_scope, reject, max_in_scope_loss)
     plan_finish(timing, len(tdata.y), len(schema.features), report and name is not None)
     choice = _text_choice(schema, frame, tdata, mode, encoder, timing)
     plan = _plan(schema, frame, tdata, seed, holdout=choice is not None and choice.tuned)
@@ -240,6 +253,10 @@ def train(
     if plan.kind == "holdout":
         _refit(found.ensemble, found.data, seed, timing)
     model = _model(schema, found, plan, oof_raw, metric, seed)
+    if scope is not None:
+        model.info["scope"] = task_kind(model.task).decide_scope(
+            model, found.data.y[plan.scored_rows], oof_raw, *scope
+        )
     _describe(model, found, plan, oof_raw, timing, seed)
     _runtime(model, frame, found, plan, timing, seed)
     _lineage(model, table, found, schema, timing, (seed, n_trials, metric), (families, options))
@@ -299,6 +316,19 @@ def _check_table_params(target, args: dict) -> None:
     if given:
         raise UsageError(f"{', '.join(given)}: only for task='recommend' (a log of user-item "
                          "events)")  # fmt: skip
+
+
+def _scope_request(schema: Schema, out_of_scope, reject: bool, loss: float):
+    """(the out-of-scope class value or None, max in-scope loss), or None: no scope asked."""
+    from shipml.scope import check_scope_args
+
+    check_scope_args(schema, out_of_scope, reject, loss)
+    if out_of_scope is None and not reject:
+        return None
+    if out_of_scope is None:
+        return None, float(loss)
+    label = next(c for c in schema.classes if str(c) == str(out_of_scope))
+    return label, float(loss)
 
 
 def _names(value) -> tuple[str, ...]:

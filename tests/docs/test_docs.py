@@ -37,6 +37,8 @@ import pytest
 
 from conftest import BANK, BANKING, BANKING_TEST, DATA, ROOT, copy_versions
 
+CLINC = DATA / "clinc150_slice_train.csv"
+
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SRC = ROOT / "src" / "shipml"
 SHELL = {"bash", "sh", "shell", "console"}
@@ -157,6 +159,9 @@ def make_workspace(root: Path) -> None:
     three = sorted(tickets["intent"].unique())[:3]  # few-shot: 8 rows for each of 3 intents
     few = tickets[tickets["intent"].isin(three)].groupby("intent").head(8)
     few.to_csv(root / "few.csv", index=False)
+    # chat.csv: the CLINC150 slice, its out-of-scope rows labelled "none" (as the README's)
+    chat = pd.read_csv(CLINC).replace({"intent": {"oos": "none"}})
+    chat.to_csv(root / "chat.csv", index=False)
     test = pd.read_csv(BANKING_TEST)
     test[["text"]].head(5).to_csv(root / "new_tickets.csv", index=False)
     test[["text"]].head(20).to_csv(root / "texts.csv", index=False)

@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from shipml.cli.options import RegistryUri, registry
-from shipml.cli.render import console, fmt, kv_table, metrics_table, threshold_lines
+from shipml.cli.render import (
+    console,
+    fmt,
+    kv_table,
+    metrics_table,
+    scope_lines,
+    threshold_lines,
+)
 
 app = typer.Typer(help="List, inspect, promote and roll back model versions.", no_args_is_help=True)
 
@@ -101,18 +108,22 @@ def show(
 
 
 def _threshold(reg, info) -> list[str]:
-    """Lines on the decision threshold of a binary model (stored in its model.json)."""
+    """Lines on the decision threshold of a binary model and the out-of-scope decision of a
+    classifier (stored in its model.json)."""
     from rich.markup import escape
 
     from shipml.errors import ShipmlError
 
-    if info.task != "binary":
+    if info.task not in ("binary", "multiclass"):
         return []
     try:
         spec = reg.open(info).read_json("model.json")
     except ShipmlError as exc:
         return [f"[bold]decision threshold:[/bold] unreadable ({escape(str(exc))})"]
-    return threshold_lines(spec.get("threshold"), (spec.get("info") or {}).get("threshold"))
+    stored = spec.get("info") or {}
+    return threshold_lines(spec.get("threshold"), stored.get("threshold")) + scope_lines(
+        stored.get("scope")
+    )
 
 
 @app.command("promote")

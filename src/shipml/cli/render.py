@@ -35,13 +35,15 @@ def fmt(value: object) -> str:
 
 # Metrics shown in the summary, in this order, when present (the metric registry's).
 SUMMARY_METRICS = summary_names()
+# a classifier with out-of-scope answers (scope.py)
+SCOPE_METRICS = ("in_scope_accuracy", "oos_recall", "oos_precision", "oos_f1", "rejected_rate")
 
 
 def metrics_table(metrics: dict, title: str = "metrics") -> Table:
     table = Table(title=title, title_justify="left", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in SUMMARY_METRICS:
+    for key in SUMMARY_METRICS + SCOPE_METRICS:
         if metrics.get(key) is not None:
             table.add_row(key, fmt(metrics[key]))
     return table
@@ -72,4 +74,19 @@ def threshold_lines(threshold: float | None, decision: dict | None) -> list[str]
     if threshold != 0.5:
         where += f"; at {threshold:g}: accuracy {at['accuracy']:.3f}, F1 {at['f1']:.3f}"
     lines.append(f"  validation {where}")
+    return lines
+
+
+def scope_lines(scope: dict | None) -> list[str]:
+    """The out-of-scope decision (scope.py), its reason and the threshold table."""
+    if not scope:
+        return []
+    from rich.markup import escape
+
+    lines = [f"[bold]out of scope:[/bold] {escape(scope['reason'])}"]
+    curve = scope.get("curve") or []
+    if curve and "oos_recall" in curve[0]:
+        lines.append("  threshold  in-scope acc  oos recall   (validation)")
+        lines += [f"  {p['threshold']:>9.2f}  {p['in_scope_accuracy']:>12.3f}  "
+                  f"{p['oos_recall']:>10.3f}" for p in curve]  # fmt: skip
     return lines

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shipml.cli.options import RegistryUri
-from shipml.cli.render import console, fmt, metrics_table, threshold_lines
+from shipml.cli.render import console, fmt, metrics_table, scope_lines, threshold_lines
 
 
 def register(app: typer.Typer) -> None:
@@ -140,6 +140,29 @@ def train(
             '"none" = no answer) to validate on.'
         ),
     ] = None,
+    out_of_scope: Annotated[
+        str | None,
+        typer.Option(
+            "--out-of-scope",
+            help="Classifiers: the target's label of rows that belong to no class (\"none of "
+            'these"); also answered below a confidence threshold chosen on validation.',
+        ),
+    ] = None,
+    reject: Annotated[
+        bool,
+        typer.Option(
+            "--reject",
+            help="Classifiers without out-of-scope rows: answer none below a confidence "
+            "threshold chosen on validation.",
+        ),
+    ] = False,
+    max_in_scope_loss: Annotated[
+        float,
+        typer.Option(
+            "--max-in-scope-loss",
+            help="With --out-of-scope or --reject: in-scope accuracy the threshold may lose.",
+        ),
+    ] = 0.01,
     registry_uri: RegistryUri = None,
 ) -> None:
     """Train the best model for TARGET within the time budget, validate it, register it.
@@ -206,6 +229,9 @@ def train(
         mode=mode,
         encoder=encoder,
         text_column=text_column,
+        out_of_scope=out_of_scope,
+        reject=reject,
+        max_in_scope_loss=max_in_scope_loss,
     )
     show_trained(model)
 
@@ -250,6 +276,8 @@ def show_trained(model) -> None:
         if value is not None:
             say(f"[bold]{key}:[/bold] {fmt(value)}")
     for line in threshold_lines(model.threshold, model.info.get("threshold")):
+        say(line)
+    for line in scope_lines(model.scope):
         say(line)
     optimized = lineage.get("metric") or m.get("primary")
     console.print(metrics_table(m, title=f"validation ({optimized} optimized)"))

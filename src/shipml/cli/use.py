@@ -92,6 +92,14 @@ def predict(
             "the model's decision threshold (`shipml models show` gives it and its reason)."
         ),
     ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            "--min-confidence",
+            help="Classifiers: answer the out-of-scope label (or none) when the largest class "
+            "probability is below this, instead of the model's own out-of-scope threshold.",
+        ),
+    ] = None,
     registry_uri: RegistryUri = None,
 ) -> None:
     """Add predictions (and class probabilities) to a table; writes CSV."""
@@ -101,11 +109,14 @@ def predict(
     model = _tabular(ref, registry_uri)
     frame = m.as_frame(data)
     if model.task == "regression":
-        values = model.predict(frame, threshold=threshold)  # a threshold: error
-        scored = predictions_table(frame, values)
+        values = model.predict(frame, threshold=threshold, min_confidence=min_confidence)
+        scored = predictions_table(frame, values)  # a threshold or min confidence: error above
     else:
         probabilities = model.predict_proba(frame)
-        labels = model.labels_from_proba(probabilities.to_numpy(), threshold)
+        if min_confidence is not None:
+            min_confidence = m.checked_confidence(min_confidence)
+        labels = model.labels_from_proba(probabilities.to_numpy(), threshold,
+                                         min_confidence=min_confidence)  # fmt: skip
         kept = probabilities.to_numpy() if proba else None
         scored = predictions_table(frame, labels, kept, probabilities.columns)
     if output is None:
