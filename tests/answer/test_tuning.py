@@ -56,8 +56,9 @@ def test_tuning_learns_the_entries_pairs(encoder, small_faq):
 
 
 def test_a_tuned_model_saves_its_encoder(encoder, small_faq, tmp_path):
-    model = train_answer(small_faq, encoder=encoder, tune=True, time_budget=40, seed=0,
-                         runtime="pytorch")
+    model = train_answer(
+        small_faq, encoder=encoder, tune=True, time_budget=40, seed=0, runtime="pytorch"
+    )
     note = next(n for n in model.notes if n.startswith("contrastive tuning"))
     kept = note.endswith("tuned encoder kept")
     assert ("contrastively tuned" in model.encoder.source) is kept

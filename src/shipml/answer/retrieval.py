@@ -43,18 +43,19 @@ class Settings:
     paraphrase: float = 1.0
     answer: float = 0.8
     centroid: float = 0.0
+    head: float = 0.0  # share of the linear head's probability (head.py)
 
     def weights(self) -> np.ndarray:
         return np.array([1.0, self.paraphrase, self.answer], dtype=np.float32)
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "paraphrase": self.paraphrase, "answer": self.answer,
-                "centroid": self.centroid}  # fmt: skip
+                "centroid": self.centroid, "head": self.head}  # fmt: skip
 
     @classmethod
     def from_dict(cls, spec: dict) -> Settings:
         return cls(float(spec["alpha"]), float(spec["paraphrase"]), float(spec["answer"]),
-                   float(spec.get("centroid", 0.0)))  # fmt: skip
+                   float(spec.get("centroid", 0.0)), float(spec.get("head", 0.0)))  # fmt: skip
 
 
 DEFAULT_SETTINGS = Settings()
@@ -169,6 +170,7 @@ class Scores:
     lexical: np.ndarray  # (n, n_texts) raw BM25
     texts: FieldTexts
     centroid: np.ndarray | None = None  # (n, n_entries) cosine to each entry's centroid, >= 0
+    head: np.ndarray | None = None  # (n, n_entries) the linear head's probabilities
 
     def __post_init__(self) -> None:
         best = self.lexical.max(axis=1, keepdims=True)
@@ -184,6 +186,8 @@ class Scores:
         if settings.centroid and self.centroid is not None:
             c = np.float32(settings.centroid)
             best = (np.float32(1) - c) * best + c * self.centroid
+        if settings.head and self.head is not None:
+            best = best + np.float32(settings.head) * self.head
         return best
 
     def entry_dense(self) -> np.ndarray:
