@@ -191,6 +191,8 @@ def test_train_task_answer_registers_and_loads(tmp_path):
     assert loaded.answer(question) == m.answer(question)
     with pytest.raises(UsageError, match="target: not used by task='answer'"):
         shipml.train(FAQ, "answer", task="answer")
+    with pytest.raises(UsageError, match="questions: only for task='answer'"):
+        shipml.train(FAQ, "answer", questions=QUESTIONS)
 
 
 def test_vectors_are_unit_rows(model):
