@@ -59,7 +59,7 @@ class AnswerModel:
             raise ValueError(f"{len(self.vectors)} vectors for {len(self.texts.texts)} texts")
         self.dense = DenseIndex(self.vectors)
         self.lexical = Lexical(self.texts.texts)
-        self.centroids = centroids(self.vectors, self.texts)
+        self.centroids = np.ascontiguousarray(centroids(self.vectors, self.texts).T)
         self._by_id = {e["id"]: i for i, e in enumerate(self.entries)}
 
     # -- identity --------------------------------------------------------------------------------
@@ -124,7 +124,8 @@ class AnswerModel:
     # -- scoring ---------------------------------------------------------------------------------
     def scores(self, questions: list[str]) -> Scores:
         vectors = self.encoder.encode(questions)
-        centroid = np.clip(vectors @ self.centroids.T, 0.0, None)
+        centroid = vectors @ self.centroids  # (dim, n_entries): read in order
+        np.maximum(centroid, 0.0, out=centroid)
         head = None if self.head is None else self.head.proba(vectors)
         return Scores(self.dense.cosine(vectors), self.lexical.raw(questions), self.texts,
                       centroid, head)  # fmt: skip

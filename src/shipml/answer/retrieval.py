@@ -24,6 +24,7 @@ its best raw BM25 (absolute evidence: an off-topic question has low values of bo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class FieldTexts:
     field: np.ndarray  # int8, index into FIELDS
     n_entries: int
 
-    @property
+    @cached_property
     def starts(self) -> np.ndarray:
         """Index of each entry's first text (every entry has at least its question)."""
         return np.searchsorted(self.entry, np.arange(self.n_entries)).astype(np.int64)
@@ -137,6 +138,9 @@ class DenseIndex:
     def __init__(self, vectors: np.ndarray, *, exact_max: int = EXACT_MAX) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.index = None
+        # (dim, n_texts) contiguous: a question's cosines read the matrix in order (measured
+        # 5.4 vs 9.8 ms for 20,000 texts of 384 dimensions, memory-bound)
+        self._columns = np.ascontiguousarray(self.vectors.T)
         if len(self.vectors) > exact_max:
             from usearch.index import Index
 
@@ -150,7 +154,8 @@ class DenseIndex:
     def cosine(self, queries: np.ndarray) -> np.ndarray:
         """(n_queries, n_texts) float32 cosines clipped at 0."""
         if self.index is None:
-            return np.clip(queries @ self.vectors.T, 0.0, None)
+            out = queries @ self._columns
+            return np.maximum(out, 0.0, out=out)
         found = self.index.search(np.ascontiguousarray(queries, np.float32), APPROX_K)
         keys = np.atleast_2d(found.keys).astype(np.int64)
         sims = 1.0 - np.atleast_2d(found.distances).astype(np.float32)  # ip distance: 1 - dot
