@@ -220,6 +220,8 @@ def train(
         return _train_recommender(locals())
     if task == "answer":
         return _train_answer(locals())
+    if questions is not None:
+        raise UsageError("questions: only for task='answer' (labelled questions of an FAQ)")
     _check_table_params(target, locals())
     families = select_families(families)  # names checked now, SHIPML_FAMILIES read once
     configured(families, options)  # and the pass-through options

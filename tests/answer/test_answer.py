@@ -33,7 +33,8 @@ def _with(model: AnswerModel, settings: Settings) -> AnswerModel:
 
 def test_real_questions_are_answered_better_than_bm25_alone(model):
     got = model.evaluate(QUESTIONS)
-    bm25 = _with(model, replace(model.settings, alpha=0.0)).evaluate(QUESTIONS)
+    bm25_only = replace(model.settings, alpha=0.0, centroid=0.0, head=0.0)
+    bm25 = _with(model, bm25_only).evaluate(QUESTIONS)
     assert got["n"] == 60 and got["n_none"] == 15
     assert got["hit@1"] >= 0.88, got
     assert got["hit@3"] >= 0.95, got
@@ -190,6 +191,8 @@ def test_train_task_answer_registers_and_loads(tmp_path):
     assert loaded.answer(question) == m.answer(question)
     with pytest.raises(UsageError, match="target: not used by task='answer'"):
         shipml.train(FAQ, "answer", task="answer")
+    with pytest.raises(UsageError, match="questions: only for task='answer'"):
+        shipml.train(FAQ, "answer", questions=QUESTIONS)
 
 
 def test_vectors_are_unit_rows(model):
@@ -206,3 +209,24 @@ def test_the_report_shows_the_answer_rate_precision_curve(model, tmp_path):
     assert f"{model.threshold:.3f}" in page
     ids = [s["id"] for s in model.report_sections]
     assert {"validation", "metrics", "baseline-bm25", "curve", "model"} <= set(ids)
+
+
+def test_the_linear_head_scores_entries_and_is_stored(model, tmp_path):
+    from shipml.answer.head import fit_head
+
+    head = fit_head(model.vectors, model.texts, seed=0)
+    assert head.coef.shape == (40, model.vectors.shape[1])
+    probs = head.proba(model.encoder.encode(["can i pay with paypal", "tell me a joke"]))
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert model.entries[int(probs[0].argmax())]["id"] == "pay-methods"
+    with_head = AnswerModel(model.entries, model.encoder, model.vectors,
+                            replace(model.settings, head=0.3), model.calibrator,
+                            model.threshold, dict(model.info), head)  # fmt: skip
+    assert with_head.evaluate(QUESTIONS)["hit@1"] >= 0.85
+    again = load(with_head.save(tmp_path / "head"))
+    assert (tmp_path / "head" / "head_coef.npy").is_file()
+    assert np.array_equal(again.head.coef, head.coef) and again.settings.head == 0.3
+    questions = ["do you ship to Norway?", "my card was refused"]
+    assert again.answer_many(questions) == with_head.answer_many(questions)
+    taught = with_head.with_paraphrases({"ship-late": ["the courier lost my box"]})
+    assert taught.head is not None and not np.array_equal(taught.head.coef, head.coef)

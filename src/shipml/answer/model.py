@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from shipml.answer.confidence import Calibrator, candidate_features, rank
+from shipml.answer.head import Head, fit_head
 from shipml.answer.retrieval import (
     DenseIndex,
     FieldTexts,
@@ -47,6 +48,7 @@ class AnswerModel:
     calibrator: Calibrator
     threshold: float
     info: dict = field(default_factory=dict)
+    head: Head | None = None  # head.py: fitted at training (None: retrieval alone)
     kind: str = KIND
     task: str = KIND
     classes: None = None
@@ -57,7 +59,7 @@ class AnswerModel:
             raise ValueError(f"{len(self.vectors)} vectors for {len(self.texts.texts)} texts")
         self.dense = DenseIndex(self.vectors)
         self.lexical = Lexical(self.texts.texts)
-        self.centroids = centroids(self.vectors, self.texts)
+        self.centroids = np.ascontiguousarray(centroids(self.vectors, self.texts).T)
         self._by_id = {e["id"]: i for i, e in enumerate(self.entries)}
 
     # -- identity --------------------------------------------------------------------------------
@@ -122,9 +124,11 @@ class AnswerModel:
     # -- scoring ---------------------------------------------------------------------------------
     def scores(self, questions: list[str]) -> Scores:
         vectors = self.encoder.encode(questions)
-        centroid = np.clip(vectors @ self.centroids.T, 0.0, None)
+        centroid = vectors @ self.centroids  # (dim, n_entries): read in order
+        np.maximum(centroid, 0.0, out=centroid)
+        head = None if self.head is None else self.head.proba(vectors)
         return Scores(self.dense.cosine(vectors), self.lexical.raw(questions), self.texts,
-                      centroid)  # fmt: skip
+                      centroid, head)  # fmt: skip
 
     def _ranked(self, questions: list[str], k: int):
         """(entry indices (n, k), confidences (n, k), fused scores (n, n_entries))."""
@@ -218,8 +222,13 @@ class AnswerModel:
             len(e.get("paraphrases") or []) for e in self.entries
         )
         info["notes"] = [*self.info.get("notes", []), f"{added} paraphrase(s) added"]
+        head = None
+        if self.head is not None:  # the head learns the new paraphrases too
+            head = fit_head(
+                vectors, field_texts(entries), int(info.get("lineage", {}).get("seed", 0))
+            )
         return AnswerModel(entries, self.encoder, vectors, self.settings, self.calibrator,
-                           self.threshold, info)  # fmt: skip
+                           self.threshold, info, head)  # fmt: skip
 
     # -- storage ---------------------------------------------------------------------------------
     def save(self, directory) -> Path:
@@ -249,6 +258,9 @@ class AnswerModel:
         for fname, content in files.items():
             writer.write(fname, content)
         writer.write("vectors.npy", np.asarray(self.vectors, dtype=np.float32))
+        if self.head is not None:
+            writer.write("head_coef.npy", self.head.coef.astype(np.float32))
+            writer.write("head_intercept.npy", self.head.intercept.astype(np.float32))
         writer.write_json("entries.json", self.entries)
         skip = ("name", "version", "report_path", "aliases")
         info = json_safe({k: v for k, v in self.info.items() if k not in skip})
@@ -282,6 +294,15 @@ class AnswerModel:
         vectors = reader.read_npy("vectors.npy").astype(np.float32)
         encoder = from_artifacts(spec["encoder"], reader, cache=cache)
         settings = Settings.from_dict(spec["settings"])
+        head = None
+        if "head_coef.npy" in reader.files:
+            head = Head(reader.read_npy("head_coef.npy").astype(np.float32),
+                        reader.read_npy("head_intercept.npy").astype(np.float32))  # fmt: skip
+            if head.coef.shape != (len(entries), vectors.shape[1]):
+                raise ValueError(
+                    f"the head's weights are {head.coef.shape}, not "
+                    f"({len(entries)}, {vectors.shape[1]})"
+                )
         info = dict(spec.get("info", {}), name=name, version=version)
         if "report.html" in reader.files:
             info["report_path"] = str(reader.path / "report.html")
@@ -293,6 +314,7 @@ class AnswerModel:
             Calibrator.from_dict(spec["calibration"]),
             float(spec["threshold"]),
             info,
+            head,
         )
 
 

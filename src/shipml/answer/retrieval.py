@@ -24,6 +24,7 @@ its best raw BM25 (absolute evidence: an off-topic question has low values of bo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -43,18 +44,19 @@ class Settings:
     paraphrase: float = 1.0
     answer: float = 0.8
     centroid: float = 0.0
+    head: float = 0.0  # share of the linear head's probability (head.py)
 
     def weights(self) -> np.ndarray:
         return np.array([1.0, self.paraphrase, self.answer], dtype=np.float32)
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "paraphrase": self.paraphrase, "answer": self.answer,
-                "centroid": self.centroid}  # fmt: skip
+                "centroid": self.centroid, "head": self.head}  # fmt: skip
 
     @classmethod
     def from_dict(cls, spec: dict) -> Settings:
         return cls(float(spec["alpha"]), float(spec["paraphrase"]), float(spec["answer"]),
-                   float(spec.get("centroid", 0.0)))  # fmt: skip
+                   float(spec.get("centroid", 0.0)), float(spec.get("head", 0.0)))  # fmt: skip
 
 
 DEFAULT_SETTINGS = Settings()
@@ -69,7 +71,7 @@ class FieldTexts:
     field: np.ndarray  # int8, index into FIELDS
     n_entries: int
 
-    @property
+    @cached_property
     def starts(self) -> np.ndarray:
         """Index of each entry's first text (every entry has at least its question)."""
         return np.searchsorted(self.entry, np.arange(self.n_entries)).astype(np.int64)
@@ -136,6 +138,9 @@ class DenseIndex:
     def __init__(self, vectors: np.ndarray, *, exact_max: int = EXACT_MAX) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.index = None
+        # (dim, n_texts) contiguous: a question's cosines read the matrix in order (measured
+        # 5.4 vs 9.8 ms for 20,000 texts of 384 dimensions, memory-bound)
+        self._columns = np.ascontiguousarray(self.vectors.T)
         if len(self.vectors) > exact_max:
             from usearch.index import Index
 
@@ -149,7 +154,8 @@ class DenseIndex:
     def cosine(self, queries: np.ndarray) -> np.ndarray:
         """(n_queries, n_texts) float32 cosines clipped at 0."""
         if self.index is None:
-            return np.clip(queries @ self.vectors.T, 0.0, None)
+            out = queries @ self._columns
+            return np.maximum(out, 0.0, out=out)
         found = self.index.search(np.ascontiguousarray(queries, np.float32), APPROX_K)
         keys = np.atleast_2d(found.keys).astype(np.int64)
         sims = 1.0 - np.atleast_2d(found.distances).astype(np.float32)  # ip distance: 1 - dot
@@ -169,6 +175,7 @@ class Scores:
     lexical: np.ndarray  # (n, n_texts) raw BM25
     texts: FieldTexts
     centroid: np.ndarray | None = None  # (n, n_entries) cosine to each entry's centroid, >= 0
+    head: np.ndarray | None = None  # (n, n_entries) the linear head's probabilities
 
     def __post_init__(self) -> None:
         best = self.lexical.max(axis=1, keepdims=True)
@@ -184,6 +191,8 @@ class Scores:
         if settings.centroid and self.centroid is not None:
             c = np.float32(settings.centroid)
             best = (np.float32(1) - c) * best + c * self.centroid
+        if settings.head and self.head is not None:
+            best = best + np.float32(settings.head) * self.head
         return best
 
     def entry_dense(self) -> np.ndarray:

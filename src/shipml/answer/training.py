@@ -18,7 +18,7 @@ import hashlib
 import logging
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from shipml.answer.confidence import (
     choose_threshold,
     rank,
 )
+from shipml.answer.head import fit_head
 from shipml.answer.metrics import answer_metrics
 from shipml.answer.model import KIND, AnswerModel
 from shipml.answer.retrieval import (
@@ -69,6 +70,7 @@ GRID = {
     "answer": (0.8, 0.0, 0.6, 0.7, 0.9, 1.0),
     "centroid": (0.0, 0.3, 0.5, 0.7),
 }
+HEAD_SHARES = (0.3, 0.6)  # tried after the grid, on its best settings
 
 
 def read_source(data) -> tuple[list[dict], list[str], tuple[str, str | None]]:
@@ -131,7 +133,9 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
             "curve": fit.curve, "metrics": fit.metrics, "baselines": fit.baselines}  # fmt: skip
     if runtime_info is not None:
         info["text_runtime"] = {k: v for k, v in runtime_info.items() if k != "encoder"}
-    model = AnswerModel(entries, enc, vectors, fit.settings, fit.calibrator, fit.threshold, info)
+    head = fit_head(vectors, texts, seed) if fit.settings.head else None
+    model = AnswerModel(entries, enc, vectors, fit.settings, fit.calibrator, fit.threshold, info,
+                        head)  # fmt: skip
     if plan.test:
         test = model.evaluate_lists(*zip(*plan.test))
         model.info["metrics"] = dict(test, validation=fit.metrics)
@@ -295,8 +299,9 @@ def _validate(entries, texts, vectors, plan: _Plan, enc, min_precision, seed, no
     index_texts = [texts.texts[i] for i in columns]
     sub = _sub_texts(texts, columns)
     centroid = np.clip(qvec @ centroids(vectors[columns], sub).T, 0.0, None)
+    head = fit_head(vectors[columns], sub, seed)
     full = Scores(DenseIndex(vectors[columns]).cosine(qvec), Lexical(index_texts).raw(queries),
-                  sub, centroid)  # fmt: skip
+                  sub, centroid, None if head is None else head.proba(qvec))  # fmt: skip
     settings, baselines = _choose(full, target)
     feats, correct, weights, fused = _calibration_set(full, target, settings)
     calibrator = Calibrator.fit(feats, correct, seed, weights) or DEFAULT_CALIBRATOR
@@ -330,16 +335,18 @@ def _sub_texts(texts, columns: np.ndarray):
 
 
 def _choose(scores: Scores, target: np.ndarray) -> tuple[Settings, dict]:
-    """The grid's settings of the best validation MRR, and the dense-only and BM25-only
-    Hit@1 of the same queries. The defaults stay unless another setting gains more than half
-    a question's worth of MRR (on a few dozen queries, smaller gains are noise)."""
+    """The grid's settings of the best validation MRR, then the linear head's share on them,
+    and the dense-only and BM25-only Hit@1 of the same queries. The defaults (and no head)
+    stay unless a change gains more than half a question's worth of MRR (on a few dozen
+    queries, smaller gains are noise)."""
     from shipml.answer.metrics import ranks
 
     scoped = target >= 0
     if not scoped.any():
         return DEFAULT_SETTINGS, {}
     sub = Scores(scores.dense[scoped], scores.lexical[scoped], scores.texts,
-                 None if scores.centroid is None else scores.centroid[scoped])  # fmt: skip
+                 None if scores.centroid is None else scores.centroid[scoped],
+                 None if scores.head is None else scores.head[scoped])  # fmt: skip
     t = target[scoped]
     best = DEFAULT_SETTINGS
     best_mrr = float(np.mean(1.0 / ranks(sub.entries(best), t))) + 0.5 / len(t)
@@ -347,9 +354,16 @@ def _choose(scores: Scores, target: np.ndarray) -> tuple[Settings, dict]:
         mrr = float(np.mean(1.0 / ranks(sub.entries(s), t)))
         if mrr > best_mrr + 1e-9:
             best, best_mrr = s, mrr
+    if sub.head is not None:  # one share at a time on the chosen settings: fewer choices to fit
+        best_mrr = float(np.mean(1.0 / ranks(sub.entries(best), t))) + 0.5 / len(t)
+        for share in HEAD_SHARES:
+            s = replace(best, head=share)
+            mrr = float(np.mean(1.0 / ranks(sub.entries(s), t)))
+            if mrr > best_mrr + 1e-9:
+                best, best_mrr = s, mrr
     base = {}
     for label, alpha in (("dense", 1.0), ("bm25", 0.0)):
-        r = ranks(sub.entries(Settings(alpha, best.paraphrase, best.answer, best.centroid)), t)
+        r = ranks(sub.entries(replace(best, alpha=alpha, head=0.0)), t)
         base[label] = {"hit@1": round(float(np.mean(r == 1)), 4),
                        "mrr": round(float(np.mean(1.0 / r)), 4)}  # fmt: skip
     return best, base
@@ -376,8 +390,10 @@ def _calibration_set(scores: Scores, target: np.ndarray, settings: Settings):
         return feats, correct, np.ones(len(target)), fused
     own = scores.texts.entry[None, :] == target[scoped, None]
     cen = None if scores.centroid is None else scores.centroid[scoped]
+    head = None if scores.head is None else scores.head[scoped]
     masked = Scores(np.where(own, 0.0, scores.dense[scoped]),
-                    np.where(own, 0.0, scores.lexical[scoped]), scores.texts, cen)  # fmt: skip
+                    np.where(own, 0.0, scores.lexical[scoped]), scores.texts, cen,
+                    head)  # fmt: skip
     mfused = masked.entries(settings)
     mfused[np.arange(len(scoped)), target[scoped]] = -np.inf
     mfeats = candidate_features(mfused, masked.entry_dense(), masked.entry_lexical(),
