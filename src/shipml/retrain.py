@@ -27,6 +27,7 @@ class Retrained:
     rows_original: int
     rows_feedback_train: int
     rows_feedback_compare: int
+    rows_from_feedback: int = 0  # a recommender: new events from click/purchase feedback
     offline: dict[str, dict] = field(default_factory=dict)  # version -> validation metrics
     recent: dict[str, dict] = field(default_factory=dict)  # version -> metrics on recent rows
     notes: list[str] = field(default_factory=list)

@@ -91,13 +91,14 @@ def _events(label) -> list[dict]:
 
 def read_answers(engine: sa.Engine, model: str, *, since=None, until=None,
                  version: int | None = None) -> list[dict]:  # fmt: skip
-    """The logged recommendation answers of `model` in [since, until), oldest first: version,
-    route, returned items, fallback and feedback events."""
+    """The logged recommendation answers of `model` in [since, until), oldest first: id,
+    version, route, returned items, fallback, feedback events and the model's key of the
+    request's user (None without one or when logged before keys were) with its salt's id."""
     from shipml.registry import tables as t
 
     p, f = t.predictions, t.feedback
     query = (
-        sa.select(p.c.version, p.c.created_at, p.c.inputs, p.c.outputs, f.c.label)
+        sa.select(p.c.id, p.c.version, p.c.created_at, p.c.inputs, p.c.outputs, f.c.label)
         .select_from(p.outerjoin(f, f.c.prediction_id == p.c.id))
         .where(p.c.model == model)
         .order_by(p.c.created_at, p.c.id)
@@ -115,9 +116,11 @@ def read_answers(engine: sa.Engine, model: str, *, since=None, until=None,
         outputs, inputs = row.outputs or {}, row.inputs or {}
         if not isinstance(outputs.get("items"), list):
             continue  # not a recommendation answer
-        out.append({"version": int(row.version), "created_at": row.created_at,
+        out.append({"id": row.id, "version": int(row.version), "created_at": row.created_at,
                     "route": inputs.get("route", "recommend"), "items": outputs["items"],
-                    "fallback": outputs.get("fallback"), "events": _events(row.label)})  # fmt: skip
+                    "fallback": outputs.get("fallback"), "events": _events(row.label),
+                    "user_key": inputs.get("user_key"),
+                    "salt_id": inputs.get("salt_id")})  # fmt: skip
     return out
 
 

@@ -89,6 +89,8 @@ class Recommendations:
         self.timing = timing or Timing()
 
     def recommend(self, name, model, version, body, key) -> dict:
+        from shipml.recommend.feedback import logged_user
+
         started = time.perf_counter()
         user = None if body.user is None else str(body.user)
         items = [str(i) for i in body.items]
@@ -97,6 +99,7 @@ class Recommendations:
         inputs = {
             "route": "recommend",
             "user": self._hashed_user(model, body.user),
+            **logged_user(model, user),  # the model's own key: retrain joins feedback with it
             "items": [str(i) for i in body.items],
             "k": body.k,
             "exclude": [str(i) for i in body.exclude],
@@ -105,10 +108,13 @@ class Recommendations:
         return self._finish(name, model, version, inputs, answer, key, started)
 
     def similar(self, name, model, version, body, key) -> dict:
+        from shipml.recommend.feedback import logged_user
+
         started = time.perf_counter()
         answer = _plain_answer(model.similar(str(body.item), k=body.k, **_options(body)))
         inputs = {"route": "similar", "item": str(body.item), "k": body.k,
-                  "exclude": [str(i) for i in body.exclude], "filter": body.filter}  # fmt: skip
+                  "exclude": [str(i) for i in body.exclude], "filter": body.filter,
+                  **logged_user(model, None)}  # fmt: skip
         return self._finish(name, model, version, inputs, answer, key, started)
 
     def _hashed_user(self, model, user) -> str | None:
