@@ -1,8 +1,9 @@
 """`shipml retrain` of a recommender on the feedback its served answers got, end to end on the
 committed shop log: serve it (TestClient), ask for recommendations, click and buy some of them,
 retrain without --data; the clicked (user, item) pairs are in the new version's events and change
-what it recommends. Then: a second retrain finds nothing new (the feedback is not counted twice),
---data and feedback merge, and a recommender with neither gets an error naming both."""
+what it recommends, and retraining that version again finds nothing new (the feedback is not
+counted twice). --data and feedback merge; a recommender with neither gets an error naming both;
+feedback on a model of the same name trained anew (other user keys) is left out."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def test_retrain_without_data_learns_the_clicks(served_feedback, capsys):
     top = [row["item"] for row in mine["items"]]
     key = user_key(first.salt, USER)
     assert not {(key, t) for t in top[:3]} & _pairs(first)  # recommended: not had before
-    code, out, err = run_cli(["retrain", "shop", "--registry-uri", reg.folder], capsys)
+    code, out, err = run_cli(["retrain", "shop/1", "--registry-uri", reg.folder], capsys)
     assert code == 0, err
     assert "5 new events came from feedback" in out
     new = shipml.load("shop/2", registry=reg)
@@ -96,11 +97,8 @@ def test_retrain_without_data_learns_the_clicks(served_feedback, capsys):
     after = [r["item"] for r in new.recommend(user=USER, k=10)["items"]]
     assert before == top and not set(top[:3]) & set(after) and after != before
     assert new.info["lineage"]["data_source"].endswith("+ 5 feedback events")
-
-
-def test_a_second_retrain_finds_the_feedback_known(served_feedback, capsys):
-    reg, *_ = served_feedback
-    code, out, err = run_cli(["retrain", "shop", "--registry-uri", reg.folder], capsys)
+    # retraining the new version again: its events hold the feedback, nothing is new
+    code, out, err = run_cli(["retrain", "shop/2", "--registry-uri", reg.folder], capsys)
     assert code == 2 and "Traceback" not in err
     assert "every feedback event is already in its stored events" in err + out
 
@@ -130,3 +128,13 @@ def test_no_data_and_no_feedback_names_both(tmp_path, capsys):
         retrain("quiet", registry=reg)
     code, out, err = run_cli(["retrain", "quiet", "--registry-uri", tmp_path / "reg"], capsys)
     assert code == 2 and "--data" in err + out and "Traceback" not in err
+
+
+def test_feedback_on_a_model_trained_anew_is_left_out(served_feedback):
+    """A new `shipml train` under the same name keys its users with another salt: the answers
+    of the old model cannot be joined to them."""
+    reg, *_ = served_feedback
+    train_recommender(LOG, items=ITEMS, name="shop", registry=reg, families=["popular"],
+                      n_trials=1, time_budget=10, report=False, progress=False)  # fmt: skip
+    with pytest.raises(DataError, match="5 feedback events on answers of a model trained anew"):
+        retrain("shop", registry=reg)

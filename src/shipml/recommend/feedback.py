@@ -42,6 +42,8 @@ def logged_user(model, user) -> dict:
     from shipml.recommend.model import user_key
 
     salt = getattr(model, "salt", None)
+    if salt is None:  # a model without a salt keys users by their raw ID: never logged
+        return {"user_key": None, "salt_id": None}
     key = None if user is None else user_key(salt, str(user))
     return {"user_key": key, "salt_id": salt_id(salt)}
 
@@ -52,9 +54,12 @@ def feedback_events(engine, name: str, salt: str | None, spec: dict):
     seconds."""
     from shipml.monitor.recommend import read_answers
 
-    wanted, rows, other_salt = salt_id(salt), [], 0
+    wanted, rows, other_salt, unkeyed = salt_id(salt), [], 0, 0
     for answer in read_answers(engine, name):
         if not answer["events"]:
+            continue
+        if answer["salt_id"] is None and wanted is not None:
+            unkeyed += len(answer["events"])
             continue
         if answer["salt_id"] != wanted:
             other_salt += len(answer["events"])
@@ -63,6 +68,9 @@ def feedback_events(engine, name: str, salt: str | None, spec: dict):
         for e in answer["events"]:
             rows.append((who, str(e["item"]), _seconds(e.get("at")), str(e["event"])))
     notes = []
+    if unkeyed:
+        notes.append(f"{unkeyed:,} feedback events on answers logged without the model's user "
+                     "key (by an older server) were left out")  # fmt: skip
     if other_salt:
         notes.append(f"{other_salt:,} feedback events on answers of a model trained anew (its "
                      "users keyed otherwise) were left out")  # fmt: skip

@@ -100,8 +100,9 @@ def _new_events(current, info, reg, data) -> tuple[Interactions, dict, list[str]
     if feedback is not None:
         feedback, dropped = drop_known(feedback, [current.events, given])
     if given is None and (feedback is None or not feedback.n_events):
-        why = ("its served answers got no click or purchase feedback" if feedback is None
-               else "every feedback event is already in its stored events")  # fmt: skip
+        why = ("every feedback event is already in its stored events" if feedback is not None
+               else "; ".join(notes) or "its served answers got no click or purchase "
+               "feedback")  # fmt: skip
         raise DataError(f"nothing new to retrain '{info.name}' on: give the new events with "
                         f"--data (a log with the columns it was trained on), or let its served "
                         f"answers get feedback (POST /v1/feedback with an item and an event); "
