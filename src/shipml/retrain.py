@@ -53,7 +53,8 @@ def retrain(
 ) -> Retrained:
     """Train a new version of `ref`'s model ("churn" means churn@production when that alias
     exists, else the latest version) on its training data + feedback; compare both. A
-    recommender retrains on its stored events + the new events of `data` (recommend/retrain.py)."""
+    recommender retrains on its stored events + the new events of `data` and of the click and
+    purchase feedback on its served answers (recommend/retrain.py)."""
     import shipml
     from shipml.data.io import read_table
     from shipml.monitor.log import read_log
