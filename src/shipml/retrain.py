@@ -27,6 +27,7 @@ class Retrained:
     rows_original: int
     rows_feedback_train: int
     rows_feedback_compare: int
+    rows_from_feedback: int = 0  # a recommender: new events from click/purchase feedback
     offline: dict[str, dict] = field(default_factory=dict)  # version -> validation metrics
     recent: dict[str, dict] = field(default_factory=dict)  # version -> metrics on recent rows
     notes: list[str] = field(default_factory=list)
@@ -52,7 +53,8 @@ def retrain(
 ) -> Retrained:
     """Train a new version of `ref`'s model ("churn" means churn@production when that alias
     exists, else the latest version) on its training data + feedback; compare both. A
-    recommender retrains on its stored events + the new events of `data` (recommend/retrain.py)."""
+    recommender retrains on its stored events + the new events of `data` and of the click and
+    purchase feedback on its served answers (recommend/retrain.py)."""
     import shipml
     from shipml.data.io import read_table
     from shipml.monitor.log import read_log

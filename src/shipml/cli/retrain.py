@@ -22,7 +22,8 @@ def retrain(
         Path | None,
         typer.Option(
             help="The original training table (default: as recorded); for a recommender: "
-            "the new events, added to the ones it stores."
+            "the new events, added to the ones it stores and to the clicks and purchases "
+            "fed back on its served answers (optional when there are such)."
         ),
     ] = None,
     time_budget: Annotated[

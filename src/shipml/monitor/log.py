@@ -23,7 +23,14 @@ import sqlalchemy as sa
 
 from shipml.errors import DataError, FeedbackError
 
-__all__ = ["PredictionLog", "FeedbackError", "add_feedback", "read_log", "parse_since"]
+__all__ = [
+    "PredictionLog",
+    "FeedbackError",
+    "add_feedback",
+    "logged_rows",
+    "read_log",
+    "parse_since",
+]
 
 log = logging.getLogger("shipml.monitor")
 _BATCH = 500
@@ -152,20 +159,10 @@ def add_feedback(
     return {"prediction_id": prediction_id, "model": row.model, "version": row.version}
 
 
-def read_log(
-    engine: sa.Engine,
-    model: str,
-    *,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    version: int | None = None,
-) -> pd.DataFrame:
-    """Logged predictions of `model`, oldest first: one row per prediction.
-
-    Columns: ``id``, ``version``, ``created_at`` (UTC), one column per logged input, then
-    ``prediction`` (label or value), ``proba:<class>`` per class, and ``feedback`` (the label
-    sent back, or None).
-    """
+def logged_rows(engine: sa.Engine, model: str, *, since: dt.datetime | None = None,
+                until: dt.datetime | None = None, version: int | None = None) -> list:  # fmt: skip
+    """The logged predictions of `model` in [since, until), oldest first, each joined with its
+    feedback: rows of ``id``, ``version``, ``created_at``, ``inputs``, ``outputs``, ``label``."""
     from shipml.registry import tables as t
 
     p, f = t.predictions, t.feedback
@@ -182,7 +179,24 @@ def read_log(
     if version is not None:
         query = query.where(p.c.version == version)
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        return conn.execute(query).all()
+
+
+def read_log(
+    engine: sa.Engine,
+    model: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    version: int | None = None,
+) -> pd.DataFrame:
+    """Logged predictions of `model`, oldest first: one row per prediction.
+
+    Columns: ``id``, ``version``, ``created_at`` (UTC), one column per logged input, then
+    ``prediction`` (label or value), ``proba:<class>`` per class, and ``feedback`` (the label
+    sent back, or None).
+    """
+    rows = logged_rows(engine, model, since=since, until=until, version=version)
     records = []
     for row in rows:
         record = {"id": row.id, "version": row.version, "created_at": _utc(row.created_at)}

@@ -39,32 +39,13 @@ def add_event(engine: sa.Engine, prediction_id: str, item: str, event: str, *,
     Several events per answer (a click, then a purchase); the same event on the same item twice
     is stored once. FeedbackError: 404 no such prediction, 422 not a recommendation or a bad
     event, 409 past MAX_EVENTS."""
-    from shipml.registry import tables as t
-
     if event not in EVENTS:
         raise FeedbackError(f"event must be one of {', '.join(EVENTS)}, got {event!r}", 422)
     now = dt.datetime.now(dt.timezone.utc)
+    new = {"item": item, "event": event}
     with engine.begin() as conn:
-        row = conn.execute(
-            sa.select(t.predictions.c.model, t.predictions.c.version, t.predictions.c.outputs)
-            .where(t.predictions.c.id == prediction_id)
-        ).first()  # fmt: skip
-        if row is None:
-            raise FeedbackError(f"no logged prediction has id {prediction_id!r}", 404)
-        returned = (row.outputs or {}).get("items")
-        if not isinstance(returned, list):
-            raise FeedbackError(
-                f"prediction {prediction_id!r} is not a recommendation: send its true "
-                '"label" instead of "item" and "event"',
-                422,
-            )
-        stored = conn.execute(
-            sa.select(t.feedback.c.label)
-            .where(t.feedback.c.prediction_id == prediction_id)
-            .with_for_update()
-        ).first()  # fmt: skip
-        events = _events(stored.label) if stored is not None else []
-        new = {"item": item, "event": event}
+        row = _recommendation(conn, prediction_id)
+        stored, events = _stored_events(conn, prediction_id)
         duplicate = any(e["item"] == item and e["event"] == event for e in events)
         if not duplicate:
             if len(events) >= MAX_EVENTS:
@@ -72,15 +53,53 @@ def add_event(engine: sa.Engine, prediction_id: str, item: str, event: str, *,
                     f"prediction {prediction_id!r} already has {MAX_EVENTS} events", 409
                 )
             label = {"events": [*events, {**new, "at": now.isoformat()}]}
-            if stored is None:
-                conn.execute(t.feedback.insert().values(prediction_id=prediction_id,
-                             label=label, created_at=now, key_name=key_name))  # fmt: skip
-            else:
-                conn.execute(t.feedback.update()
-                             .where(t.feedback.c.prediction_id == prediction_id)
-                             .values(label=label))  # fmt: skip
+            _save(conn, prediction_id, label, insert=not stored, now=now, key_name=key_name)
     return {"prediction_id": prediction_id, "model": row.model, "version": row.version,
-            **new, "recommended": item in returned, "duplicate": duplicate}  # fmt: skip
+            **new, "recommended": item in row.outputs["items"],
+            "duplicate": duplicate}  # fmt: skip
+
+
+def _recommendation(conn, prediction_id: str):
+    """The logged row of a recommendation answer (model, version, outputs), else
+    FeedbackError 404 (no such prediction) or 422 (not a recommendation)."""
+    from shipml.registry import tables as t
+
+    row = conn.execute(
+        sa.select(t.predictions.c.model, t.predictions.c.version, t.predictions.c.outputs)
+        .where(t.predictions.c.id == prediction_id)
+    ).first()  # fmt: skip
+    if row is None:
+        raise FeedbackError(f"no logged prediction has id {prediction_id!r}", 404)
+    if not isinstance((row.outputs or {}).get("items"), list):
+        raise FeedbackError(
+            f"prediction {prediction_id!r} is not a recommendation: send its true "
+            '"label" instead of "item" and "event"',
+            422,
+        )
+    return row
+
+
+def _stored_events(conn, prediction_id: str) -> tuple[bool, list[dict]]:
+    """(whether the answer has a feedback row, its events), the row locked for the update."""
+    from shipml.registry import tables as t
+
+    stored = conn.execute(
+        sa.select(t.feedback.c.label)
+        .where(t.feedback.c.prediction_id == prediction_id)
+        .with_for_update()
+    ).first()  # fmt: skip
+    return stored is not None, _events(stored.label) if stored is not None else []
+
+
+def _save(conn, prediction_id: str, label: dict, *, insert: bool, now, key_name) -> None:
+    from shipml.registry import tables as t
+
+    if insert:
+        conn.execute(t.feedback.insert().values(prediction_id=prediction_id, label=label,
+                                                created_at=now, key_name=key_name))  # fmt: skip
+    else:
+        conn.execute(t.feedback.update().where(t.feedback.c.prediction_id == prediction_id)
+                     .values(label=label))  # fmt: skip
 
 
 def _events(label) -> list[dict]:
@@ -91,33 +110,22 @@ def _events(label) -> list[dict]:
 
 def read_answers(engine: sa.Engine, model: str, *, since=None, until=None,
                  version: int | None = None) -> list[dict]:  # fmt: skip
-    """The logged recommendation answers of `model` in [since, until), oldest first: version,
-    route, returned items, fallback and feedback events."""
-    from shipml.registry import tables as t
+    """The logged recommendation answers of `model` in [since, until), oldest first: id,
+    version, route, returned items, fallback, feedback events and the model's key of the
+    request's user (None without one or when logged before keys were) with its salt's id."""
+    from shipml.monitor.log import logged_rows
 
-    p, f = t.predictions, t.feedback
-    query = (
-        sa.select(p.c.version, p.c.created_at, p.c.inputs, p.c.outputs, f.c.label)
-        .select_from(p.outerjoin(f, f.c.prediction_id == p.c.id))
-        .where(p.c.model == model)
-        .order_by(p.c.created_at, p.c.id)
-    )
-    if since is not None:
-        query = query.where(p.c.created_at >= since)
-    if until is not None:
-        query = query.where(p.c.created_at < until)
-    if version is not None:
-        query = query.where(p.c.version == version)
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
+    rows = logged_rows(engine, model, since=since, until=until, version=version)
     out = []
     for row in rows:
         outputs, inputs = row.outputs or {}, row.inputs or {}
         if not isinstance(outputs.get("items"), list):
             continue  # not a recommendation answer
-        out.append({"version": int(row.version), "created_at": row.created_at,
+        out.append({"id": row.id, "version": int(row.version), "created_at": row.created_at,
                     "route": inputs.get("route", "recommend"), "items": outputs["items"],
-                    "fallback": outputs.get("fallback"), "events": _events(row.label)})  # fmt: skip
+                    "fallback": outputs.get("fallback"), "events": _events(row.label),
+                    "user_key": inputs.get("user_key"),
+                    "salt_id": inputs.get("salt_id")})  # fmt: skip
     return out
 
 

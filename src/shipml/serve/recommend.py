@@ -92,25 +92,36 @@ class Recommendations:
         self.timing = timing or Timing()
 
     def recommend(self, name, model, version, body, key) -> dict:
-        started = time.perf_counter()
+        from shipml.recommend.feedback import logged_user
+
         user = None if body.user is None else str(body.user)
         items = [str(i) for i in body.items]
-        answer = _plain_answer(model.recommend(user=user, items=items, k=body.k,
-                                               **_options(body)))  # fmt: skip
-        inputs = {
-            "route": "recommend",
-            "user": self._hashed_user(model, body.user),
-            "items": [str(i) for i in body.items],
-            "k": body.k,
-            "exclude": [str(i) for i in body.exclude],
-            "filter": body.filter,
-        }
-        return self._finish(name, model, version, inputs, answer, key, started)
+        logged = {"user": self._hashed_user(model, body.user),
+                  **logged_user(model, user),  # the model's own key: retrain joins feedback on it
+                  "items": items}  # fmt: skip
+
+        def score(options: dict) -> dict:
+            return model.recommend(user=user, items=items, k=body.k, **options)
+
+        return self._answer(name, model, version, body, key, ("recommend", logged, score))
 
     def similar(self, name, model, version, body, key) -> dict:
+        from shipml.recommend.feedback import logged_user
+
+        logged = {"item": str(body.item), **logged_user(model, None)}
+
+        def score(options: dict) -> dict:
+            return model.similar(str(body.item), k=body.k, **options)
+
+        return self._answer(name, model, version, body, key, ("similar", logged, score))
+
+    def _answer(self, name, model, version, body, key, what) -> dict:
+        """What both routes do: score (`what`: the route, what its log row keeps of the
+        request, the scoring call given the `exclude`/`filter` options), then `_finish`."""
+        route, logged, score = what
         started = time.perf_counter()
-        answer = _plain_answer(model.similar(str(body.item), k=body.k, **_options(body)))
-        inputs = {"route": "similar", "item": str(body.item), "k": body.k,
+        answer = _plain_answer(score(_options(body)))
+        inputs = {"route": route, **logged, "k": body.k,
                   "exclude": [str(i) for i in body.exclude], "filter": body.filter}  # fmt: skip
         return self._finish(name, model, version, inputs, answer, key, started)
 
@@ -181,26 +192,24 @@ def add_recommend_routes(app, pool, predictor, need, served, as_json) -> Recomme
             return method(*args)
         return await run_in_threadpool(method, *args)
 
-    @app.post("/v1/models/{name}/recommend")
-    async def recommend(request: Request, name: str, body: RecommendBody,
-                        key=Depends(need("predict"))):  # fmt: skip
-        """Top-k items for a user id and/or a basket or session of items."""
-        model, version = served(request, name)
-        check_recommender(model, name)
-        request.state.rows = 1
-        out = await run(answers.recommend, model, name, model, version, body, _key_name(key))
-        return as_json(out)
+    def route(kind: str, body_type, method, doc: str) -> None:
+        """POST /v1/models/{name}/<kind>: the API key, the model served under `name`, one
+        row, `method` on the loop or in the pool, the answer as JSON."""
 
-    @app.post("/v1/models/{name}/similar")
-    async def similar(request: Request, name: str, body: SimilarBody,
-                      key=Depends(need("predict"))):  # fmt: skip
-        """The items most similar to an item ("customers who bought this also bought")."""
-        model, version = served(request, name)
-        check_recommender(model, name)
-        request.state.rows = 1
-        out = await run(answers.similar, model, name, model, version, body, _key_name(key))
-        return as_json(out)
+        async def endpoint(request: Request, name: str, body: body_type,
+                           key=Depends(need("predict"))):  # fmt: skip
+            model, version = served(request, name)
+            check_recommender(model, name)
+            request.state.rows = 1
+            return as_json(await run(method, model, name, model, version, body, _key_name(key)))
 
+        endpoint.__name__, endpoint.__doc__ = kind, doc
+        app.post(f"/v1/models/{{name}}/{kind}")(endpoint)
+
+    route("recommend", RecommendBody, answers.recommend,
+          "Top-k items for a user id and/or a basket or session of items.")  # fmt: skip
+    similar = 'The items most similar to an item ("customers who bought this also bought").'
+    route("similar", SimilarBody, answers.similar, similar)
     return answers
 
 
