@@ -85,7 +85,9 @@ def test_off_topic_questions_are_handed_over(model, question):
     assert res["handover"] is True
     assert res["answer"] is None and res["entry"] is None
     assert res["confidence"] < model.threshold
-    assert len(res["alternatives"]) == 2  # still listed, for the person taking over
+    # the k closest entries, the best first, for the person taking over
+    assert len(res["alternatives"]) == 3
+    assert res["alternatives"][0]["confidence"] == res["confidence"]
 
 
 def test_answer_many_matches_answer(model):

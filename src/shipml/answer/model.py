@@ -139,7 +139,8 @@ class AnswerModel:
         return idx, self.calibrator(feats), fused
 
     def answer(self, question: str, k: int = 3) -> dict:
-        """The best answer to `question` (or a hand-over) and k-1 alternatives."""
+        """The best answer to `question` and k-1 alternatives; on a hand-over no answer and the
+        k closest entries as alternatives (the best among them: a person may still use it)."""
         return self.answer_many([question], k=k)[0]
 
     def answer_many(self, questions: list[str], k: int = 3) -> list[dict]:
@@ -157,11 +158,12 @@ class AnswerModel:
         best = self.entries[int(idx[0])]
         confidence = round(float(conf[0]), 4)
         handover = bool(conf[0] < self.threshold)
+        first = 0 if handover else 1  # a hand-over keeps the closest entry among the choices
         alternatives = [{"entry": self.entries[int(j)]["id"],
                          "question": self.entries[int(j)]["question"],
                          "answer": self.entries[int(j)]["answer"],
                          "confidence": round(float(c), 4)}
-                        for j, c in zip(idx[1:], conf[1:])]  # fmt: skip
+                        for j, c in zip(idx[first:], conf[first:])]  # fmt: skip
         return {
             "answer": None if handover else best["answer"],
             "entry": None if handover else best["id"],
