@@ -232,3 +232,16 @@ def test_the_linear_head_scores_entries_and_is_stored(model, tmp_path):
     assert again.answer_many(questions) == with_head.answer_many(questions)
     taught = with_head.with_paraphrases({"ship-late": ["the courier lost my box"]})
     assert taught.head is not None and not np.array_equal(taught.head.coef, head.coef)
+
+
+def test_a_large_faq_validates_on_a_sample_of_its_entries(encoder, monkeypatch):
+    import shipml.answer.training as training
+
+    monkeypatch.setattr(training, "MAX_VALIDATION", 10)  # as a 10,000-entry FAQ meets 1,500
+    m = train_answer(FAQ, encoder=encoder, seed=0, tune=False, runtime="pytorch")
+    assert (
+        "10 held-out paraphrases (one per entry, for 10 of the 40 entries" in m.info["validation"]
+    )
+    assert m.info["metrics"]["n_validation_queries"] == 10
+    res = m.answer("my order still has not arrived, what should I do?")
+    assert (res["entry"] or res["alternatives"][0]["entry"]) == "ship-late"  # ranked first
