@@ -29,6 +29,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from shipml.errors import FeedbackError
+from shipml.monitor.log import note_version_span
 
 __all__ = ["add_answer_feedback", "answer_monitor", "read_answers", "group_questions",
            "confirmed_pairs", "GROUP_DISTANCE", "MAX_GROUPS"]  # fmt: skip
@@ -219,14 +220,7 @@ def answer_monitor(engine, result: dict, *, start, end, version, offline: dict,
                         if isinstance(offline.get(k), (int, float))}  # fmt: skip
     result.update(version=checked, n_predictions=len(rows), other_versions=others,
                   status="checked", answers=stats)  # fmt: skip
-    result["first_prediction"] = _iso(rows[0]["created_at"])
-    result["last_prediction"] = _iso(rows[-1]["created_at"])
-    if others:
-        result["notes"].append(
-            f"Only the {len(rows):,} answers of version {checked} were counted; "
-            + ", ".join(f"{n:,} by version {v}" for v, n in others.items())
-            + " were left out."
-        )
+    note_version_span(result, rows, checked, others)
     result["notes"].append(
         "Data and prediction drift were not checked: an answer model has no feature columns or "
         "predicted labels to compare with its training data. The answer rate, the helpful share "
@@ -245,11 +239,3 @@ def _summary(model: str, version: int, s: dict) -> str:
         f"handed over {pct(s['handover_rate'])}; helpful {pct(s['helpful_share'])} of "
         f"{s['n_feedback']:,} answers with feedback"
     )
-
-
-def _iso(value) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.isoformat()

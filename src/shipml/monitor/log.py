@@ -231,3 +231,25 @@ def _utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:  # SQLite returns naive datetimes; we always store UTC
         return value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
+
+
+def iso_utc(value: dt.datetime | None) -> str | None:
+    """A stored time as ISO 8601, naive times read as UTC (as the log writes them)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat()
+
+
+def note_version_span(result: dict, rows: list[dict], checked: int, others: dict) -> None:
+    """First and last prediction time of the checked version's `rows` (in log order), and a
+    note naming the answers of other versions that were left out."""
+    result["first_prediction"] = iso_utc(rows[0]["created_at"])
+    result["last_prediction"] = iso_utc(rows[-1]["created_at"])
+    if others:
+        result["notes"].append(
+            f"Only the {len(rows):,} answers of version {checked} were counted; "
+            + ", ".join(f"{n:,} by version {v}" for v, n in others.items())
+            + " were left out."
+        )

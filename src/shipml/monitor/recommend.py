@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shipml.errors import FeedbackError
+from shipml.monitor.log import note_version_span
 
 __all__ = ["add_event", "recommendation_monitor", "EVENTS", "MAX_EVENTS"]
 
@@ -176,14 +177,7 @@ def recommendation_monitor(engine, result: dict, *, start, end, version, offline
     stats["offline"] = {k: v for k, v in offline.items() if k.startswith(("hr@", "ndcg@"))}
     result.update(version=checked, n_predictions=len(rows), other_versions=others,
                   status="checked", recommendations=stats)  # fmt: skip
-    result["first_prediction"] = _iso(rows[0]["created_at"])
-    result["last_prediction"] = _iso(rows[-1]["created_at"])
-    if others:
-        result["notes"].append(
-            f"Only the {len(rows):,} answers of version {checked} were counted; "
-            + ", ".join(f"{n:,} by version {v}" for v, n in others.items())
-            + " were left out."
-        )
+    note_version_span(result, rows, checked, others)
     result["notes"].append(
         "Data and prediction drift were not checked: they compare feature columns and predicted "
         "labels with the training table, and a recommender has neither. Hit rate and CTR are "
@@ -202,11 +196,3 @@ def _summary(model: str, version: int, s: dict) -> str:
         f"{pct(s['hit_rate'])} (a click or purchase on a returned item), CTR {pct(s['ctr'])}, "
         f"purchases {pct(s['purchase_rate'])}; {s['n_with_feedback']:,} with feedback"
     )
-
-
-def _iso(value) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.isoformat()
