@@ -29,6 +29,7 @@ __all__ = [
 
 FORMAT = 1
 TEXT_ENCODER = "text_encoder"  # file name prefix of a stored sentence encoder
+IMAGE_ENCODER = "image_encoder"  # file name prefix of a stored image encoder
 
 
 def as_frame(data) -> pd.DataFrame:
@@ -101,9 +102,17 @@ class Model:
     # -- core computation --------------------------------------------------------------------
     def encode(self, data) -> tuple[pd.DataFrame, np.ndarray]:
         """Validate input against the schema and encode it: (input frame, feature matrix)."""
-        frame = as_frame(data)
+        frame = self.input_frame(data)
         typed = self.schema.coerce(frame, strict=True)
         return frame, self.encoder.transform(typed)
+
+    def input_frame(self, data) -> pd.DataFrame:
+        """`data` as a table (as_frame); for a model with image columns, a folder, a zip or an
+        image file is a table of its images (shipml.images.inputs)."""
+        from shipml.images.inputs import image_input_frame
+
+        frame = image_input_frame(self.schema, data)
+        return as_frame(data) if frame is None else frame
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         total = None
@@ -206,7 +215,7 @@ class Model:
         report. Rows whose target is missing are left out."""
         from shipml.evaluate.metrics import regression_metrics
 
-        frame = as_frame(data)
+        frame = self.input_frame(data)
         y = self.schema.target_values(frame)
         keep = np.array([v is not None and not _is_nan(v) for v in y])
         if not keep.any():
@@ -268,7 +277,7 @@ class Model:
         each (distinct) word and scoring again, contribution = full score - score without it,
         in the reason's units (explain_text.py); `words_omitted` counts the words of a long
         text left untested. `words=False` skips this (it scores each word's variant once)."""
-        frame = as_frame(data)
+        frame = self.input_frame(data)
         typed = self.schema.coerce(frame, strict=True)
         X = self.encoder.transform(typed)
         contrib = self.contributions(X)
@@ -402,6 +411,11 @@ class Model:
             for fname, content in files.items():
                 writer.write(fname, content)
             encoder["text_encoder"] = meta
+        if self.encoder.image_encoder is not None:  # and so does the image network
+            meta, files = self.encoder.image_encoder.artifacts(IMAGE_ENCODER)
+            for fname, content in files.items():
+                writer.write(fname, content)
+            encoder["image_encoder"] = meta
         writer.write_json("encoder.json", encoder)
 
     @classmethod
@@ -438,6 +452,11 @@ class Model:
 
             meta = encoder_spec["text_encoder"]
             encoder.text_encoder = from_artifacts(meta, reader, cache=cache)
+        if "image_encoder" in encoder_spec:
+            from shipml.encoders.image import image_encoder_from_artifacts
+
+            meta = encoder_spec["image_encoder"]
+            encoder.image_encoder = image_encoder_from_artifacts(meta, reader)
         members = []
         for m in spec["members"]:
             fitted = load_fitted(m, reader, schema.task)

@@ -34,7 +34,7 @@ def predictions_table(
     probability columns); `ids`, when given, become the first column ``prediction_id``."""
     from shipml.data.formulas import defuse
 
-    out = frame.copy()
+    out = frame[[c for c in frame.columns if not _holds_bytes(frame[c])]].copy()
     if ids is not None:
         out.insert(0, "prediction_id", list(ids))
     out["prediction"] = list(predictions)
@@ -43,3 +43,9 @@ def predictions_table(
         for j, cls in enumerate(classes):
             out[f"probability_{cls}"] = rounded[:, j]
     return defuse(out)
+
+
+def _holds_bytes(values: pd.Series) -> bool:
+    """A column of file contents (images read from a zip or uploaded): not written back; the
+    table's name column says which file a row is."""
+    return values.dtype == object and any(isinstance(v, bytes) for v in values.head(50))

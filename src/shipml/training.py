@@ -123,6 +123,7 @@ def prepare(
         keep_pii=keep_pii,
     )
     frame = frame[frame[target].notna()]
+    frame = _resolved_images(schema, frame, data)
     typed = schema.coerce(frame, strict=False)
     encoder = Encoder.fit(schema, typed)
     X = encoder.transform(typed)
@@ -144,6 +145,20 @@ def prepare(
         TrainData(X, y, schema.task, n_classes, encoder.categorical),
         frame,
     )
+
+
+def _resolved_images(schema: Schema, frame: pd.DataFrame, data) -> pd.DataFrame:
+    """A table file's image paths, relative to the table's folder, made absolute."""
+    from shipml.learners.image import image_columns
+
+    columns = image_columns(schema)
+    if not columns or isinstance(data, pd.DataFrame):
+        return frame
+    from shipml.images.sources import resolve_image_paths
+
+    for column in columns:
+        frame = resolve_image_paths(frame, column, Path(data).expanduser().parent)
+    return frame
 
 
 def train(
@@ -222,6 +237,7 @@ def train(
         return _train_answer(locals())
     if questions is not None:
         raise UsageError("questions: only for task='answer' (labelled questions of an FAQ)")
+    data, target = _image_folder(data, target)
     _check_table_params(target, locals())
     families = select_families(families)  # names checked now, SHIPML_FAMILIES read once
     configured(families, options)  # and the pass-through options
@@ -239,7 +255,10 @@ def train(
     metric = _checked_metric(metric, schema, tdata)
     scope = _scope_request(schema, out_of_scope, reject, max_in_scope_loss)
     plan_finish(timing, len(tdata.y), len(schema.features), report and name is not None)
-    choice = _text_choice(schema, frame, tdata, mode, encoder, timing)
+    images = _images(schema, frame, tdata, timing, seed)
+    if images is not None:
+        tabular, tdata, frame = images.encoder, images.data, images.frame
+    choice = None if images else _text_choice(schema, frame, tdata, mode, encoder, timing)
     plan = _plan(schema, frame, tdata, seed, holdout=choice is not None and choice.tuned)
     refit_cap = plan_refit(timing, plan.kind == "holdout", choice is not None and choice.tuned)
     reporter = search_reporter(progress, time_budget, metric)
@@ -260,6 +279,8 @@ def train(
             model, found.data.y[plan.scored_rows], oof_raw, *scope
         )
     _describe(model, found, plan, oof_raw, timing, seed)
+    if images is not None:
+        model.info["notes"] += images.notes
     _runtime(model, frame, found, plan, timing, seed)
     _lineage(model, table, found, schema, timing, (seed, n_trials, metric), (families, options))
     if name is None:
@@ -346,6 +367,31 @@ def _checked_metric(metric: str | None, schema: Schema, tdata: TrainData) -> str
     if len(tdata.y) < 10:
         raise DataError(f"only {len(tdata.y)} labelled rows: shipml needs at least 10 to validate")
     return metric
+
+
+def _image_folder(data, target):
+    """A folder (or zip) of images with one sub-folder per label: (its table, "label")."""
+    if isinstance(data, pd.DataFrame) or not _is_image_source(Path(data).expanduser()):
+        return data, target
+    from shipml.images.sources import read_image_folder
+
+    frame = read_image_folder(Path(data).expanduser())
+    return frame, target or "label"
+
+
+def _is_image_source(path: Path) -> bool:
+    from shipml.images.sources import is_image_folder
+
+    return is_image_folder(path)
+
+
+def _images(schema, frame, tdata, timing: TimePlan, seed: int):
+    """The image input kind's features step (None: the table has no image column)."""
+    from shipml.learners.image import embed_images, image_columns
+
+    if not image_columns(schema):
+        return None
+    return embed_images(schema, frame, tdata, timing, seed)
 
 
 def _text_choice(schema, frame, tdata, mode, encoder_spec, timing: TimePlan):
@@ -607,4 +653,7 @@ def _lineage(model, table, found: Found, schema, timing: TimePlan, settings, cho
     if model.encoder.embeds_text:
         lineage["libraries"].update(library_versions("torch", "transformers"))
         lineage["text_encoder"] = found.text.source
+    if model.encoder.image_encoder is not None:
+        lineage["libraries"].update(library_versions("torch", "onnxruntime", "pillow"))
+        lineage["image_encoder"] = model.encoder.image_encoder.source
     model.info["lineage"] = lineage

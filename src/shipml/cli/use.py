@@ -107,7 +107,7 @@ def predict(
     from shipml.predictions import predictions_table
 
     model = _tabular(ref, registry_uri)
-    frame = m.as_frame(data)
+    frame = model.input_frame(data)
     if model.task == "regression":
         values = model.predict(frame, threshold=threshold, min_confidence=min_confidence)
         scored = predictions_table(frame, values)  # a threshold or min confidence: error above

@@ -41,13 +41,17 @@ class Encoder:
     categorical: list[int] = field(default_factory=list)  # output indices holding codes
     # SentenceEncoder for text columns encoded by "embed" (not JSON: the Model stores its files)
     text_encoder: object | None = field(default=None, repr=False, compare=False)
+    # ImageEncoder for image columns (shipml.encoders.image); without one they give no features
+    image_encoder: object | None = field(default=None, repr=False, compare=False)
 
     # -- fit ---------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, schema: Schema, typed: pd.DataFrame, *, text_encoder=None) -> Encoder:
+    def fit(cls, schema: Schema, typed: pd.DataFrame, *, text_encoder=None,
+            image_encoder=None) -> Encoder:  # fmt: skip
         """Fit on a typed training frame. With `text_encoder` (a SentenceEncoder), text columns
-        become sentence embeddings instead of TF-IDF weights."""
-        enc = cls(text_encoder=text_encoder)
+        become sentence embeddings instead of TF-IDF weights; with `image_encoder`, image
+        columns become image embeddings (without it, no features yet: learners/image.py)."""
+        enc = cls(text_encoder=text_encoder, image_encoder=image_encoder)
         n_text = sum(col.kind == "text" for col in schema.features)
         width = text_width(len(typed), n_text)
         for col in schema.features:
@@ -63,6 +67,10 @@ class Encoder:
             elif col.kind == "text" and text_encoder is not None:
                 spec.update(method="embed", dim=text_encoder.dim)
                 enc._add(col.name, [f"{col.name}~e{i}" for i in range(text_encoder.dim)])
+            elif col.kind == "image":
+                dim = image_encoder.dim if image_encoder is not None else 0
+                spec.update(method="embed", dim=dim)
+                enc._add(col.name, [f"{col.name}~e{i}" for i in range(dim)])
             elif col.kind == "text":
                 spec.update(_fit_tfidf(values, width))
                 enc._add(col.name, [f"{col.name}~{w}" for w in spec["vocabulary"]])
@@ -93,6 +101,8 @@ class Encoder:
                 blocks.append(np.column_stack([*parts, days.to_numpy(dtype="float64")]))
             elif kind == "text" and spec.get("method") == "embed":
                 blocks.append(self._embed(spec, values, reports))
+            elif kind == "image":
+                blocks.append(self._embed_images(spec, values, reports))
             elif kind == "text":
                 blocks.append(_tfidf(spec).transform(values.fillna("")).toarray())
             else:
@@ -114,9 +124,25 @@ class Encoder:
             report = reports.setdefault(spec["name"], EncodeReport())
         return self.text_encoder.encode(values.tolist(), report=report).astype(np.float64)
 
+    def _embed_images(self, spec: dict, values: pd.Series, reports: dict | None) -> np.ndarray:
+        if not spec["dim"]:
+            return np.empty((len(values), 0))
+        if self.image_encoder is None:
+            raise DataError(
+                f"image column '{spec['name']}' is encoded by an image encoder that was not "
+                "loaded with this model"
+            )
+        report = None if reports is None else reports.get(spec["name"])
+        cells = [None if v is None or v != v else v for v in values.tolist()]
+        return self.image_encoder.encode(cells, report=report).astype(np.float64)
+
+    @property
+    def embeds_images(self) -> bool:
+        return any(s["kind"] == "image" and s.get("dim") for s in self.columns)
+
     @property
     def embeds_text(self) -> bool:
-        return any(s.get("method") == "embed" for s in self.columns)
+        return any(s.get("method") == "embed" and s["kind"] == "text" for s in self.columns)
 
     def _codes(self, spec: dict, values: pd.Series) -> np.ndarray:
         lookup = spec.get("_lookup")

@@ -39,7 +39,7 @@ __all__ = [
     "TASKS",
 ]
 
-FEATURE_KINDS = ("numeric", "boolean", "categorical", "datetime", "text")
+FEATURE_KINDS = ("numeric", "boolean", "categorical", "datetime", "text", "image")
 DROPPED_KINDS = ("id", "ignored")
 TASKS = ("binary", "multiclass", "regression")
 
@@ -161,6 +161,8 @@ def _blank_to_missing(values: pd.Series) -> pd.Series:
 
 
 def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series:
+    if col.kind == "image":  # paths or bytes: no text form to clean
+        return _image_cells(values, col, strict=strict)
     values = _blank_to_missing(values)
     present = values.notna().to_numpy()
     if col.kind == "numeric":
@@ -195,6 +197,32 @@ def _coerce_column(values: pd.Series, col: Column, *, strict: bool) -> pd.Series
             f"{f' ({int(bad.sum())} bad values in all)' if bad.sum() > 1 else ''}"
         )
     return result
+
+
+def _image_cells(values: pd.Series, col: Column, *, strict: bool) -> pd.Series:
+    """Image cells as they are: a path (str) or the file's bytes; anything else is not an image
+    (training: missing)."""
+    ok = values.map(lambda v: v is None or v != v or isinstance(v, (str, bytes))).to_numpy(bool)
+    if strict and not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise SchemaError(
+            f"column '{col.name}' expected an image (a file path, or the image's bytes), got "
+            f"{echo(values.iloc[row])} in row {row + 1}"
+        )
+    cells = [v if ok_ and isinstance(v, bytes) or (isinstance(v, str) and v.strip()) else None
+             for v, ok_ in zip(values.tolist(), ok)]  # fmt: skip
+    return pd.Series(cells, index=values.index, dtype=object)
+
+
+def looks_like_image_paths(text: pd.Series) -> bool:
+    """Most non-empty cells end in an image file's suffix (photo.jpg, scans/1.png)."""
+    from shipml.images.decode import IMAGE_SUFFIXES
+
+    sample = text.head(200).str.strip().str.lower()
+    if sample.empty:
+        return False
+    share = sample.map(lambda v: any(v.endswith(s) for s in IMAGE_SUFFIXES)).mean()
+    return bool(share >= _PARSE_SHARE)
 
 
 def as_category(value: object) -> str:
@@ -384,6 +412,9 @@ def _infer_column(series: pd.Series, name: str) -> Column:
             notes.append(f"{100 * (1 - parsed_share):.1f}% non-numeric values treated as missing")
         return Column(name, "numeric", note="; ".join(notes), example=example)
     text = present.astype(str)
+    if looks_like_image_paths(text):
+        return Column(name, "image", note="image files: embeddings of a pretrained network",
+                      example=example)  # fmt: skip
     unique_share = n_unique / len(present)
     words = float(text.str.split().str.len().mean())
     if words >= _TEXT_MIN_WORDS and unique_share > 0.3:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from shipml.errors import DataError
 
-__all__ = ["load_image"]
+__all__ = ["load_image", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 def load_image(cell: str | Path | bytes, *, label: str | None = None):

