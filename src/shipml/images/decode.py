@@ -20,18 +20,17 @@ import io
 import logging
 import math
 import struct
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 from shipml.errors import DataError
 
-__all__ = ["FORMATS", "IMAGE_SUFFIXES", "MAX_PIXELS", "image_size", "load_image"]
+__all__ = ["FORMATS", "IMAGE_SUFFIXES", "MAX_PIXELS", "image_size", "load_image", "load_sized"]
 
 log = logging.getLogger(__name__)
 
 MAX_PIXELS = 64_000_000  # 64 MP: above any phone or DSLR photo (~50 MP), far below a bomb
-FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")  # MPO: JPEGs from some cameras
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")  # JPEG also opens MPO (some cameras)
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 )
@@ -51,7 +50,13 @@ def load_image(cell, *, label: str | None = None, max_side: int | None = None):
     several times faster on camera photos. A missing file, an empty one, one that is not an image
     in a supported format, a truncated one, or one over `MAX_PIXELS` is a DataError naming it.
     """
+    return load_sized(cell, label=label, max_side=max_side)[0]
+
+
+def load_sized(cell, *, label: str | None = None, max_side: int | None = None):
+    """(`load_image`'s RGB image, the image's displayed (width, height) before any downscaling)."""
     with _opened(cell, label) as (image, name):
+        size = _displayed_size(image)
         try:
             if max_side:
                 _draft(image, max_side)
@@ -60,19 +65,26 @@ def load_image(cell, *, label: str | None = None, max_side: int | None = None):
             raise DataError(f"{name}: damaged or truncated image ({exc})") from None
     if max_side and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side))
-    return rgb
+    return rgb, size
 
 
 def image_size(cell, *, label: str | None = None) -> tuple[int, int]:
     """(width, height) as displayed (after EXIF orientation), read from the header only: no
     pixel is decoded. Errors as `load_image` (a damaged file body is not noticed here)."""
-    with _opened(cell, label) as (image, name):
-        width, height = image.size
-        try:
-            orientation = image.getexif().get(0x0112)
-        except _BROKEN:
-            orientation = None
-    return (height, width) if orientation in _ROTATED else (width, height)
+    with _opened(cell, label) as (image, _):
+        return _displayed_size(image)
+
+
+def _displayed_size(image) -> tuple[int, int]:
+    width, height = image.size
+    return (height, width) if _orientation(image) in _ROTATED else (width, height)
+
+
+def _orientation(image) -> int | None:
+    try:
+        return image.getexif().get(0x0112)
+    except _BROKEN:  # a damaged EXIF block: the pixels may still be fine
+        return None
 
 
 def describe_cell(cell, label: str | None = None) -> str:
@@ -93,9 +105,9 @@ def _opened(cell, label):
     name = describe_cell(cell, label)
     source = _source(cell, name)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check below
-            image = Image.open(source, formats=FORMATS)
+        # Over Pillow's limit it warns (over twice it, raises); ours, lower, is checked below.
+        # (No warnings.catch_warnings: it changes process-wide state, unsafe in a server.)
+        image = Image.open(source, formats=FORMATS)
     except PermissionError as exc:
         raise DataError(f"{name}: cannot read ({exc.strerror or exc})") from None
     except Image.DecompressionBombError as exc:
@@ -118,7 +130,8 @@ def _source(cell, name):
             raise DataError(f"{name}: empty (0 bytes), not an image")
         return io.BytesIO(bytes(cell))
     if not isinstance(cell, (str, Path)):
-        raise DataError(f"{name}: expected a file path or the file's bytes, got {type(cell).__name__}")
+        kind = type(cell).__name__
+        raise DataError(f"{name}: expected a file path or the file's bytes, got a {kind}")
     path = Path(cell).expanduser()
     try:
         size = path.stat().st_size
@@ -157,11 +170,7 @@ def _draft(image, max_side):
 def _oriented(image):
     from PIL import ImageOps
 
-    try:
-        orientation = image.getexif().get(0x0112)
-    except _BROKEN:  # a damaged EXIF block: the pixels may still be fine
-        return image
-    if orientation in (None, 1):
+    if _orientation(image) in (None, 1):
         return image
     return ImageOps.exif_transpose(image)
 
