@@ -111,7 +111,7 @@ def _opened(cell, label):
     except PermissionError as exc:
         raise DataError(f"{name}: cannot read ({exc.strerror or exc})") from None
     except Image.DecompressionBombError as exc:
-        raise DataError(f"{name}: too large to decode safely ({exc})") from None
+        raise DataError(f"{name}: too large to decode safely (a bomb?): {exc}") from None
     except UnidentifiedImageError:
         raise DataError(f"{name}: not an image (expected {_SUPPORTED})") from None
     except _BROKEN as exc:
@@ -150,9 +150,9 @@ def _check_pixels(image, name):
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise DataError(
-            f"{name}: {width} x {height} = {width * height / 1e6:.0f} megapixels, over the "
-            f"{MAX_PIXELS / 1e6:.0f} MP limit (shipml.images.decode.MAX_PIXELS); "
-            "resize it, or it may be a decompression bomb"
+            f"{name}: {width} x {height} = {width * height:,} pixels, over the limit of "
+            f"{MAX_PIXELS:,} (shipml.images.decode.MAX_PIXELS); resize it (or it may be a "
+            "decompression bomb)"
         )
     if width < 1 or height < 1:
         raise DataError(f"{name}: {width} x {height} pixels, an image with no pixels")
