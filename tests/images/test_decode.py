@@ -123,6 +123,10 @@ def test_a_large_allowed_photo_and_its_fast_downscaled_decode():
 def test_cells_that_are_not_images(tmp_path):
     with pytest.raises(DataError, match="empty"):
         load_image(None, label="row 2 of column 'photo'")
+    import pandas as pd
+
+    with pytest.raises(DataError, match="row 2: no image"):
+        load_image(pd.NA, label="row 2")
     with pytest.raises(DataError, match="the uploaded image: empty"):
         load_image(b"")
     with pytest.raises(DataError, match="expected a file path or the file's bytes, got a int"):

@@ -53,6 +53,7 @@ def test_the_defect_folder_is_three_classes_of_48():
     assert list(frame["name"]) == sorted(frame["name"])
     assert frame["name"][0] == "ok/ok_000.png"
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in frame["image"])
+    assert frame["image"].dtype == object  # as for bytes cells (a zip, an upload)
     assert table.source == DEFECTS
     pd.testing.assert_frame_equal(read_image_folder(str(DEFECTS)).frame, frame)
 

@@ -123,7 +123,7 @@ def _opened(cell, label):
 
 def _source(cell, name):
     """A file object for Pillow, after the checks a plain read can make."""
-    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)) or _is_na(cell):
         raise DataError(f"{name}: no image (the cell is empty)")
     if isinstance(cell, (bytes, bytearray, memoryview)):
         if not len(cell):
@@ -144,6 +144,11 @@ def _source(cell, name):
     if size == 0:
         raise DataError(f"{name}: empty file (0 bytes), not an image")
     return path
+
+
+def _is_na(cell) -> bool:
+    """pandas.NA, without importing pandas."""
+    return type(cell).__name__ == "NAType"
 
 
 def _check_pixels(image, name):

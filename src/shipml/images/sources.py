@@ -111,7 +111,8 @@ def read_image_inputs(path: str | Path) -> ImageTable:
     folder can be evaluated), see `read_image_folder` for the layout."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-        frame = pd.DataFrame({"image": [str(path.resolve())], "name": [path.name]})
+        cell = pd.Series([str(path.resolve())], dtype=object)
+        frame = pd.DataFrame({"image": cell, "name": [path.name]})
         return ImageTable(frame, path)
     listing = _listing(path)
     images, notes = _images(listing)
@@ -178,7 +179,8 @@ def _by_class(images: list[str], folders: frozenset[str]):
 
 
 def _table(listing: Listing, names: list[str], labels: list[str] | None, notes) -> ImageTable:
-    columns = {"image": listing.cells(names), "name": names}
+    # object, not pandas' str dtype: the same column holds bytes from a zip or an upload
+    columns = {"image": pd.Series(listing.cells(names), dtype=object), "name": names}
     if labels is not None:
         columns["label"] = labels
     for note in notes:
