@@ -86,7 +86,7 @@ def test_images_beside_the_class_folders_are_left_out_with_a_note(photos):
     shutil.copy(DEFECTS / "ok" / "ok_040.jpg", photos / "cover.jpg")
     table = read_image_folder(photos)
     assert len(table) == 9 and "cover.jpg" not in set(table.frame["name"])
-    assert table.notes == ("left out 1 images outside the class folders: cover.jpg",)
+    assert table.notes == ("left out 1 image outside the class folders: cover.jpg",)
 
 
 def test_a_wrapping_folder_is_looked_through(tmp_path, photos):

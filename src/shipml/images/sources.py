@@ -85,7 +85,7 @@ def read_image_folder(path: str | Path) -> ImageTable:
     if wrapper:
         notes.append(f"read the class folders inside {wrapper!r}")
     if loose:
-        notes.append(_listed(f"left out {len(loose)} images outside the class folders", loose))
+        notes.append(_listed(f"left out {_count(loose, 'image')} outside the class folders", loose))
     empty = sorted(c for c, files in classes.items() if not files)
     if empty:
         raise DataError(
@@ -150,7 +150,7 @@ def _images(listing: Listing) -> tuple[list[str], list[str]]:
         (images if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES else other).append(name)
     notes = []
     if other:
-        notes.append(_listed(f"left out {len(other)} files that are not images", other))
+        notes.append(_listed(f"left out {_count(other, 'file')} that are not images", other))
     return images, notes
 
 
@@ -191,6 +191,10 @@ def _table(listing: Listing, names: list[str], labels: list[str] | None, notes) 
 def _listed(text: str, names: list[str]) -> str:
     shown = ", ".join(names[:SHOWN]) + (", ..." if len(names) > SHOWN else "")
     return f"{text}: {shown}"
+
+
+def _count(items: list, word: str) -> str:
+    return f"{len(items)} {word}{'' if len(items) == 1 else 's'}"
 
 
 def _quoted(names: list[str]) -> str:
