@@ -375,8 +375,8 @@ def _image_folder(data, target):
         return data, target
     from shipml.images.sources import read_image_folder
 
-    frame = read_image_folder(Path(data).expanduser())
-    return frame, target or "label"
+    images = read_image_folder(Path(data).expanduser())
+    return images.frame[["image", "label"]], target or "label"
 
 
 def _is_image_source(path: Path) -> bool:

@@ -29,7 +29,7 @@ def image_input_frame(schema, data) -> pd.DataFrame | None:
             needs = ", ".join(f"'{c.name}'" for c in schema.features)
             raise DataError(f"{path}: this model reads the columns {needs}; give a table with "
                             "them (image columns as file paths)")  # fmt: skip
-        frame = read_image_inputs(path)
+        frame = read_image_inputs(path).frame
         renamed = {"image": columns[0]}
         if "label" in frame.columns and schema.target != "label":
             renamed["label"] = schema.target

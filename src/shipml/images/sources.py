@@ -271,3 +271,14 @@ def _filled(value) -> bool:
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return False
     return not (isinstance(value, str) and not value.strip())
+
+
+def is_image_folder(path: Path) -> bool:
+    """A folder holding images in its sub-folders (the training layout), or a zip of images."""
+    path = Path(path)
+    if path.is_file():
+        return path.suffix.lower() == ".zip"
+    if not path.is_dir():
+        return False
+    return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+               for sub in path.iterdir() if sub.is_dir() for p in sub.rglob("*"))  # fmt: skip
