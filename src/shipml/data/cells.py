@@ -51,6 +51,8 @@ def cell_problem(kind: str, value) -> str | None:
 
 
 def _problem(kind: str, value) -> str | None:
+    if kind == "image":
+        return None  # base64 text, bytes or a file: checked by serve/images.py
     if isinstance(value, str) and not value:
         return None
     if isinstance(value, str):

@@ -20,9 +20,20 @@ from shipml.errors import (
     TooMany,
 )
 from shipml.serve.answer import add_answer_routes, answer_info, is_answer, store_answer_feedback
+from shipml.serve.images import (
+    IMAGE_CHUNK,
+    UPLOAD_BODY,
+    UploadRoute,
+    decode_records,
+    image_columns,
+    refuse_image_explain,
+    score_images,
+    upload_field,
+    upload_records,
+)
 from shipml.serve.limits import BodyLimit, HeaderLimit
 from shipml.serve.pool import ModelPool
-from shipml.serve.predict import check_records
+from shipml.serve.predict import check_records, json_field
 from shipml.serve.recommend import (
     TASK,
     add_recommend_routes,
@@ -121,6 +132,7 @@ def create_app(
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                            allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+    app.add_middleware(UploadRoute)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeaderLimit)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
@@ -358,6 +370,10 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         model, version = served(request, name)
         check_tabular(model, name)
         records = body.records
+        if image_columns(model):  # base64 images: decoded, checked, scored as a heavy job
+            rows = await score_images(request, heavy, predictor, (name, model, version),
+                                      records, key_name(key), json_field)  # fmt: skip
+            return _json({"model": name, "version": version, "predictions": rows})
         request.state.rows = len(records)
         args = (name, model, version, records, key_name(key))
         if predictor.quick(model, len(records)):  # ~1 ms: first come, first served on the loop
@@ -365,6 +381,17 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         else:
             rows = await run_in_threadpool(predictor.predict, *args)
         # plain JSON values already: skip FastAPI's generic encoder (10x slower on 100 rows)
+        return _json({"model": name, "version": version, "predictions": rows})
+
+    @app.post("/v1/models/{name}/predict/upload", openapi_extra=UPLOAD_BODY)
+    async def predict_upload(request: Request, name: str, key=Depends(need("predict"))):
+        """Images uploaded as multipart/form-data (also reached by a multipart POST to
+        /predict): one file per row, other form fields are the other inputs."""
+        model, version = served(request, name)
+        check_tabular(model, name)
+        records = await upload_records(request, model)
+        rows = await score_images(request, heavy, predictor, (name, model, version), records,
+                                  key_name(key), upload_field)  # fmt: skip
         return _json({"model": name, "version": version, "predictions": rows})
 
     @app.post(
@@ -389,7 +416,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
             return _score_csv(raw, name, model, version, predictor, key_name(key), request, job,
                               max_body_bytes)  # fmt: skip
 
-        if len(raw) > CSV_HEAVY_BYTES:  # large batch: a heavy slot, a deadline, stops early
+        if len(raw) > CSV_HEAVY_BYTES or image_columns(model):  # heavy: a slot, a deadline
             payload = await heavy.run(request, run)
         else:
             payload = await asyncio.get_running_loop().run_in_executor(None, run)
@@ -403,6 +430,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         model, version = served(request, name)
         check_tabular(model, name)
         records = body.records
+        refuse_image_explain(model, name)
         heavy.check_rows(len(records), max_explain_rows, "explain", "--max-explain-rows")
         check_records(model, records)
         request.state.rows = len(records)
@@ -463,6 +491,8 @@ def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=No
     # empty cells are None (missing), as JSON null: NaN is left for nothing but missing floats
     records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     request.state.rows = len(records)
+    records = decode_records(model, records, csv_field)  # base64 image cells, checked
+    frame = frame.drop(columns=image_columns(model))  # not echoed back
     check_records(model, records, csv_field)  # all rows first: errors name the CSV's row
 
     def score(part: list[dict]) -> list[dict]:
@@ -480,6 +510,8 @@ def _score_csv(raw: bytes, name, model, version, predictor, key, request, job=No
 
 def _csv_chunk(model) -> int:
     """Rows per step of a large CSV batch: text models embed each row (slow), others do not."""
+    if image_columns(model):
+        return IMAGE_CHUNK
     return 100 if any(c.kind == "text" for c in model.schema.features) else 5000
 
 

@@ -125,13 +125,18 @@ class Predictor:
     def _log(self, name, model, version, records, rows, key, seconds) -> None:
         if self.log is None:
             return
+        from shipml.serve.images import image_columns, log_cell
+
         hasher = self.hasher_for(model)
         columns = [c.name for c in model.schema.features]
+        images = set(image_columns(model))  # a fingerprint of each image, never the image
         now = dt.datetime.now(dt.timezone.utc)
         latency_ms = 1000 * seconds / max(1, len(rows))
         entries = []
         for record, row in zip(records, rows):
-            inputs = hasher.scrub({c: _plain_json(record.get(c)) for c in columns})
+            inputs = hasher.scrub({c: _plain_json(record.get(c)) for c in columns
+                                   if c not in images})  # fmt: skip
+            inputs.update({c: log_cell(record.get(c)) for c in images})
             outputs = {k: v for k, v in row.items() if k != "id"}
             entries.append({
                 "id": row["id"], "model": name, "version": version, "created_at": now,

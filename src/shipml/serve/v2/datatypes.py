@@ -40,7 +40,9 @@ ACCEPTS = {
 ADVERTISED = {"numeric": "FP64", "boolean": "BOOL"}  # other kinds: BYTES
 
 
-def decode_bytes(name: str, chunk: bytes, n: int, shape: str) -> np.ndarray:
+def decode_bytes(name: str, chunk: bytes, n: int, shape: str, *, raw: bool = False) -> np.ndarray:
+    """The n elements of a binary BYTES tensor: text (UTF-8), or with `raw` the bytes as sent
+    (an image column's files)."""
     out = np.empty(n, dtype=object)
     pos, end = 0, len(chunk)
     for i in range(n):
@@ -54,6 +56,10 @@ def decode_bytes(name: str, chunk: bytes, n: int, shape: str) -> np.ndarray:
                 f": string {i + 1} says it has {length} bytes but only "
                 f"{end - pos} are left in its binary data",
             )
+        if raw:
+            out[i] = chunk[pos : pos + length] or None
+            pos += length
+            continue
         try:
             text = chunk[pos : pos + length].decode("utf-8")
         except UnicodeDecodeError:

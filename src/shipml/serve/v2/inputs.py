@@ -82,7 +82,8 @@ def input_header(spec, i: int, features, schema, seen) -> tuple[str, str, int, d
     return name, datatype, shape[0], params
 
 
-def binary_values(name, datatype, n, spec, params, binary: bytes, offset: int):
+def binary_values(name, datatype, n, spec, params, binary: bytes, offset: int, *,
+                  raw: bool = False):  # fmt: skip
     size = params["binary_data_size"]
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise input_error(
@@ -106,7 +107,7 @@ def binary_values(name, datatype, n, spec, params, binary: bytes, offset: int):
     chunk = binary[offset : offset + size]
     shape = spec["shape"]
     if datatype == "BYTES":
-        values = decode_bytes(name, chunk, n, shape)
+        values = decode_bytes(name, chunk, n, shape, raw=raw)
     else:
         wire = WIRE[datatype]
         need = n * wire.itemsize
@@ -213,6 +214,14 @@ def _json_strings(name: str, values: list) -> np.ndarray:
 
 def to_column(name: str, kind: str, datatype: str, values: np.ndarray) -> np.ndarray:
     """Check decoded values against the column kind; the frame column they become."""
+    if kind == "image":  # BYTES: the files (binary) or base64 text (JSON), never a path
+        from shipml.serve.images import check_count, image_cell
+
+        check_count(int(sum(v is not None for v in values)))
+        out = np.empty(len(values), dtype=object)
+        for i, value in enumerate(values):
+            out[i] = image_cell(value, f"input '{name}' row {i + 1}")
+        return out
     if datatype == "BYTES":
         return values
     if np.isinf(values).any():

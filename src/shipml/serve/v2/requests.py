@@ -129,7 +129,8 @@ def parse_infer_request(
             )
         col = features[name]
         if "binary_data_size" in params:
-            values, offset = binary_values(name, datatype, n, spec, params, binary, offset)
+            values, offset = binary_values(name, datatype, n, spec, params, binary, offset,
+                                           raw=col.kind == "image")  # fmt: skip
         else:
             values = json_values(name, datatype, n, spec)
         columns[name] = to_column(name, col.kind, datatype, values)
