@@ -181,3 +181,25 @@ def test_the_log_keeps_a_fingerprint_never_the_image(image_server):
         stored = " ".join(r[0] for r in conn.exec_driver_sql("SELECT inputs FROM predictions"))
     assert _b64(photo)[:40] not in stored
     assert np.isfinite(entry["contrast"])
+
+
+def test_monitor_sees_darker_photos_from_the_log(image_server, tmp_path):
+    from PIL import Image
+
+    from shipml.monitor.check import monitor
+
+    client, headers, _, reg = image_server
+    records = []
+    for p in sorted(DEFECTS.glob("*/*.png"))[:40]:
+        pixels = np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) * 0.4
+        buffer = __import__("io").BytesIO()
+        Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+        records.append({"image": base64.b64encode(buffer.getvalue()).decode()})
+    for start in range(0, len(records), 20):
+        assert _post(client, headers, records[start : start + 20]).status_code == 200
+    client.app.state.predictor.log.flush()
+    result = monitor(reg, "defects", since=None, report=tmp_path / "monitor.html")
+    column = next(c for c in result["dataset"]["columns"] if c["column"] == "image")
+    assert column["drift"] is True and "brightness" in column["method"], column
+    assert "image" in result["drifted_columns"]
+    assert (tmp_path / "monitor.html").stat().st_size > 1000

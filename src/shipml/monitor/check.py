@@ -223,7 +223,10 @@ def _typed_inputs(rows: pd.DataFrame, schema, notes: list[str]) -> pd.DataFrame:
             f"Column(s) marked as personal data were not checked for drift (the training "
             f"reference never stores them): {', '.join(pii)}."
         )
-    return schema.coerce(inputs, strict=False)
+    images = [c.name for c in schema.features if c.kind == "image" and c.name in inputs]
+    logged = {c: inputs.pop(c) for c in images}  # the log's statistics of each image, kept as is
+    typed = schema.coerce(inputs.assign(**{c: None for c in images}), strict=False)
+    return typed.assign(**logged)
 
 
 def _drifted(dataset: dict) -> list[str]:

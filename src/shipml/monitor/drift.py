@@ -45,6 +45,7 @@ from shipml.monitor.reference import (
     as_labels,
     as_lengths,
     as_numbers,
+    image_stat_values,
     prediction_kind,
     prediction_reference,
 )
@@ -117,9 +118,41 @@ def column_drift(reference_col: dict, current: pd.Series, kind: str) -> dict:
             return {**result, "method": "too few values"}
         test = _numeric_test(ref, cur)
         test["method"] = "length-" + test["method"]
+    elif kind == "image":
+        test = _image_test(reference_col, current)
+        if test is None:
+            return {**result, "method": "too few values"}
     else:
         raise DataError(f"column '{current.name}': no drift test for kind {kind!r}")
     return {**result, **test}
+
+
+def _image_test(reference_col: dict, current: pd.Series) -> dict | None:
+    """Each image statistic (size, brightness, contrast, saturation) tested as a number; the
+    column's result is its most drifted statistic's, with every statistic's under "stats"."""
+    cur_stats = image_stat_values(current)
+    tests = {}
+    for stat, ref_values in reference_col.get("stats", {}).items():
+        ref = np.asarray(ref_values, dtype="float64")
+        cur = cur_stats.get(stat, np.empty(0))
+        if _too_few(ref, cur):
+            continue
+        if len(np.unique(np.concatenate([ref, cur]))) <= FEW_DISTINCT:
+            tests[stat] = _categorical_test(*_value_counts(ref, cur))
+        else:
+            tests[stat] = _numeric_test(ref, cur)
+    if not tests:
+        return None
+    worst = max(tests, key=lambda k: (tests[k]["drift"], _strength(tests[k])))
+    return {**tests[worst], "method": f"image {worst}: {tests[worst]['method']}",
+            "stats": tests}  # fmt: skip
+
+
+def _strength(test: dict) -> float:
+    """How far a test is past (or short of) its threshold, comparable across methods."""
+    if test.get("p_value") is not None:
+        return -float(test["p_value"])
+    return float(test["statistic"] or 0.0) - float(test["threshold"] or 0.0)
 
 
 def dataset_drift(
@@ -311,6 +344,12 @@ def drift_png(
 
     current = pd.Series(current)
     name = title if title is not None else current.name
+    if kind == "image":  # the most drifted statistic's distribution
+        test = _image_test(reference_col, current) or {"method": "image width: none"}
+        stat = test["method"].split(":")[0].removeprefix("image ")
+        values = pd.Series(image_stat_values(current)[stat])
+        numbers = {"values": reference_col.get("stats", {}).get(stat, [])}
+        return drift_png(numbers, values, "numeric", title=f"{name} ({stat})")
     heading = (
         f"{plot_label(name, 40)}: reference vs current"
         if name is not None

@@ -8,6 +8,9 @@ random sample of up to ``max_rows`` training rows, from which every column is su
   longer be joined back into rows.
 - categorical: value counts in the sample, the 200 most frequent categories plus ``"__other__"``.
 - text: never the text itself, only character lengths (a sorted sample, mean and quantiles).
+- image: never the image, only cheap statistics of up to ``IMAGE_SAMPLE`` of the sampled images
+  (width, height, brightness, contrast, saturation: images/stats.py), each a sorted sample; the
+  server's prediction log keeps the same statistics of every image it scores.
 - id and ignored columns, and columns marked PII (``Column.pii``: left out of the features, or
   kept as keyed hashes): nothing at all, so that no personal data is ever stored in a model's
   artifacts (the PII columns' names are listed in ``"pii_excluded"``).
@@ -27,7 +30,8 @@ import pandas as pd
 from shipml.data.schema import as_category
 from shipml.errors import DataError
 
-__all__ = ["build_reference", "prediction_reference", "OTHER", "FORMAT", "ARTIFACT"]
+__all__ = ["build_reference", "prediction_reference", "image_stat_values", "OTHER", "FORMAT",
+           "ARTIFACT", "IMAGE_SAMPLE"]  # fmt: skip
 
 FORMAT = "shipml.drift-reference"
 ARTIFACT = "drift_reference.json"  # saved with every registered model (training.py)
@@ -36,6 +40,7 @@ OTHER = "__other__"
 _TOP_CATEGORIES = 200
 _LENGTH_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _NUMBER_KINDS = ("numeric", "boolean", "datetime")
+IMAGE_SAMPLE = 1000  # images measured for the reference (~3 ms each at 64 px)
 _EPOCH = pd.Timestamp("1970-01-01")
 
 
@@ -60,7 +65,7 @@ def build_reference(typed: pd.DataFrame, schema, *, max_rows: int = 5000, seed: 
     rows = _sample_rows(n, int(max_rows), seed)
     columns = {}
     for col in schema.features:
-        if col.pii or col.kind == "image":  # images: no drift summary yet (issue 17)
+        if col.pii:
             continue
         if col.name not in typed.columns:
             raise DataError(
@@ -128,8 +133,28 @@ def summarize(values: pd.Series, kind: str, *, sample: pd.Series | None = None) 
         out["length_quantiles"] = {
             str(q): float(np.quantile(every, q)) if len(every) else None for q in _LENGTH_QUANTILES
         }
+    elif kind == "image":
+        out["stats"] = {k: np.sort(v).tolist() for k, v in image_stat_values(sample).items()}
     else:
         raise DataError(f"no drift summary for column kind {kind!r}")
+    return out
+
+
+def image_stat_values(values: pd.Series) -> dict[str, np.ndarray]:
+    """Finite values of each image statistic: from the images (paths or bytes, the first
+    IMAGE_SAMPLE), or from what the prediction log kept of them (dicts of statistics)."""
+    from shipml.images.stats import STATS, image_stats
+
+    present = [v for v in values if v is not None and not (isinstance(v, float) and v != v)]
+    logged = [v for v in present if isinstance(v, dict)]
+    if logged:
+        table = pd.DataFrame(logged).reindex(columns=list(STATS))
+    else:
+        table = image_stats(present[:IMAGE_SAMPLE], errors="nan")
+    out = {}
+    for stat in STATS:
+        numbers = pd.to_numeric(table[stat], errors="coerce").to_numpy(dtype="float64")
+        out[stat] = numbers[np.isfinite(numbers)]
     return out
 
 
