@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ def test_darker_live_images_drift_on_brightness_similar_ones_do_not():
     train = rng.permutation(len(frame))
     ref = build_reference(schema.coerce(frame.iloc[train[:100]], strict=False), schema)
     held = frame["image"].iloc[train[100:]].tolist()
-    same = pd.Series([log_cell(open(p, "rb").read()) for p in held], name="image")
+    same = pd.Series([log_cell(Path(p).read_bytes()) for p in held], name="image")
     result = column_drift(ref["columns"]["image"], same, "image")
     assert result["drift"] is False and result["method"].startswith("image ")
     assert set(result["stats"]) >= {"brightness", "contrast"}
