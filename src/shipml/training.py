@@ -30,6 +30,7 @@ from shipml.data.schema import TASKS, Schema, infer_schema
 from shipml.data.split import ValidationPlan, plan_validation
 from shipml.errors import DataError, UsageError
 from shipml.learners.base import Budget, TrainData
+from shipml.learners.image import MODES as IMAGE_MODES
 from shipml.learners.registry import configured
 from shipml.learners.registry import select as select_families
 from shipml.learners.text import MODES as TEXT_MODES
@@ -74,8 +75,9 @@ _CONSTRAINTS = {
     "registry_uri": _MAYBE_STR,
     "progress": [None, bool, "callable"],
     "report": [bool],
-    "mode": [Options(TEXT_MODES)],
+    "mode": [Options(tuple(dict.fromkeys(TEXT_MODES + IMAGE_MODES)))],
     "text_column": _MAYBE_STR,
+    "image_column": _MAYBE_STR,
     "families": [None, str, list, tuple],
     "options": [None, dict],
     "user": _MAYBE_STR,
@@ -92,8 +94,8 @@ _CONSTRAINTS = {
 _LOG_PARAMS = ("user", "item", "weight", "event", "items")  # task="recommend" only
 # what a recommender does not take (a log has no feature columns)
 _TABLE_PARAMS = {"group_column": None, "drop": (), "kinds": None, "pii": (), "keep_pii": (),
-                 "text_column": None, "options": None, "mode": "auto", "out_of_scope": None,
-                 "reject": False}  # fmt: skip
+                 "text_column": None, "image_column": None, "options": None, "mode": "auto",
+                 "out_of_scope": None, "reject": False}  # fmt: skip
 
 
 def prepare(
@@ -184,6 +186,7 @@ def train(
     mode: str = "auto",
     encoder: str | None = None,
     text_column: str | None = None,
+    image_column: str | None = None,
     families: str | list[str] | tuple[str, ...] | None = None,
     options: dict | None = None,
     user: str | None = None,
@@ -237,7 +240,7 @@ def train(
         return _train_answer(locals())
     if questions is not None:
         raise UsageError("questions: only for task='answer' (labelled questions of an FAQ)")
-    data, target = _image_folder(data, target)
+    data, target, folder_notes = _image_folder(data, target)
     _check_table_params(target, locals())
     families = select_families(families)  # names checked now, SHIPML_FAMILIES read once
     configured(families, options)  # and the pass-through options
@@ -247,7 +250,7 @@ def train(
         from shipml.registry.store import check_name
 
         check_name(name)
-    kinds = {**(kinds or {}), text_column: "text"} if text_column is not None else kinds
+    kinds = _forced_kinds(kinds, text_column, image_column)
     table, schema, tabular, tdata, frame = prepare(
         data, target, task=task, time_column=time_column, group_column=group_column,
         drop=_names(drop), kinds=kinds, pii=_names(pii), keep_pii=_names(keep_pii),
@@ -255,7 +258,7 @@ def train(
     metric = _checked_metric(metric, schema, tdata)
     scope = _scope_request(schema, out_of_scope, reject, max_in_scope_loss)
     plan_finish(timing, len(tdata.y), len(schema.features), report and name is not None)
-    images = _images(schema, frame, tdata, timing, seed)
+    images = _images(schema, frame, tdata, timing, seed, mode)
     if images is not None:
         tabular, tdata, frame = images.encoder, images.data, images.frame
     choice = None if images else _text_choice(schema, frame, tdata, mode, encoder, timing)
@@ -280,7 +283,7 @@ def train(
         )
     _describe(model, found, plan, oof_raw, timing, seed)
     if images is not None:
-        model.info["notes"] += images.notes
+        model.info["notes"] += folder_notes + images.notes
     _runtime(model, frame, found, plan, timing, seed)
     _lineage(model, table, found, schema, timing, (seed, n_trials, metric), (families, options))
     if name is None:
@@ -370,13 +373,14 @@ def _checked_metric(metric: str | None, schema: Schema, tdata: TrainData) -> str
 
 
 def _image_folder(data, target):
-    """A folder (or zip) of images with one sub-folder per label: (its table, "label")."""
+    """A folder (or zip) of images with one sub-folder per label: (its table, "label", what
+    reading it found: skipped files, small classes)."""
     if isinstance(data, pd.DataFrame) or not _is_image_source(Path(data).expanduser()):
-        return data, target
+        return data, target, []
     from shipml.images.sources import read_image_folder
 
     images = read_image_folder(Path(data).expanduser())
-    return images.frame[["image", "label"]], target or "label"
+    return images.frame[["image", "label"]], target or "label", list(images.notes)
 
 
 def _is_image_source(path: Path) -> bool:
@@ -385,12 +389,19 @@ def _is_image_source(path: Path) -> bool:
     return is_image_folder(path)
 
 
-def _images(schema, frame, tdata, timing: TimePlan, seed: int):
+def _forced_kinds(kinds, text_column, image_column) -> dict | None:
+    """`kinds` with the text and image columns named by their own options."""
+    named = {c: k for c, k in ((text_column, "text"), (image_column, "image")) if c is not None}
+    return {**(kinds or {}), **named} if named else kinds
+
+
+def _images(schema, frame, tdata, timing: TimePlan, seed: int, mode: str):
     """The image input kind's features step (None: the table has no image column)."""
-    from shipml.learners.image import embed_images, image_columns
+    from shipml.learners.image import check_mode, embed_images, image_columns
 
     if not image_columns(schema):
         return None
+    check_mode(mode)
     return embed_images(schema, frame, tdata, timing, seed)
 
 

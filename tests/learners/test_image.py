@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from conftest import DATA
 from shipml.learners.image import rows_that_fit
 
 
@@ -19,3 +21,20 @@ def test_every_class_keeps_a_few_rows_however_short_the_budget():
     y = np.array([0] * 98 + [1, 2])
     keep = rows_that_fit(y, "multiclass", seconds=0.1, per_row=1.0, seed=0)
     assert set(y[keep]) == {0, 1, 2}
+
+
+def test_a_stray_unreadable_file_is_left_out_many_are_an_error():
+    import pandas as pd
+
+    from shipml.errors import DataError
+    from shipml.learners.image import readable_rows
+
+    good = sorted(str(p) for p in (DATA / "images" / "defects" / "ok").glob("*.*"))[:20]
+    bad = [str(DATA / "images" / "bad" / n) for n in ("not_an_image.jpg", "empty.png")]
+    mask, notes = readable_rows(pd.DataFrame({"image": good + bad[:1]}), ["image"])
+    assert mask.tolist() == [True] * 20 + [False]
+    assert "not_an_image.jpg" in notes[0] and "left out 1" in notes[0]
+    with pytest.raises(DataError, match="2 of 22 images cannot be read.*not_an_image"):
+        readable_rows(pd.DataFrame({"image": good + bad}), ["image"])
+    mask, notes = readable_rows(pd.DataFrame({"image": good[:3] + [None]}), ["image"])
+    assert mask.all() and notes == []

@@ -93,7 +93,8 @@ def train(
         typer.Option(
             help="Text columns: auto (picked from data size and budget), embed (frozen "
             "sentence embeddings), finetune (train the encoder), fewshot (contrastive, for "
-            "a few examples per class) or tfidf."
+            "a few examples per class) or tfidf. Images: auto or embed (a frozen pretrained "
+            "network)."
         ),
     ] = "auto",
     encoder: Annotated[
@@ -105,6 +106,13 @@ def train(
     ] = None,
     text_column: Annotated[
         str | None, typer.Option(help="Treat this column as free text (default: detected).")
+    ] = None,
+    image_column: Annotated[
+        str | None,
+        typer.Option(
+            help="This column holds image file paths, relative to the table (default: "
+            "detected from the file names)."
+        ),
     ] = None,
     user: Annotated[
         str | None, typer.Option(help="--task recommend: the user column of the log.")
@@ -198,9 +206,10 @@ def train(
     if given:
         raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for logs: "
                          "add --task recommend")  # fmt: skip
-    if target is None:
+    if target is None and not _images_by_folder(data):
         raise UsageError("--target is required: the column to predict (or --task recommend "
-                         "with --user and --item for a recommender)")  # fmt: skip
+                         "with --user and --item for a recommender, or a folder of images "
+                         "with one sub-folder per label)")  # fmt: skip
     kinds = {}
     for item in kind or []:
         col, sep, value = item.rpartition("=")
@@ -229,11 +238,18 @@ def train(
         mode=mode,
         encoder=encoder,
         text_column=text_column,
+        image_column=image_column,
         out_of_scope=out_of_scope,
         reject=reject,
         max_in_scope_loss=max_in_scope_loss,
     )
     show_trained(model)
+
+
+def _images_by_folder(data) -> bool:
+    from shipml.images.sources import is_image_folder
+
+    return is_image_folder(Path(data).expanduser())
 
 
 def _train_answerer(data, target, name, time_budget, min_precision, questions, seed,

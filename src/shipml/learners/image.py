@@ -22,13 +22,15 @@ import pandas as pd
 from shipml.data.features import Encoder
 from shipml.data.schema import Schema
 
-__all__ = ["MODES", "ImageFeatures", "image_columns", "embed_images", "rows_that_fit"]
+__all__ = ["MODES", "ImageFeatures", "check_mode", "image_columns", "embed_images",
+           "rows_that_fit"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 MODES = ("auto", "embed")
 _EMBED_SHARE = 0.6  # of the time left: embedding the images (the heads' search gets the rest)
 _MIN_PER_CLASS = 2  # a sample keeps at least this many images of every class
 _SPEED_SAMPLE = 8  # images encoded to measure the network's speed on this machine
+_MAX_BAD_SHARE = 0.01  # unreadable images left out with a note; more is an error
 
 
 @dataclass
@@ -41,6 +43,16 @@ class ImageFeatures:
     frame: pd.DataFrame
     source: str
     notes: list[str] = field(default_factory=list)
+
+
+def check_mode(mode: str) -> None:
+    """UsageError unless `mode` is one of the image modes (a text mode given for photos)."""
+    from shipml.errors import UsageError
+
+    if mode not in MODES:
+        raise UsageError(
+            f"--mode {mode} is a mode for text; for images use one of: {', '.join(MODES)}"
+        )
 
 
 def image_columns(schema: Schema) -> list[str]:
@@ -56,13 +68,15 @@ def embed_images(schema: Schema, frame: pd.DataFrame, tdata, timing, seed: int,
 
     network = image_encoder if image_encoder is not None else load_image_encoder()
     columns = image_columns(schema)
+    readable, notes = readable_rows(frame, columns)
+    if not readable.all():
+        frame, tdata = frame[readable], _rows_of(tdata, readable)
     if network.seconds_per_image is None:
         sample = frame[columns[0]].dropna().head(_SPEED_SAMPLE).tolist()
         network.estimate_seconds(sample)
     left = timing.deadline() - timing.clock()
     keep = rows_that_fit(tdata.y, schema.task, left * _EMBED_SHARE,
                          network.seconds_per_image * len(columns), seed)  # fmt: skip
-    notes = []
     if len(keep) < len(frame):
         notes.append(
             f"images: {len(keep):,} of {len(frame):,} training rows embedded (all of them would "
@@ -79,6 +93,40 @@ def embed_images(schema: Schema, frame: pd.DataFrame, tdata, timing, seed: int,
     data = TrainData(X, y, tdata.task, tdata.n_classes, encoder.categorical)
     notes.append(f"images: embeddings of {network.source} ({network.dim} features per image)")
     return ImageFeatures(encoder, data, frame, network.source, notes)
+
+
+def readable_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[str]]:
+    """(mask of the rows whose images open, notes naming the others). A few unreadable files
+    among many (at most `_MAX_BAD_SHARE`, or one) are left out with a note; more is a DataError
+    naming the first ones: then the folder or the paths are wrong, not a stray file."""
+    from shipml.errors import DataError
+    from shipml.images.decode import image_size
+
+    ok = np.ones(len(frame), dtype=bool)
+    problems = []
+    for column in columns:
+        for i, cell in enumerate(frame[column].tolist()):
+            if cell is None or (isinstance(cell, float) and cell != cell):
+                continue  # missing: encoded as zeros
+            try:
+                image_size(cell)
+            except DataError as exc:
+                ok[i] = False
+                problems.append(str(exc))
+    bad = int((~ok).sum())
+    if bad > max(1, _MAX_BAD_SHARE * len(frame)):
+        shown = "; ".join(problems[:3])
+        raise DataError(f"{bad:,} of {len(frame):,} images cannot be read: {shown}")
+    notes = [f"images: left out {bad} unreadable file(s): {'; '.join(problems[:5])}"] if bad else []
+    return ok, notes
+
+
+def _rows_of(tdata, mask: np.ndarray):
+    from dataclasses import replace
+
+    weight = tdata.weight[mask] if tdata.weight is not None else None
+    X = tdata.X[mask] if tdata.X is not None else None
+    return replace(tdata, X=X, y=tdata.y[mask], weight=weight)
 
 
 def rows_that_fit(y: np.ndarray, task: str, seconds: float, per_row: float,
