@@ -141,6 +141,7 @@ def make_workspace(root: Path) -> None:
         shutil.copy(DATA / "shop_log" / name, shop)
     faq = root / "tests" / "data" / "faq"  # the README's FAQ and labelled questions
     shutil.copytree(DATA / "faq", faq)
+    shutil.copytree(DATA / "images", root / "tests" / "data" / "images")  # the defect photos
     (root / ".venv").symlink_to(sys.prefix, target_is_directory=True)
     demo = root / ".shipml-demo"  # what examples/demo.sh writes
     demo.mkdir()
@@ -300,6 +301,13 @@ def _check_answer_loop(doc: Doc, out: str) -> None:
     assert "confirmed question(s) added as paraphrases" in out, out
 
 
+def _check_image_serve(doc: Doc, out: str) -> None:
+    """Both requests answered with a label among the folder's classes; the monitor ran."""
+    labels = re.findall(r'"label":"(\w+)"', out)
+    assert len(labels) == 2 and set(labels) <= {"ok", "scratch", "spot"}, out
+    assert "defects" in out and "predictions" in out, out
+
+
 _WAIT = (  # instead of `sleep 5`: wait until the server is ready, at most 120 s
     "for _ in $(seq 240); do curl -sf 127.0.0.1:{port}/v2/health/ready >/dev/null && break; "
     "sleep 0.5; done"
@@ -338,6 +346,12 @@ SETUP = {
             before=_free_the_port,
             replace={"sleep 5": _WAIT},
             check=_check_answer_loop,
+        ),
+        Setup(
+            "shipml serve defects",
+            before=_free_the_port,
+            replace={"sleep 5": _WAIT, "--since 7d": "--since 7d || test $? = 1"},
+            check=_check_image_serve,
         ),
     ]
 }

@@ -38,3 +38,25 @@ def test_a_stray_unreadable_file_is_left_out_many_are_an_error():
         readable_rows(pd.DataFrame({"image": good + bad}), ["image"])
     mask, notes = readable_rows(pd.DataFrame({"image": good[:3] + [None]}), ["image"])
     assert mask.all() and notes == []
+
+
+def test_embedding_stops_at_its_deadline_with_every_class_kept():
+    """A misjudged speed: the clock passes `stop_at` after two chunks; what was embedded is
+    kept (a few of every class first), in the table's order, never a failed run."""
+    import pandas as pd
+
+    from shipml.learners.image import _CHUNK, _embed_in_order
+
+    class Features:
+        def transform(self, typed):
+            return typed[["v"]].to_numpy(dtype=float)
+
+    ticks = iter(range(1000))
+    y = np.repeat([0, 1, 2], 60)
+    typed = pd.DataFrame({"v": np.arange(len(y), dtype=float)})
+    done, X = _embed_in_order(Features(), typed, y, 0, stop_at=0.5, clock=lambda: next(ticks))
+    assert len(done) == 2 * _CHUNK and np.all(np.diff(done) > 0)
+    assert X[:, 0].tolist() == done.tolist()  # each row's own features, in order
+    assert set(y[done]) == {0, 1, 2} and min(np.bincount(y[done])) >= 2
+    done, _ = _embed_in_order(Features(), typed, y, 0, stop_at=1e9, clock=lambda: 0.0)
+    assert done.tolist() == list(range(len(y)))

@@ -30,6 +30,8 @@ MODES = ("auto", "embed")
 _EMBED_SHARE = 0.6  # of the time left: embedding the images (the heads' search gets the rest)
 _MIN_PER_CLASS = 2  # a sample keeps at least this many images of every class
 _SPEED_SAMPLE = 8  # images encoded to measure the network's speed on this machine
+_CHUNK = 32  # rows embedded between looks at the clock
+_SLACK = 1.3  # embedding may run this much past its estimated share before it stops early
 _MAX_BAD_SHARE = 0.01  # unreadable images left out with a note; more is an error
 
 
@@ -75,24 +77,53 @@ def embed_images(schema: Schema, frame: pd.DataFrame, tdata, timing, seed: int,
         sample = frame[columns[0]].dropna().head(_SPEED_SAMPLE).tolist()
         network.estimate_seconds(sample)
     left = timing.deadline() - timing.clock()
-    keep = rows_that_fit(tdata.y, schema.task, left * _EMBED_SHARE,
-                         network.seconds_per_image * len(columns), seed)  # fmt: skip
-    if len(keep) < len(frame):
-        notes.append(
-            f"images: {len(keep):,} of {len(frame):,} training rows embedded (all of them would "
-            f"take about {network.seconds_per_image * len(columns) * len(frame):.0f}s of the "
-            f"{left:.0f}s left; a larger --time-budget uses more)"
-        )
-    frame = frame.iloc[keep]
-    y = tdata.y[keep]
-    typed = schema.coerce(frame, strict=False)
+    per_row = network.seconds_per_image * len(columns)
+    keep = rows_that_fit(tdata.y, schema.task, left * _EMBED_SHARE, per_row, seed)
+    typed = schema.coerce(frame.iloc[keep], strict=False)
     encoder = Encoder.fit(schema, typed, image_encoder=network)
-    network.deadline = timing.deadline()
-    X = timing.run("embed_images", lambda: encoder.transform(typed))
-    network.deadline = None
-    data = TrainData(X, y, tdata.task, tdata.n_classes, encoder.categorical)
+    stop_at = timing.clock() + left * _EMBED_SHARE * _SLACK  # the estimate may be off: a margin
+    done, X = timing.run("embed_images", lambda: _embed_in_order(
+        encoder, typed, tdata.y[keep], seed, stop_at, timing.clock))  # fmt: skip
+    if len(done) < len(frame):
+        notes.append(
+            f"images: {len(done):,} of {len(frame):,} training rows embedded (all of them would "
+            f"take about {per_row * len(frame):.0f}s of the {left:.0f}s left; a larger "
+            "--time-budget uses more)"
+        )
+    rows = keep[done]
+    data = TrainData(X, tdata.y[rows], tdata.task, tdata.n_classes, encoder.categorical)
     notes.append(f"images: embeddings of {network.source} ({network.dim} features per image)")
-    return ImageFeatures(encoder, data, frame, network.source, notes)
+    return ImageFeatures(encoder, data, frame.iloc[rows], network.source, notes)
+
+
+def _embed_in_order(encoder, typed: pd.DataFrame, y: np.ndarray, seed: int, stop_at: float,
+                    clock) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(positions embedded, sorted; their features). Rows go in a random order that starts with
+    a few of every class, in chunks, until `stop_at` (when the speed was misjudged): what is done
+    by then is a usable sample, never a lost run."""
+    order = _class_first_order(y, seed)
+    blocks, done = [], []
+    for start in range(0, len(order), _CHUNK):
+        if start and clock() > stop_at and start >= _MIN_PER_CLASS * len(np.unique(y)):
+            break
+        rows = order[start : start + _CHUNK]
+        blocks.append(encoder.transform(typed.iloc[rows]))
+        done.append(rows)
+    positions = np.concatenate(done)
+    by_row = np.argsort(positions)
+    return positions[by_row], np.vstack(blocks)[by_row]
+
+
+def _class_first_order(y: np.ndarray, seed: int) -> np.ndarray:
+    """A random order of the positions of `y`, the first `_MIN_PER_CLASS` of each class first."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    if y.dtype.kind == "f":  # regression: any order is a sample
+        return order
+    first = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        first[order[y[order] == c][:_MIN_PER_CLASS]] = True
+    return np.concatenate([order[first[order]], order[~first[order]]])
 
 
 def readable_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[str]]:
