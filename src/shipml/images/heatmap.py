@@ -23,6 +23,8 @@ from shipml.errors import DataError, UsageError
 __all__ = [
     "DEFAULT_GRID",
     "occlusion_map",
+    "occlusion_scores",
+    "occlusion_drops",
     "occluded_cells",
     "patch_boxes",
     "pixel_heat",
@@ -94,26 +96,33 @@ def occlusion_map(
     bytes); it is called once, for the image and its grid² occluded copies. `target`: the
     class column to explain (default: the one the image scores highest). Positive heat: the
     region supports the class; negative: hiding it makes the class more likely."""
-    drops, _ = occlusion_scores(image, score, grid=grid, target=target)
-    return drops
+    return occlusion_drops(occlusion_scores(image, score, grid=grid), target=target)
 
 
-def occlusion_scores(image, score, *, grid: int = DEFAULT_GRID,
-                     target: int | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """(the (grid, grid) drops of `occlusion_map`, the untouched image's probabilities)."""
-    grid = _checked_grid(grid)
-    cells = occluded_cells(image, grid)
+def occlusion_scores(image, score: Callable[[list], np.ndarray], *,
+                     grid: int = DEFAULT_GRID) -> np.ndarray:  # fmt: skip
+    """(grid² + 1, n_classes) probabilities: the untouched image's, then each occluded copy's
+    (in the order of `patch_boxes`), from one call of `score`."""
+    cells = occluded_cells(image, _checked_grid(grid))
     proba = np.asarray(score(cells), dtype=float)
     if proba.ndim != 2 or proba.shape[0] != len(cells):
         raise DataError(
             f"the score function returned shape {proba.shape} for {len(cells)} images; "
             "expected one row of class probabilities per image"
         )
+    return proba
+
+
+def occlusion_drops(proba: np.ndarray, *, target: int | None = None) -> np.ndarray:
+    """The (grid, grid) drops of class `target` (default: the untouched image's most likely)
+    from `occlusion_scores`' probabilities."""
+    grid = round(np.sqrt(len(proba) - 1))
+    if grid * grid != len(proba) - 1:
+        raise UsageError(f"expected grid² + 1 rows of probabilities, got {len(proba)}")
     k = int(np.argmax(proba[0])) if target is None else int(target)
     if not 0 <= k < proba.shape[1]:
         raise UsageError(f"target class index {target} is not one of the {proba.shape[1]} columns")
-    drops = proba[0, k] - proba[1:, k]
-    return drops.reshape(grid, grid), proba[0]
+    return (proba[0, k] - proba[1:, k]).reshape(grid, grid)
 
 
 def pixel_heat(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
