@@ -261,7 +261,15 @@ class Model:
             model_info=self.describe(),
             examples=frame[text] if text and self.task != "regression" else None,
             threshold=self.threshold,
+            images=self._report_images(frame),
         )
+
+    def _report_images(self, frame: pd.DataFrame):
+        """The first image column's cells, for the report's thumbnails (classifiers)."""
+        columns = [c.name for c in self.schema.features if c.kind == "image"]
+        if not columns or self.task == "regression" or columns[0] not in frame:
+            return None
+        return frame[columns[0]].tolist()
 
     def explain(self, data, *, top: int = 5, words: bool = True) -> pd.DataFrame:
         """Top reasons per row: one line per (row, reason) with the column, its value and its
