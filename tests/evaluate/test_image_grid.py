@@ -10,9 +10,9 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+from tests.conftest import DATA, DEFECTS
 
 from shipml.evaluate.image_grid import image_grid, thumbnail_uri
-from tests.conftest import DATA, DEFECTS
 
 BAD = DATA / "images" / "bad"
 

@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from tests.conftest import DEFECTS
 
 from shipml.errors import DataError, UsageError
 from shipml.images.heatmap import (
@@ -16,7 +17,6 @@ from shipml.images.heatmap import (
     patch_boxes,
     pixel_heat,
 )
-from tests.conftest import DEFECTS
 
 
 def _surface(size: int = 64, square=(40, 8, 56, 24)) -> Image.Image:

@@ -24,8 +24,13 @@ def wants_heat_map(output: Path | None) -> bool:
 
 def explain_images_command(model, data: Path, *, output: Path | None, as_json: bool,
                            rows: int, grid: int) -> None:  # fmt: skip
+    from shipml.images.explain import image_column, image_names
+
     frame = model.input_frame(data)
     target = _target(output, len(frame), data)
+    column = image_column(model, None)
+    if target == "folder":  # checked before the work
+        paths = _folder_paths(output, image_names(model, frame, column), frame[column])
     items = model.explain_image(frame, grid=grid)
     say = (lambda _: None) if as_json else (lambda m: console.print(m, highlight=False))
     if as_json:
@@ -42,7 +47,7 @@ def explain_images_command(model, data: Path, *, output: Path | None, as_json: b
         write_csv(explanations_frame(items).drop(columns=["heat"]), output)
         say(f"wrote {len(items):,} explanations to {output}")
     elif target == "folder":
-        paths = _folder_paths(output, items, frame)
+        output.mkdir(parents=True, exist_ok=True)
         for item, path in zip(items, paths):
             _write(path, item.overlay_png())
         say(f"wrote {len(items):,} heat maps to {output}/")
@@ -68,17 +73,13 @@ def _target(output: Path | None, n: int, data: Path) -> str | None:
     return "folder"
 
 
-def _folder_paths(folder: Path, items, frame) -> list[Path]:
+def _folder_paths(folder: Path, names: list[str], cells) -> list[Path]:
     """One `<image stem>.png` per image (-2, -3... when stems repeat), never an input file."""
-    inputs = {
-        str(Path(c).resolve())
-        for c in frame[items[0].column]
-        if isinstance(c, str) and c
-    }  # fmt: skip
+    inputs = {str(Path(c).resolve()) for c in cells if isinstance(c, str) and c}
     used: set[str] = set()
     paths = []
-    for item in items:
-        stem = Path(item.name).stem or "image"
+    for image_name in names:
+        stem = Path(image_name).stem or "image"
         name, k = f"{stem}.png", 1
         while name in used:
             k += 1
@@ -89,7 +90,6 @@ def _folder_paths(folder: Path, items, frame) -> list[Path]:
             raise UsageError(f"-o {folder}: writing {name} there would replace the image "
                              "itself; give another folder")  # fmt: skip
         paths.append(path)
-    folder.mkdir(parents=True, exist_ok=True)
     return paths
 
 

@@ -160,8 +160,9 @@ def explain(
     grid: Annotated[
         int,
         typer.Option(
-            min=2, max=16, help="Image models: occlusion positions per side (grid² + 1 scorings "
-            "per image)."
+            min=2,
+            max=16,
+            help="Image models: occlusion positions per side (grid² + 1 scorings per image).",
         ),
     ] = 7,
     registry_uri: RegistryUri = None,

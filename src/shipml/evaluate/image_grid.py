@@ -9,6 +9,7 @@ the report stays one self-contained file and never shows where the images are st
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -76,10 +77,8 @@ def _tile(cell, i: int, real: str, predicted: str, confidence, side: int) -> dic
     tile = {"real": real, "predicted": predicted, "wrong": real != predicted, "uri": None,
             "width": side, "height": side,
             "probability": confidence[i] if confidence is not None else None}  # fmt: skip
-    try:
+    with contextlib.suppress(DataError):  # the tile stays, without a picture: it was scored
         tile["uri"], tile["width"], tile["height"] = thumbnail_uri(cell, side=side)
-    except DataError:  # the report still shows the row; the evaluation has scored it
-        pass
     return tile
 
 

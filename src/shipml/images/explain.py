@@ -24,7 +24,14 @@ from shipml.images.heatmap import (
     overlay_png,
 )
 
-__all__ = ["WORK_SIDE", "ImageExplanation", "explain_images", "explanations_frame"]
+__all__ = [
+    "WORK_SIDE",
+    "ImageExplanation",
+    "explain_images",
+    "explanations_frame",
+    "image_feature_columns",
+    "image_names",
+]
 
 log = logging.getLogger(__name__)
 WORK_SIDE = 512
@@ -70,9 +77,9 @@ def explain_images(model, data, *, column: str | None = None,
     Costs grid² + 1 encodes per image."""
     from shipml.images.decode import load_image
 
-    column = _image_column(model, column)
+    column = image_column(model, column)
     frame = model.input_frame(data).reset_index(drop=True)
-    names = _names(model, frame, column)
+    names = image_names(model, frame, column)
     out = []
     for i in range(len(frame)):
         image = load_image(frame[column].iloc[i], label=names[i], max_side=WORK_SIDE)
@@ -86,13 +93,14 @@ def explain_images(model, data, *, column: str | None = None,
     return out
 
 
-def _image_column(model, column: str | None) -> str:
+def image_column(model, column: str | None) -> str:
     if model.task == "regression":
         raise UsageError("heat maps explain class probabilities; this model predicts numbers")
     columns = image_feature_columns(model.schema)
     if not columns:
-        raise UsageError(f"{model.name or 'this model'} reads no image column: heat maps are for "
-                         "image models (explain a table model's rows with Model.explain)")  # fmt: skip
+        who = model.name or "this model"
+        raise UsageError(f"{who} reads no image column: heat maps are for image models "
+                         "(Model.explain gives a table model's reasons)")  # fmt: skip
     if column is None:
         return columns[0]
     if column not in columns:
@@ -101,7 +109,7 @@ def _image_column(model, column: str | None) -> str:
     return column
 
 
-def _names(model, frame: pd.DataFrame, column: str) -> list[str]:
+def image_names(model, frame: pd.DataFrame, column: str) -> list[str]:
     """How outputs name each image: its name in the folder or zip, else its file name, else the
     row (bytes have no name)."""
     from pathlib import Path
