@@ -152,11 +152,15 @@ def overlay_png(image, heat: np.ndarray) -> bytes:
     """PNG bytes of `image` (RGB PIL image) with the heat map blended over it, same size.
 
     The colour scale runs from no drop (blue, faint) to the largest drop (red, strongest);
-    regions whose hiding made the class more likely count as no drop."""
+    regions whose hiding made the class more likely count as no drop. The patch edges are
+    smoothed (Gaussian, sigma half a stride)."""
     from PIL import Image
+    from scipy.ndimage import gaussian_filter
 
     photo = np.asarray(image.convert("RGB"), dtype=float)
     h = np.clip(pixel_heat(heat, image.size), 0.0, None)
+    stride = min(image.size) / (np.shape(heat)[0] + 1)
+    h = gaussian_filter(h, sigma=max(1.0, stride / 2))  # the map is as coarse as its grid
     peak = h.max()
     h = h / peak if peak > 0 else h
     alpha = (_BASE_ALPHA + _HEAT_ALPHA * h)[..., None]
