@@ -330,14 +330,16 @@ class Model:
             self._add_words(out, typed, raw, idx, text)
         return out
 
-    def explain_image(self, data, *, column: str | None = None, grid: int = 7) -> list:
+    def explain_image(self, data, *, column: str | None = None, grid: int = 7,
+                      on_image=None) -> list:  # fmt: skip
         """Per image of `data` (a folder, a zip, an image file or a table, as `input_frame`):
         an ImageExplanation with the predicted class, its probability and the occlusion heat
         map of that class (a (grid, grid) array; `.overlay_png()` draws it over the photo).
-        Scores grid² + 1 copies of each image (shipml.images.heatmap)."""
+        Scores grid² + 1 copies of each image (shipml.images.heatmap); `on_image(done,
+        total)` after each image."""
         from shipml.images.explain import explain_images
 
-        return explain_images(self, data, column=column, grid=grid)
+        return explain_images(self, data, column=column, grid=grid, on_image=on_image)
 
     def _image_only(self) -> bool:
         kinds = {c.kind for c in self.schema.features}

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from shipml.cli.render import console, fmt
+from shipml.cli.render import console, err_console, fmt
 from shipml.errors import UsageError
 
 __all__ = ["wants_heat_map", "explain_images_command"]
@@ -31,7 +31,7 @@ def explain_images_command(model, data: Path, *, output: Path | None, as_json: b
     column = image_column(model, None)
     if target == "folder":  # checked before the work
         paths = _folder_paths(output, image_names(model, frame, column), frame[column])
-    items = model.explain_image(frame, grid=grid)
+    items = _explained(model, frame, grid)
     say = (lambda _: None) if as_json else (lambda m: console.print(m, highlight=False))
     if as_json:
         sys.stdout.write(json.dumps([e.to_dict() for e in items], indent=1, default=str) + "\n")
@@ -51,6 +51,20 @@ def explain_images_command(model, data: Path, *, output: Path | None, as_json: b
         for item, path in zip(items, paths):
             _write(path, item.overlay_png())
         say(f"wrote {len(items):,} heat maps to {output}/")
+
+
+def _explained(model, frame, grid: int):
+    """model.explain_image with a progress bar on stderr past one image (each takes ~grid²
+    encodes: seconds)."""
+    if len(frame) < 2 or not err_console.is_terminal:
+        return model.explain_image(frame, grid=grid)
+    from rich.progress import Progress
+
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("heat maps", total=len(frame))
+        return model.explain_image(
+            frame, grid=grid, on_image=lambda done, _: bar.update(task, completed=done)
+        )
 
 
 def _target(output: Path | None, n: int, data: Path) -> str | None:

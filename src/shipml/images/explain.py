@@ -70,11 +70,11 @@ def image_feature_columns(schema) -> list[str]:
     return [c.name for c in schema.features if c.kind == "image"]
 
 
-def explain_images(model, data, *, column: str | None = None,
-                   grid: int = DEFAULT_GRID) -> list[ImageExplanation]:  # fmt: skip
+def explain_images(model, data, *, column: str | None = None, grid: int = DEFAULT_GRID,
+                   on_image=None) -> list[ImageExplanation]:  # fmt: skip
     """An ImageExplanation per row of `data` (a folder, a zip, an image file or a table: as
     `Model.input_frame`) for the image `column` (default: the model's first image column).
-    Costs grid² + 1 encodes per image."""
+    Costs grid² + 1 encodes per image; `on_image(done, total)` is called after each."""
     from shipml.images.decode import load_image
 
     column = image_column(model, column)
@@ -90,6 +90,8 @@ def explain_images(model, data, *, column: str | None = None,
         out.append(ImageExplanation(names[i], column, label, float(proba[0, k]), heat,
                                     hottest_region(heat), image))  # fmt: skip
         log.info("explained %s (%d of %d)", names[i], i + 1, len(frame))
+        if on_image is not None:
+            on_image(i + 1, len(frame))
     return out
 
 
