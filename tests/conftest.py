@@ -167,3 +167,23 @@ def start_server(registry_dir, *refs: str, workers: int = 1, options=()):
         except httpx.TransportError:
             time.sleep(0.3)
     return proc, base
+
+
+DEFECTS = DATA / "images" / "defects"  # ok / scratch / spot, 48 each, 64 px (CC0)
+
+
+@pytest.fixture(scope="session")
+def image_registry(tmp_path_factory) -> Path:
+    """A registry of its own for the image model (tests that list models see only theirs)."""
+    return tmp_path_factory.mktemp("image-registry")
+
+
+@pytest.fixture(scope="session")
+def defects_model(image_registry):
+    """The defect photos, registered as 'defects' version 1: EfficientNet-Lite0 embeddings and
+    a linear head (~15 s)."""
+    pytest.importorskip("efficientnet_lite_pytorch")
+    import shipml
+
+    return shipml.train(DEFECTS, name="defects", time_budget=30, n_trials=2, families=["linear"],
+                        registry_uri=str(image_registry), progress=False)  # fmt: skip

@@ -261,12 +261,26 @@ class Model:
             model_info=self.describe(),
             examples=frame[text] if text and self.task != "regression" else None,
             threshold=self.threshold,
+            images=self._report_images(frame),
         )
+
+    def _report_images(self, frame: pd.DataFrame):
+        """The first image column's cells, for the report's thumbnails (classifiers)."""
+        columns = [c.name for c in self.schema.features if c.kind == "image"]
+        if not columns or self.task == "regression" or columns[0] not in frame:
+            return None
+        return frame[columns[0]].tolist()
 
     def explain(self, data, *, top: int = 5, words: bool = True) -> pd.DataFrame:
         """Top reasons per row: one line per (row, reason) with the column, its value and its
         contribution (log-odds for classifiers, target units for regression). Models with text
-        columns get a `words` column: the text's most influential words ("lost +4.87, ...")."""
+        columns get a `words` column: the text's most influential words ("lost +4.87, ...").
+        A classifier that reads only images: one line per image (`explain_image`'s image,
+        prediction, probability, region and heat map)."""
+        if self._image_only():
+            from shipml.images.explain import explanations_frame
+
+            return explanations_frame(self.explain_image(data))
         records = self.explain_records(data, top=top, words=words)
         return explanation_frame(records, words=words and bool(self._text_columns()))
 
@@ -315,6 +329,21 @@ class Model:
         if words and text:
             self._add_words(out, typed, raw, idx, text)
         return out
+
+    def explain_image(self, data, *, column: str | None = None, grid: int = 7,
+                      on_image=None) -> list:  # fmt: skip
+        """Per image of `data` (a folder, a zip, an image file or a table, as `input_frame`):
+        an ImageExplanation with the predicted class, its probability and the occlusion heat
+        map of that class (a (grid, grid) array; `.overlay_png()` draws it over the photo).
+        Scores grid² + 1 copies of each image (shipml.images.heatmap); `on_image(done,
+        total)` after each image."""
+        from shipml.images.explain import explain_images
+
+        return explain_images(self, data, column=column, grid=grid, on_image=on_image)
+
+    def _image_only(self) -> bool:
+        kinds = {c.kind for c in self.schema.features}
+        return kinds == {"image"} and self.task != "regression"
 
     def _text_columns(self) -> list[str]:
         return [c.name for c in self.schema.features if c.kind == "text"]

@@ -104,4 +104,5 @@ def _training_report(model, name, path: Path, frame, tdata, rows, oof_raw) -> No
         notes=model.info.get("notes"),
         examples=examples,
         threshold=model.threshold,
+        images=model._report_images(frame.iloc[rows]),
     )

@@ -148,15 +148,43 @@ def explain(
     top: Annotated[int, typer.Option(help="Reasons per row.")] = 5,
     rows: Annotated[int, typer.Option(help="Rows to show on screen.")] = 10,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write all rows' reasons as CSV.")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write all rows' reasons as CSV. Image models: a .png file (the heat map over "
+            "the photo), a folder (one PNG per image) or a .csv file.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (all rows).")] = False,
+    grid: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            max=16,
+            help="Image models: occlusion positions per side (grid² + 1 scorings per image).",
+        ),
+    ] = 7,
     registry_uri: RegistryUri = None,
 ) -> None:
-    """Per-row top reasons: which columns pushed each prediction up or down, and how much."""
+    """Per-row top reasons: which columns pushed each prediction up or down, and how much.
+    Image models: per image the answer and the region of the photo it rests on (occlusion
+    heat map; `-o why.png` draws it over the photo)."""
     from rich.table import Table
 
+    from shipml.cli.explain_images import explain_images_command, wants_heat_map
+    from shipml.errors import UsageError
+
     model = _tabular(ref, registry_uri)
+    if model._image_only():
+        return explain_images_command(model, data, output=output, as_json=as_json, rows=rows,
+                                      grid=grid)  # fmt: skip
+    if wants_heat_map(output):
+        raise UsageError(
+            f"{ref} reads no image column (or predicts numbers): a heat map (-o {output}) is for "
+            "image classifiers; -o writes this model's reasons as CSV (e.g. -o "
+            f"{output.with_suffix('.csv')})"
+        )
     records = model.explain_records(data, top=top)
     if as_json:
         sys.stdout.write(json.dumps(records, indent=1, default=str) + "\n")

@@ -94,6 +94,7 @@ def write_report(
     notes: Sequence[str] | None = None,
     examples: pd.DataFrame | None = None,
     threshold: float | None = None,
+    images: Sequence[Any] | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` (parent folders are created) and return its path.
 
@@ -111,7 +112,9 @@ def write_report(
     of ``y_true``; up to 15 misclassified rows are shown with their text, the most confident
     mistakes first. ``threshold`` (binary, with ``proba``): the decision threshold the labels
     use, marked on a plot of precision, recall and F1 against the threshold and on the ROC and
-    precision-recall curves.
+    precision-recall curves. ``images`` (classification): the scored rows' image cells (paths
+    or bytes), in the order of ``y_true``; up to 48 are shown as thumbnails captioned
+    "predicted / real", the mistakes first (evaluate/image_grid.py).
     """
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
@@ -132,6 +135,11 @@ def write_report(
     if task != "regression" and examples is not None:
         body = _error_examples(ctx, examples, y_true, y_pred, proba)
         sections.append(_section("errors", "Examples of errors", **body))
+    if task != "regression" and images is not None:
+        from shipml.evaluate.image_grid import image_grid
+
+        grid = image_grid(images, y_true, y_pred, proba, ctx.classes)
+        sections.append(_section("images", "Scored images", **grid))
     if importance:
         png = plots.importance_png(importance)
         sections.append(_section("importance", "Feature importance", png=png))
