@@ -56,7 +56,7 @@ def test_pixels_size_and_channels_come_from_the_images(defects):
     pixels = prepare_pixels(files[:6])
     # the defect surfaces carry a slight colour tint (and rust spots): RGB, their 64 px side
     assert pixels.shape == (6, 3, 64, 64) and pixels.dtype == np.float32
-    assert 0.0 <= pixels.min() and pixels.max() <= 1.0
+    assert pixels.min() >= 0.0 and pixels.max() <= 1.0
     grey = prepare_pixels([_grey_png(0), _grey_png(1, side=10)])
     assert grey.shape == (2, 1, 16, 16)  # grey 8-10 px images: one channel, side clipped to 16
     assert prepare_pixels([_grey_png(0)], 32, 3).shape == (1, 3, 32, 32)
@@ -142,3 +142,21 @@ def test_bad_inputs_are_refused_with_a_named_reason(defects):
         fit_cnn(pixels[:, 0], y, train, valid, **kwargs)
     with pytest.raises(UsageError, match="widht"):
         fit_cnn(pixels, y, train, valid, **{**kwargs, "settings": {"widht": [8]}})
+
+
+def test_without_validation_rows_the_last_weights_are_kept(defects):
+    import json
+
+    _, y, pixels, train, _ = defects
+    fitted = fit_cnn(pixels, y, train, np.array([], dtype=int), n_classes=3, deadline=1e9,
+                     settings=QUICK)  # fmt: skip
+    assert fitted.summary["best_step"] == fitted.summary["steps"] == 2 * 4
+    json.dumps(fitted.artifacts("m")[0], allow_nan=False)  # strict JSON: no NaN, no Infinity
+
+
+def test_evaluations_need_not_come_every_epoch():
+    from shipml.learners.tuning import plan_steps
+
+    # 300 steps of 4-step epochs: ~6 evaluations (every 50), not one every epoch (every 4)
+    assert plan_steps(0.1, 0.0, 30.0, 4, 100, every_epoch=False) == (300, 50)
+    assert plan_steps(0.1, 0.0, 30.0, 4, 100) == (300, 4)

@@ -73,8 +73,9 @@ def prepare_pixels(cells: list, size: int | None = None, channels: int | None = 
     if size is None:
         sides = [min(image_size(c, label=lb)) for c, lb in zip(cells, labels)]
         size = int(np.clip(np.median(sides), *_SIDE_RANGE))
-    if not isinstance(size, int) or size < 8:
+    if not isinstance(size, (int, np.integer)) or size < 8:
         raise UsageError(f"size must be a whole number of pixels >= 8, got {size!r}")
+    size = int(size)
     rgb = np.empty((len(cells), size, size, 3), dtype=np.uint8)
     for i, (cell, label) in enumerate(zip(cells, labels)):
         rgb[i] = np.asarray(_squashed(load_image(cell, label=label, max_side=4 * size), size))
@@ -287,7 +288,9 @@ def fit_cnn(
         module = _network(conf)
         trainer = _CNNTrainer(module, conf)
         batch = _batch_size(conf, len(train_rows))
-        loss_fn, evaluate = _objective(module, conf, pixels, y, valid_rows, seed)
+        # No validation rows: training accuracy, for progress only (the last weights are kept).
+        scored = valid_rows if len(valid_rows) else train_rows[:512]
+        loss_fn, evaluate = _objective(module, conf, pixels, y, scored, seed)
         result = fit_loop(
             trainer,
             mode="scratch",
@@ -307,8 +310,7 @@ def fit_cnn(
         )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
-    summary = {k: v for k, v in result.summary().items()}
-    return FittedCNN(result.encoder, conf, {**summary, "batch": batch})
+    return FittedCNN(result.encoder, conf, {**result.summary(), "batch": batch})
 
 
 def _checked_inputs(pixels, y, train_rows, valid_rows, n_classes):
@@ -364,8 +366,8 @@ def _batch_size(conf: dict, n_train: int) -> int:
     return int(max(2, min(int(conf["batch"]), max(16, n_train // 4), n_train)))
 
 
-def _objective(module, conf: dict, pixels: np.ndarray, y: np.ndarray, valid_rows, seed: int):
-    """(loss of a batch of rows, validation accuracy) for fit_loop."""
+def _objective(module, conf: dict, pixels: np.ndarray, y: np.ndarray, scored, seed: int):
+    """(loss of a batch of rows, accuracy of the `scored` rows) for fit_loop."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -379,10 +381,8 @@ def _objective(module, conf: dict, pixels: np.ndarray, y: np.ndarray, valid_rows
                                                  label_smoothing=smoothing)  # fmt: skip
 
     def evaluate() -> float:
-        if not len(valid_rows):
-            return -math.inf
         fitted = FittedCNN(module, conf)
-        accuracy = np.mean(fitted.predict_proba(pixels[valid_rows]).argmax(1) == y[valid_rows])
+        accuracy = np.mean(fitted.predict_proba(pixels[scored]).argmax(1) == y[scored])
         module.train()
         return float(accuracy)
 

@@ -93,7 +93,11 @@ class Texts:
 
 
 def plan_steps(
-    per_step: float, per_eval: float, seconds: float, steps_per_epoch: int, max_epochs: float,
+    per_step: float,
+    per_eval: float,
+    seconds: float,
+    steps_per_epoch: int,
+    max_epochs: float,
     every_epoch: bool = True,
 ) -> tuple[int, int]:
     """(total steps, steps between evaluations) that fit in `seconds`: at most `max_epochs`
@@ -293,7 +297,11 @@ class _Run:
         left = self.deadline - timer.now()
         epochs_left = max_epochs - trainer.step_no / self.steps_per_epoch  # the 4 measured
         total, self.every = plan_steps(
-            timer.per_step(), timer.eval_s, left, self.steps_per_epoch, epochs_left,
+            timer.per_step(),
+            timer.eval_s,
+            left,
+            self.steps_per_epoch,
+            epochs_left,
             self.every_epoch,
         )
         self.planned = trainer.total = total + trainer.step_no
