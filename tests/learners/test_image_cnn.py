@@ -113,7 +113,10 @@ def test_artifacts_read_back_into_the_same_probabilities(defects, tmp_path):
     writer.finish()
     reader = ArtifactReader(writer.publish(tmp_path / "v1"))
     loaded = cnn_from_artifacts(reader.parse("meta.json", "JSON", _json), reader)
+    proba = loaded.predict_proba(pixels, batch_size=50)  # batches do not change the answer
+    np.testing.assert_allclose(proba, fitted.predict_proba(pixels), rtol=0, atol=1e-6)
     np.testing.assert_array_equal(loaded.predict_proba(pixels), fitted.predict_proba(pixels))
+    assert proba.shape == (144, 3) and np.allclose(proba.sum(axis=1), 1.0)
     assert loaded.settings == fitted.settings
     assert loaded.pixels([DEFECTS / "ok" / "ok_000.png"]).shape == (1, 3, 32, 32)
     with pytest.raises(SchemaError, match=r"\(n, 3, 32, 32\)"):
@@ -160,3 +163,12 @@ def test_evaluations_need_not_come_every_epoch():
     # 300 steps of 4-step epochs: ~6 evaluations (every 50), not one every epoch (every 4)
     assert plan_steps(0.1, 0.0, 30.0, 4, 100, every_epoch=False) == (300, 50)
     assert plan_steps(0.1, 0.0, 30.0, 4, 100) == (300, 4)
+
+
+def test_importing_the_module_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, shipml.learners.image_cnn; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
