@@ -6,8 +6,9 @@ fit badly: the pixels themselves are learned from. Images are decoded once
 squashed, not cropped, so a defect at the border stays in), kept as one grey channel when every
 image is grey-like (else RGB) and scaled to [0, 1]. The network standardizes its input with the
 training rows' per-channel mean and std (kept in its settings), then runs 2-3 blocks of
-conv 3x3 - BatchNorm - ReLU - max-pool (widths 32/64/128), a global average pool, dropout and a
-linear layer: ~100k weights, a few milliseconds per image on one core.
+conv 3x3 - BatchNorm - ReLU - max-pool (widths 32/64/128), global average and max pools side by
+side (a small scratch anywhere counts by its strongest response), dropout and a linear layer:
+~100k weights, about a millisecond per 32-px image on the CPU.
 
 Training reuses the text fine-tuning loop (learners.tuning.fit_loop): the first steps are timed
 on the injected clock, the steps that fit the deadline are planned, validation accuracy is
@@ -60,8 +61,9 @@ _PREDICT_BATCH = 256
 def prepare_pixels(cells: list, size: int | None = None, channels: int | None = None) -> np.ndarray:
     """(n, channels, size, size) float32 in [0, 1] of image cells (paths or bytes), each decoded
     once. `size` None: the median side of the images, clipped to [16, 64]; `channels` None: 1
-    when every image is grey-like, else 3. A cell that is not a readable image is a DataError
-    naming it."""
+    when every image is grey-like, else 3. Not standardized: fit_cnn learns the training rows'
+    mean and std into the network. A cell that is not a readable image is a DataError naming
+    it (paths by their path, bytes and empty cells as "image <position>")."""
     from shipml.images.decode import image_size, load_image
 
     cells = list(cells)
@@ -83,7 +85,7 @@ def prepare_pixels(cells: list, size: int | None = None, channels: int | None = 
         channels = 1 if _grey_like(rgb) else 3
     if channels == 1:
         return (rgb.astype(np.float32) @ _LUMA / 255.0)[:, None, :, :]
-    return rgb.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    return np.ascontiguousarray(rgb.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
 
 
 def _label(cell, i: int) -> str | None:
@@ -110,8 +112,8 @@ def _grey_like(rgb: np.ndarray) -> bool:
 
 
 def _network(settings: dict):
-    """conv-BN-ReLU-maxpool blocks, global average pool, dropout, linear; the input is
-    standardized inside (fixed buffers from the settings)."""
+    """conv-BN-ReLU-maxpool blocks, global average and/or max pool, dropout, linear; the input
+    is standardized inside (fixed buffers from the settings' training mean and std)."""
     import torch
     from torch import nn
 
