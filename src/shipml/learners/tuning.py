@@ -93,16 +93,24 @@ class Texts:
 
 
 def plan_steps(
-    per_step: float, per_eval: float, seconds: float, steps_per_epoch: int, max_epochs: float
+    per_step: float,
+    per_eval: float,
+    seconds: float,
+    steps_per_epoch: int,
+    max_epochs: float,
+    every_epoch: bool = True,
 ) -> tuple[int, int]:
     """(total steps, steps between evaluations) that fit in `seconds`: at most `max_epochs`
-    epochs, about 6 evaluations (at least one per epoch when epochs are long)."""
+    epochs, about 6 evaluations (and, with `every_epoch`, at least one per epoch: a run of many
+    short epochs, e.g. a CNN on a small image set, is better scored only ~6 times)."""
     most = max(1, int(max_epochs * steps_per_epoch))
     evals = 6
     usable = max(0.0, seconds - evals * per_eval)
     total = max(1, min(most, int(usable / max(per_step, 1e-6))))
-    every = max(1, min(steps_per_epoch, math.ceil(total / evals)))
-    return total, every
+    every = math.ceil(total / evals)
+    if every_epoch:
+        every = min(steps_per_epoch, every)
+    return total, max(1, every)
 
 
 class Trainer:
@@ -216,6 +224,7 @@ def fit_loop(
     progress: Callable[[dict], None] | None = None,
     keep: str = "best",
     clock: Callable[[], float] = time.monotonic,
+    every_epoch: bool = True,
 ) -> TuneResult:
     """Train until the planned steps are done, validation stops improving `patience` times in
     a row (None: never stop early), or the deadline. `keep="best"`: the weights of the best
@@ -223,11 +232,13 @@ def fit_loop(
     choose on; still scored, for progress). `deadline` is in seconds of `clock`.
 
     `batches(rng)` gives one epoch of batches; `loss_fn(batch)` the loss of one batch;
-    `evaluate()` the validation score of the current weights."""
+    `evaluate()` the validation score of the current weights. `every_epoch`: score at least
+    once per epoch (else only ~6 times in all, however many epochs)."""
     rng = np.random.default_rng(seed)
     timer = Clock(clock)
     epoch = batches(rng)
     run = _Run(trainer, mode, timer, deadline, len(epoch), progress)
+    run.every_epoch = every_epoch
     # Measure a few steps and one evaluation first, then plan the schedule to fit the time.
     trainer.total = 10 * run.steps_per_epoch  # provisional (warmup length) until measured
     queue = list(epoch)
@@ -262,6 +273,7 @@ class _Run:
         self.steps_per_epoch, self.progress = steps_per_epoch, progress
         self.planned: int | None = None
         self.every = steps_per_epoch
+        self.every_epoch = True
         self.history: list[dict] = []
         self.losses: list[float] = []
         self.best, self.best_step, self.best_state, self.bad = -math.inf, 0, None, 0
@@ -285,7 +297,12 @@ class _Run:
         left = self.deadline - timer.now()
         epochs_left = max_epochs - trainer.step_no / self.steps_per_epoch  # the 4 measured
         total, self.every = plan_steps(
-            timer.per_step(), timer.eval_s, left, self.steps_per_epoch, epochs_left
+            timer.per_step(),
+            timer.eval_s,
+            left,
+            self.steps_per_epoch,
+            epochs_left,
+            self.every_epoch,
         )
         self.planned = trainer.total = total + trainer.step_no
         log.info(
