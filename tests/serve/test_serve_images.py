@@ -156,11 +156,27 @@ def test_v2_bytes_binary_and_json(image_server):
     assert res.status_code == 422 and "input 'image' row 2" in res.json()["error"]
 
 
-def test_explain_points_to_the_heat_map(image_server):
-    client, headers, _, _ = image_server
-    res = client.post("/v1/models/defects/explain", json={"records": [{"image": "x"}]},
+def test_explain_draws_a_heat_map_per_image(image_server):
+    from PIL import Image
+
+    from shipml.serve.images import MAX_EXPLAIN_IMAGES
+
+    client, headers, model, _ = image_server
+    photo = _photos(1)[0]
+    res = client.post("/v1/models/defects/explain", json={"records": [{"image": _b64(photo)}]},
                       headers=headers)  # fmt: skip
-    assert res.status_code == 400 and "shipml explain defects" in res.json()["error"]
+    assert res.status_code == 200, res.text
+    (item,) = res.json()["explanations"]
+    assert item["prediction"] == model.predict([{"image": photo.read_bytes()}])[0]
+    assert np.asarray(item["heat"]).shape == (7, 7) and item["region"]
+    overlay = Image.open(__import__("io").BytesIO(base64.b64decode(item["overlay_png"])))
+    assert overlay.size == (64, 64)
+    res = client.post("/v1/models/defects/explain", json={"records": [{"image": "/etc/passwd"}]},
+                      headers=headers)  # fmt: skip
+    assert res.status_code == 422 and "never reads" in res.json()["error"]
+    many = [{"image": _b64(photo)}] * (MAX_EXPLAIN_IMAGES + 1)
+    res = client.post("/v1/models/defects/explain", json={"records": many}, headers=headers)
+    assert res.status_code == 413
 
 
 def test_the_log_keeps_a_fingerprint_never_the_image(image_server):

@@ -25,8 +25,8 @@ from shipml.serve.images import (
     UPLOAD_BODY,
     UploadRoute,
     decode_records,
+    explain_images_route,
     image_columns,
-    refuse_image_explain,
     score_images,
     upload_field,
     upload_records,
@@ -430,7 +430,9 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         model, version = served(request, name)
         check_tabular(model, name)
         records = body.records
-        refuse_image_explain(model, name)
+        if image_columns(model):  # a heat map per image
+            explanations = await explain_images_route(request, heavy, model, records)
+            return _json({"model": name, "version": version, "explanations": explanations})
         heavy.check_rows(len(records), max_explain_rows, "explain", "--max-explain-rows")
         check_records(model, records)
         request.state.rows = len(records)

@@ -34,7 +34,7 @@ from shipml.errors import DataError, SchemaError, TooManyRows
 
 __all__ = [
     "IMAGE_CHUNK", "MAX_IMAGES", "MAX_PIXELS", "UPLOAD_BODY", "UploadRoute", "check_count",
-    "decode_records", "image_cell", "image_columns", "log_cell", "refuse_image_explain",
+    "decode_records", "explain_images_route", "image_cell", "image_columns", "log_cell",
     "score_images", "upload_field", "upload_records",
 ]  # fmt: skip
 
@@ -254,11 +254,29 @@ UPLOAD_BODY = {  # the upload route's body in the OpenAPI document
 }
 
 
-def refuse_image_explain(model, name: str) -> None:
-    """The explain route gives reasons per input column; for an image model those would be
-    embedding dimensions, which say nothing: point to the heat map instead."""
-    if image_columns(model):
-        raise DataError(
-            f"model {name!r} reads images: the server does not explain them yet; draw where the "
-            f"decision came from with `shipml explain {name} --data photo.jpg -o why.png`"
-        )
+MAX_EXPLAIN_IMAGES = 4  # per request: each heat map scores ~50 occluded copies of its image
+
+
+async def explain_images_route(request, heavy, model, records: list[dict]) -> list[dict]:
+    """Per record: the predicted class, its probability, the region that mattered most, the
+    occlusion heat map (rows of numbers) and the map drawn over the image (base64 PNG)."""
+    from shipml.serve.heavy import Heavy
+    from shipml.serve.predict import check_records, json_field
+
+    Heavy.check_rows(len(records), MAX_EXPLAIN_IMAGES, "explaining images", "MAX_EXPLAIN_IMAGES")
+    records = decode_records(model, records, json_field)
+    check_records(model, records, json_field)
+    request.state.rows = len(records)
+
+    def part(rows: list[dict]) -> list[dict]:
+        import pandas as pd
+
+        out = []
+        for item in model.explain_image(pd.DataFrame(rows)):
+            entry = item.to_dict()
+            entry.pop("image")  # the server's name for an uploaded image says nothing
+            entry["overlay_png"] = base64.b64encode(item.overlay_png()).decode()
+            out.append(entry)
+        return out
+
+    return await heavy.run(request, lambda job: job.map(records, part, 1))
