@@ -482,10 +482,10 @@ class Model:
             meta = encoder_spec["text_encoder"]
             encoder.text_encoder = from_artifacts(meta, reader, cache=cache)
         if "image_encoder" in encoder_spec:
-            from shipml.encoders.image import image_encoder_from_artifacts
+            from shipml.encoders.pixels import image_features_from_artifacts
 
             meta = encoder_spec["image_encoder"]
-            encoder.image_encoder = image_encoder_from_artifacts(meta, reader)
+            encoder.image_encoder = image_features_from_artifacts(meta, reader)
         members = []
         for m in spec["members"]:
             fitted = load_fitted(m, reader, schema.task)

@@ -402,7 +402,7 @@ def _images(schema, frame, tdata, timing: TimePlan, seed: int, mode: str):
     if not image_columns(schema):
         return None
     check_mode(mode)
-    return embed_images(schema, frame, tdata, timing, seed)
+    return embed_images(schema, frame, tdata, timing, seed, mode=mode)
 
 
 def _text_choice(schema, frame, tdata, mode, encoder_spec, timing: TimePlan):

@@ -57,17 +57,22 @@ class TrainData:
     n_classes: int = 0
     categorical: list[int] = field(default_factory=list)
     weight: np.ndarray | None = None
+    # where X holds images as pixels, for a family that reads them as images (learners/cnn.py):
+    # {"start": first column, "size": side in pixels, "channels": 1 or 3}; None: no pixels
+    images: dict | None = None
 
     def transformed(self, how: str) -> TrainData:
         """The same rows with the regression target transformed ("none" returns self)."""
         if how == "none" or self.task != "regression":
             return self
         y = transform_target(self.y, how)
-        return TrainData(self.X, y, self.task, self.n_classes, self.categorical, self.weight)
+        return TrainData(self.X, y, self.task, self.n_classes, self.categorical, self.weight,
+                         self.images)  # fmt: skip
 
     def take(self, idx: np.ndarray) -> TrainData:
         w = None if self.weight is None else self.weight[idx]
-        return TrainData(self.X[idx], self.y[idx], self.task, self.n_classes, self.categorical, w)
+        return TrainData(self.X[idx], self.y[idx], self.task, self.n_classes, self.categorical, w,
+                         self.images)  # fmt: skip
 
 
 @dataclass

