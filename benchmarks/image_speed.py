@@ -62,11 +62,10 @@ def _rate(fn, n: int, rounds: int) -> float:
 
 def _network(encoder, pixels: np.ndarray, batch: int):
     """A callable running the encoder's network (torch or ONNX) over `pixels`."""
-    forward = encoder.runtime.run if encoder.runtime is not None else encoder._torch_forward()
 
     def run():
         for start in range(0, len(pixels), batch):
-            forward(pixels[start : start + batch])
+            encoder.forward(pixels[start : start + batch])
 
     return run
 

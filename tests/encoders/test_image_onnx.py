@@ -121,13 +121,13 @@ def test_int8_vectors_do_not_depend_on_the_batch_and_keep_encode_rules(encoder, 
         int8.encode(cells)
 
 
-def _stored(encoder, tmp_path):
+def _stored(encoder, tmp_path, damage=lambda name, content: content):
     from shipml.registry.artifacts import ArtifactWriter
 
     meta, files = encoder.artifacts("image_encoder")
     writer = ArtifactWriter(tmp_path)
     for name, content in files.items():
-        writer.write(name, content)
+        writer.write(name, damage(name, content))
     writer.finish()
     return writer.dir, json.loads(json.dumps(meta))  # the meta is plain JSON
 
@@ -175,16 +175,17 @@ def test_stored_graph_encodes_in_a_process_that_cannot_import_torch(encoder, gra
 def test_a_damaged_graph_is_an_integrity_error(encoder, graphs, tmp_path):
     from shipml.encoders.image import image_encoder_from_artifacts
     from shipml.errors import ArtifactIntegrityError
-    from shipml.registry.artifacts import ArtifactWriter
     from shipml.registry.formats import ArtifactReader
 
-    meta, files = encoder.with_onnx(graphs[0], kind="onnx").artifacts("image_encoder")
-    writer = ArtifactWriter(tmp_path)
-    for name, content in files.items():
-        writer.write(name, content[: len(content) // 2] if name.endswith(".onnx") else content)
-    writer.finish()
+    def cut(name, content):  # half of the graph, the manifest written for it
+        return content[: len(content) // 2] if name.endswith(".onnx") else content
+
+    folder, meta = _stored(encoder.with_onnx(graphs[0], kind="onnx"), tmp_path, cut)
     with pytest.raises(ArtifactIntegrityError, match="'image_encoder.onnx' of parts v1 is not a"):
-        image_encoder_from_artifacts(meta, ArtifactReader(writer.dir, label="parts v1"))
+        image_encoder_from_artifacts(meta, ArtifactReader(folder, label="parts v1"))
+    meta["runtime"] = "tensorrt"
+    with pytest.raises(ArtifactIntegrityError, match="runtime 'tensorrt' is not one of"):
+        image_encoder_from_artifacts(meta, ArtifactReader(folder, label="parts v1"))
 
 
 def test_missing_onnxruntime_says_what_to_install(encoder, graphs, monkeypatch):

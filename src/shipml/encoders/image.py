@@ -76,8 +76,8 @@ class ImageEncoder:
                   threads: int | None = None) -> ImageEncoder:  # fmt: skip
         """The same weights and settings encoding with an ONNX graph of this network
         (image_onnx.py; kind "onnx" for fp32, "onnx-int8"); `threads`: onnxruntime's intra-op
-        threads (None: 1 for a single image, 2 for batches). A new id: vectors of two
-        runtimes are never mixed."""
+        threads (None: $SHIPML_ONNX_THREADS, else 1 for a single image and 2 for batches).
+        A new id: vectors of two runtimes are never mixed."""
         from shipml.encoders.image_onnx import ImageRuntime
 
         runtime = ImageRuntime(model, kind, threads=threads)
@@ -85,11 +85,27 @@ class ImageEncoder:
         return ImageEncoder(self._state, settings=self.settings, source=self.source, ident=ident,
                             runtime=runtime)  # fmt: skip
 
+    @property
+    def module(self):
+        """The PyTorch network (pixels -> features), built on first use."""
+        return self._network()
+
     def _network(self):
         with self._lock:
             if self._net is None:
                 self._net = _build(self._state, self.settings)
             return self._net
+
+    def forward(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 features of prepared network input (`pixels`), by the ONNX runtime
+        when one is set, else by PyTorch."""
+        if self.runtime is not None:
+            return self.runtime.run(pixels)
+        import torch
+
+        net = self._network()
+        with torch.inference_mode():
+            return net(torch.from_numpy(pixels)).numpy()
 
     def pixels(self, cells: list) -> np.ndarray:
         """(n, 3, size, size) float32 network input of decoded images."""
@@ -108,28 +124,16 @@ class ImageEncoder:
         started = time.monotonic()
         out = np.zeros((len(cells), self.dim), dtype=np.float32)
         present = [i for i, c in enumerate(cells) if c is not None]
-        forward = self.runtime.run if self.runtime is not None else self._torch_forward()
         for start in range(0, len(present), batch_size):
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise TimeoutError("image encoding passed its deadline")
             rows = present[start : start + batch_size]
-            out[rows] = forward(self.pixels([cells[i] for i in rows]))
+            out[rows] = self.forward(self.pixels([cells[i] for i in rows]))
         if report is not None:
             report.images += len(cells)
             report.missing += len(cells) - len(present)
             report.seconds += time.monotonic() - started
         return out
-
-    def _torch_forward(self):
-        import torch
-
-        net = self._network()
-
-        def forward(pixels: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return net(torch.from_numpy(pixels)).numpy()
-
-        return forward
 
     def estimate_seconds(self, sample: list) -> float:
         """Seconds per image, measured on `sample` unless `seconds_per_image` is set."""

@@ -30,6 +30,7 @@ images should look like those the model will see: its own training images.
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import threading
 import warnings
@@ -54,7 +55,7 @@ def export_image_onnx(encoder) -> bytes:
     """The encoder's network (ImageEncoder, PyTorch) as an fp32 ONNX graph, in memory."""
     import torch
 
-    net = encoder._network()
+    net = encoder.module
     size = int(encoder.settings["size"])
     example = torch.zeros((2, 3, size, size), dtype=torch.float32)
     buffer = io.BytesIO()
@@ -135,22 +136,23 @@ class _Calibration:
 
 
 class ImageRuntime:
-    """An onnxruntime session over an image graph; `threads` intra-op threads, or by batch
-    size when None: 1 thread for one image (a request), 2 for batches (measured in
-    benchmarks/image_speed.py)."""
+    """onnxruntime sessions over an image graph; `threads` intra-op threads (None:
+    $SHIPML_ONNX_THREADS, else by batch size: 1 thread for one image (a request), 2 for
+    batches; see benchmarks/image_speed.py)."""
 
     def __init__(self, model: bytes, kind: str, *, threads: int | None = None) -> None:
         if kind not in KINDS:
             raise UsageError(f"ONNX image runtime kind: expected one of {KINDS}, got {kind!r}")
         self.model = model
         self.kind = kind
-        self.threads = threads
+        self.threads = threads or int(os.environ.get("SHIPML_ONNX_THREADS", "0") or 0) or None
         self._sessions: dict[int, object] = {}
         self._lock = threading.Lock()
 
     def open(self) -> ImageRuntime:
-        """Create the session now (a graph that does not parse fails here, not mid-request)."""
-        self._session(self.threads or 2)
+        """Create the sessions now (a graph that does not parse fails here, not mid-request)."""
+        for threads in [self.threads] if self.threads else [1, 2]:
+            self._session(threads)
         return self
 
     def _session(self, threads: int):
