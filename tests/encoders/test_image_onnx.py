@@ -188,6 +188,14 @@ def test_a_damaged_graph_is_an_integrity_error(encoder, graphs, tmp_path):
         image_encoder_from_artifacts(meta, ArtifactReader(folder, label="parts v1"))
 
 
+def test_calibration_must_be_network_input(graphs):
+    from shipml.encoders.image_onnx import quantize_image_int8
+    from shipml.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"expected \(n, 3, size, size\) pixels, got shape"):
+        quantize_image_int8(graphs[0], np.zeros((224, 224, 3), dtype=np.float32))
+
+
 def test_missing_onnxruntime_says_what_to_install(encoder, graphs, monkeypatch):
     from shipml.encoders.image_onnx import quantize_image_int8
     from shipml.errors import MissingDependency

@@ -25,6 +25,11 @@ fp32 and far off. Static QDQ (activation ranges calibrated once on real images, 
 output channel of every weight) runs onnxruntime's fused int8 convolutions. Static ranges
 are fixed, so an image's vector never depends on the other images in its batch. Calibration
 images should look like those the model will see: its own training images.
+
+Threads: one thread for a single image, two for batches by default (`threads=` or
+$SHIPML_ONNX_THREADS to choose). Measured on this 2-core machine while other jobs kept it busy
+(load 5), two threads were no faster than one for either graph (int8 batch 16: 121 vs 116
+images/s, medians of 4 interleaved runs); on an idle machine the second core serves batches.
 """
 
 from __future__ import annotations
@@ -41,7 +46,14 @@ import numpy as np
 from shipml.encoders.onnx import OPSET, inference_session, onnxruntime, quiet_quantizer
 from shipml.errors import UsageError
 
-__all__ = ["ImageRuntime", "export_image_onnx", "quantize_image_int8", "KINDS", "INSTALL"]
+__all__ = [
+    "ImageRuntime",
+    "export_image_onnx",
+    "quantize_image_int8",
+    "KINDS",
+    "INSTALL",
+    "MAX_CALIBRATION",
+]
 
 KINDS = ("onnx", "onnx-int8")  # fp32 graph, static int8 graph
 INSTALL = 'pip install "shipml[images]"'
@@ -49,6 +61,7 @@ _INPUT, _OUTPUT = "pixels", "features"
 # The first five convolutions (stem, block 0, block 1's expansion and depthwise: the 112 x 112
 # stage) stay fp32: in int8 they cost the most agreement (see the table above) for little time.
 _FP32_CONVS = 5
+MAX_CALIBRATION = 64  # images
 
 
 def export_image_onnx(encoder) -> bytes:
@@ -77,12 +90,17 @@ def export_image_onnx(encoder) -> bytes:
 def quantize_image_int8(onnx_bytes: bytes, calibration: np.ndarray) -> bytes:
     """Static int8 (QDQ) copy of an fp32 image graph: per-channel int8 weights, uint8
     activations whose ranges (MinMax) are those seen on `calibration`, the (n, 3, size, size)
-    network input of a few dozen real images (ImageEncoder.pixels)."""
-    calibration = np.ascontiguousarray(calibration, dtype=np.float32)
+    network input of a few dozen real images (ImageEncoder.pixels); of more, `MAX_CALIBRATION`
+    evenly spaced ones are used (the calibrator holds every activation of every image at once,
+    about 8 MB an image)."""
+    calibration = np.asarray(calibration, dtype=np.float32)
     if calibration.ndim != 4 or len(calibration) == 0:
         raise UsageError(
             f"calibration: expected (n, 3, size, size) pixels, got shape {calibration.shape}"
         )
+    if len(calibration) > MAX_CALIBRATION:
+        calibration = calibration[np.linspace(0, len(calibration) - 1, MAX_CALIBRATION).astype(int)]
+    calibration = np.ascontiguousarray(calibration)
     onnxruntime(INSTALL)
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
