@@ -51,6 +51,12 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * (b / np.linalg.norm(b, axis=1, keepdims=True))).sum(axis=1)
 
 
+def _timed(fn, *args):
+    """(fn(*args), seconds it took)."""
+    t0 = time.perf_counter()
+    return fn(*args), time.perf_counter() - t0
+
+
 def _rate(fn, n: int, rounds: int) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -86,15 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     encoder = load_image_encoder()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        graph = export_image_onnx(encoder)
-        export_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        int8 = quantize_image_int8(graph, encoder.pixels(calibration))
-        quantize_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pixels = encoder.pixels(cells)
-    decode = len(cells) / (time.perf_counter() - t0)
+        graph, export_s = _timed(export_image_onnx, encoder)
+        int8, quantize_s = _timed(quantize_image_int8, graph, encoder.pixels(calibration))
+    pixels, decode_s = _timed(encoder.pixels, cells)
+    decode = len(cells) / decode_s
     print(f"# python benchmarks/image_speed.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"{len(cells)} CIFAR-10 test photos (32 px JPEG); export {export_s:.1f} s, quantize "
           f"{quantize_s:.1f} s (32 calibration photos); graph {len(graph) / 1e6:.1f} MB fp32, "
