@@ -27,9 +27,15 @@ are fixed, so an image's vector never depends on the other images in its batch. 
 images should look like those the model will see: its own training images.
 
 Threads: one thread for a single image, two for batches by default (`threads=` or
-$SHIPML_ONNX_THREADS to choose). Measured on this 2-core machine while other jobs kept it busy
-(load 5), two threads were no faster than one for either graph (int8 batch 16: 121 vs 116
-images/s, medians of 4 interleaved runs); on an idle machine the second core serves batches.
+$SHIPML_ONNX_THREADS to choose). Medians of 4 interleaved runs, images/s, 1 vs 2 threads:
+
+| graph | batch 1, load 1 | batch 16, load 1 | batch 16, load 5 (2 cores) |
+|---|---|---|---|
+| fp32 | 90 vs 129 | 84 vs 142 | 40 vs 36 |
+| int8 | 172 vs 202 | 172 vs 282 | 121 vs 116 |
+
+A second thread pays for batches on an idle core and costs nothing much on a busy one; a single
+image (a request) keeps one thread so that concurrent requests run side by side.
 """
 
 from __future__ import annotations
