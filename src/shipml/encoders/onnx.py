@@ -12,6 +12,7 @@ model starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -25,18 +26,52 @@ import numpy as np
 from shipml.encoders import deps
 from shipml.errors import MissingDependency
 
-__all__ = ["OnnxRuntime", "export_onnx", "quantize_int8", "onnxruntime"]
+__all__ = [
+    "OnnxRuntime",
+    "export_onnx",
+    "quantize_int8",
+    "onnxruntime",
+    "inference_session",
+    "quiet_quantizer",
+    "OPSET",
+]
 
 log = logging.getLogger(__name__)
-_OPSET = 17
+OPSET = 17
 
 
-def onnxruntime():
+def onnxruntime(fix: str = deps.FIX):
+    """The onnxruntime module, or a MissingDependency ending with `fix` (the extra to install)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        raise MissingDependency(f"ONNX inference needs onnxruntime: {deps.FIX}") from exc
+        raise MissingDependency(f"ONNX inference needs onnxruntime: {fix}") from exc
     return ort
+
+
+def inference_session(model: bytes, threads: int | None = None, *, fix: str = deps.FIX):
+    """A CPU onnxruntime session over graph bytes: `threads` intra-op threads (default:
+    $SHIPML_ONNX_THREADS, else up to 2), one inter-op thread, no spinning (shared CPUs)."""
+    ort = onnxruntime(fix)
+    options = ort.SessionOptions()
+    threads = threads or int(os.environ.get("SHIPML_ONNX_THREADS", "0") or 0)
+    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+@contextlib.contextmanager
+def quiet_quantizer():
+    """Within: onnxruntime.quantization's per-tensor chatter (on the root logger) is dropped."""
+    root = logging.getLogger()
+    quiet = _QuantizerChatter()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
 
 
 def export_onnx(encoder) -> bytes:
@@ -60,7 +95,7 @@ def export_onnx(encoder) -> bytes:
                 "attention_mask": {0: "batch", 1: "tokens"},
                 "sentence": {0: "batch"},
             },
-            opset_version=_OPSET,
+            opset_version=OPSET,
             dynamo=False,
         )
     return buffer.getvalue()
@@ -71,23 +106,17 @@ def quantize_int8(onnx_bytes: bytes) -> bytes:
     onnxruntime()  # a missing extra says how to fix it
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    quiet = _QuantizerChatter()  # onnxruntime logs per-tensor chatter on the root logger
-    root.addFilter(quiet)
-    try:
-        with tempfile.TemporaryDirectory(prefix="shipml-onnx-") as tmp:
-            source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-            source.write_bytes(onnx_bytes)
-            quantize_dynamic(
-                source,
-                target,
-                weight_type=QuantType.QInt8,
-                op_types_to_quantize=["MatMul"],
-                per_channel=True,  # one scale per output column: closer to the float vectors
-            )
-            return target.read_bytes()
-    finally:
-        root.removeFilter(quiet)
+    with quiet_quantizer(), tempfile.TemporaryDirectory(prefix="shipml-onnx-") as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        source.write_bytes(onnx_bytes)
+        quantize_dynamic(
+            source,
+            target,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,  # one scale per output column: closer to the float vectors
+        )
+        return target.read_bytes()
 
 
 class _QuantizerChatter(logging.Filter):
@@ -114,16 +143,7 @@ class OnnxRuntime:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    ort = onnxruntime()
-                    options = ort.SessionOptions()
-                    threads = int(os.environ.get("SHIPML_ONNX_THREADS", "0") or 0)
-                    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
-                    options.inter_op_num_threads = 1
-                    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                    self._session = ort.InferenceSession(
-                        self.model, options, providers=["CPUExecutionProvider"]
-                    )
+                    self._session = inference_session(self.model)
         return self._session
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
