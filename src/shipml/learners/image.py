@@ -43,6 +43,7 @@ _MIN_PER_CLASS = 2  # a sample keeps at least this many images of every class
 _SPEED_SAMPLE = 8  # images encoded to measure the network's speed on this machine
 _CHUNK = 32  # rows embedded between looks at the clock
 _SLACK = 1.3  # embedding may run this much past its estimated share before it stops early
+_INT8_CHECK_AFTER = 60.0  # seconds left: under it, the network runs on ONNX fp32 unchecked
 _SIZE_SAMPLE = 50  # images whose sizes decide whether auto also trains the scratch CNN
 _MAX_BAD_SHARE = 0.01  # unreadable images left out with a note; more is an error
 
@@ -84,6 +85,9 @@ def embed_images(schema: Schema, frame: pd.DataFrame, tdata, timing, seed: int,
     if not readable.all():
         frame, tdata = frame[readable], _rows_of(tdata, readable)
     network = image_features(mode, frame[columns[0]].dropna().tolist(), image_encoder)
+    left = timing.deadline() - timing.clock()
+    network, note = _on_onnx(network, frame[columns[0]].tolist(), tdata, seed, left)
+    notes += [note] if note else []
     if network.seconds_per_image is None:
         sample = frame[columns[0]].dropna().head(_SPEED_SAMPLE).tolist()
         network.estimate_seconds(sample)
@@ -150,6 +154,25 @@ def image_features(mode: str, cells: list, network=None):
     if mode == "auto" and _small(cells):
         return ImageStack([fit_pixel_encoder(cells), network])
     return network
+
+
+def _on_onnx(features, cells: list, tdata, seed: int, left: float):
+    """(`features` with its pretrained network on ONNX (int8 when it stays faithful), a note)."""
+    from shipml.encoders.pixels import ImageStack
+    from shipml.learners.image_runtime import fast_network
+
+    parts = features.parts if isinstance(features, ImageStack) else [features]
+    at = next((i for i, p in enumerate(parts) if getattr(p, "runtime", "none") is None), None)
+    if at is None:  # pixels only, or already on ONNX
+        return features, None
+    present = [i for i, c in enumerate(cells) if c is not None and c == c]
+    fast, note = fast_network(parts[at], [cells[i] for i in present], tdata.y[present],
+                              tdata.task, seed, check=left >= _INT8_CHECK_AFTER)  # fmt: skip
+    if parts[at].seconds_per_image is not None:  # injected (exact tests): kept
+        fast.seconds_per_image = parts[at].seconds_per_image
+    if not isinstance(features, ImageStack):
+        return fast, note
+    return ImageStack([fast if i == at else p for i, p in enumerate(parts)]), note
 
 
 def _small(cells: list) -> bool:
