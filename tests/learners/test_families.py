@@ -26,10 +26,27 @@ def german():
     return data, plan_validation(data.y, schema.task, seed=0)
 
 
+def _pixels():
+    """Digits 3 vs 8 as 8 x 8 grey pixels (scikit-learn's bundled set), for a family that only
+    runs on images (learners/cnn.py)."""
+    from sklearn.datasets import load_digits
+
+    from shipml.learners.base import TrainData
+
+    digits = load_digits()
+    keep = np.isin(digits.target, (3, 8))
+    X = digits.images[keep].reshape(int(keep.sum()), -1) / 16.0
+    y = (digits.target[keep] == 8).astype(int)
+    data = TrainData(X, y, "binary", 2, images={"start": 0, "size": 8, "channels": 1})
+    return data, plan_validation(y, "binary", seed=0)
+
+
 @pytest.fixture(scope="module", params=AVAILABLE)
 def fitted(request, german):
     data, plan = german
     fam = FAMILIES[request.param]
+    if not fam.configs(data):  # a family for other inputs than German credit's
+        data, plan = _pixels()
     config = fam.configs(data)[0]
     folds = Folds(data, plan, seed=0, metric="roc_auc")
     params = {**config.params, "target_transform": "none"}
