@@ -1,8 +1,9 @@
-"""CIFAR-10 (../shared, research use: never copied into the repository): shipml's `embed` mode
-against pixels + logistic regression and pixels + LightGBM, in one run, on the same images.
+"""CIFAR-10 (../shared, research use: never copied into the repository): shipml's image modes
+(`--modes embed,scratch,auto`) against pixels + logistic regression and pixels + LightGBM, in one
+run, on the same images.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/images.py --train 2000 --test 1000 \
-        --time-budget 300
+        --time-budget 300 --modes embed,scratch
 
 `--train`/`--test`: images per split, sampled evenly over the classes (the full set is
 50,000 / 10,000). Prints one table: test accuracy, macro F1, train wall time, predict images/s.
@@ -50,17 +51,19 @@ def _scores(y, pred) -> tuple[float, float]:
     return accuracy_score(y, pred), f1_score(y, pred, average="macro")
 
 
-def _shipml(train: Path, test: Path, budget: float):
+def _shipml(train: Path, test: Path, budget: float, mode: str):
     import shipml
 
     t0 = time.perf_counter()
-    model = shipml.train(train, time_budget=budget, report=False)
+    model = shipml.train(train, time_budget=budget, report=False, mode=mode)
     fit = time.perf_counter() - t0
     frame = model.input_frame(test)
     t0 = time.perf_counter()
     pred = model.predict(frame)
     speed = len(frame) / (time.perf_counter() - t0)
-    return _scores(frame["label"], pred), fit, speed, model.describe()["ensemble"]
+    notes = [n for n in model.info["notes"] if n.startswith("images:")]
+    members = ", ".join(f"{m.name} {m.weight:.2f}" for m in model.members)
+    return _scores(frame["label"], pred), fit, speed, "; ".join([members, *notes])
 
 
 def _peer(name: str, train: Path, test: Path):
@@ -87,19 +90,21 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--time-budget", type=float, default=300)
+    parser.add_argument("--modes", default="embed", help="shipml modes, comma-separated")
+    parser.add_argument("--no-peers", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         train = _extract("train", args.train // 10, Path(tmp))
         test = _extract("test", args.test // 10, Path(tmp))
-        rows = [("shipml embed (EfficientNet-Lite0 + heads)",
-                 _shipml(train, test, args.time_budget))]  # fmt: skip
-        for name in ("pixels + logistic regression", "pixels + LightGBM"):
+        rows = [(f"shipml --mode {mode}", _shipml(train, test, args.time_budget, mode))
+                for mode in args.modes.split(",")]  # fmt: skip
+        for name in () if args.no_peers else ("pixels + logistic regression", "pixels + LightGBM"):
             rows.append((name, _peer(name, train, test)))
     print(f"CIFAR-10, {args.train} train / {args.test} test images, budget {args.time_budget:g}s")
-    print("| system | accuracy | macro F1 | train s | predict images/s |")
-    print("|---|---|---|---|---|")
-    for name, ((acc, f1), fit, speed, _) in rows:
-        print(f"| {name} | {acc:.3f} | {f1:.3f} | {fit:.0f} | {speed:.0f} |")
+    print("| system | accuracy | macro F1 | train s | predict images/s | model |")
+    print("|---|---|---|---|---|---|")
+    for name, ((acc, f1), fit, speed, what) in rows:
+        print(f"| {name} | {acc:.3f} | {f1:.3f} | {fit:.0f} | {speed:.0f} | {what} |")
 
 
 if __name__ == "__main__":
