@@ -10,7 +10,7 @@ export OMP_WAIT_POLICY := PASSIVE
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,text,recommend,answer,images]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,serve,text,recommend,answer,images]"
 	touch $(STAMP)
 
 demo: $(STAMP)
