@@ -21,7 +21,7 @@ MISSING = "no-such-file.csv"  # the check comes first: the file is never opened
         ({"time_budget": 0}, "time_budget must be a number > 0; got 0"),
         ({"time_budget": float("nan")}, "time_budget must be a number > 0; got nan"),
         ({"time_budget": "60"}, "time_budget must be a number > 0; got '60'"),
-        ({"mode": "bert"}, "mode must be one of auto, embed, finetune, fewshot, tfidf; got 'bert'"),
+        ({"mode": "bert"}, "mode must be one of auto, embed, finetune, fewshot, tfidf, scratch; got 'bert'"),
         ({"n_trials": 0}, "n_trials must be None or an integer >= 1; got 0"),
         ({"n_trials": 2.5}, "n_trials must be None or an integer >= 1; got 2.5"),
         ({"seed": True}, "seed must be an integer; got True"),
