@@ -96,15 +96,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         train = _extract("train", args.train // 10, Path(tmp))
         test = _extract("test", args.test // 10, Path(tmp))
-        rows = [(f"shipml --mode {mode}", _shipml(train, test, args.time_budget, mode))
-                for mode in args.modes.split(",")]  # fmt: skip
-        for name in () if args.no_peers else ("pixels + logistic regression", "pixels + LightGBM"):
-            rows.append((name, _peer(name, train, test)))
-    print(f"CIFAR-10, {args.train} train / {args.test} test images, budget {args.time_budget:g}s")
-    print("| system | accuracy | macro F1 | train s | predict images/s | model |")
-    print("|---|---|---|---|---|---|")
-    for name, ((acc, f1), fit, speed, what) in rows:
-        print(f"| {name} | {acc:.3f} | {f1:.3f} | {fit:.0f} | {speed:.0f} | {what} |")
+        print(f"CIFAR-10, {args.train} train / {args.test} test images, "
+              f"budget {args.time_budget:g}s")  # fmt: skip
+        print("| system | accuracy | macro F1 | train s | predict images/s | model |")
+        print("|---|---|---|---|---|---|", flush=True)
+        peers = () if args.no_peers else ("pixels + logistic regression", "pixels + LightGBM")
+        for mode in args.modes.split(","):
+            _row(f"shipml --mode {mode}", _shipml(train, test, args.time_budget, mode))
+        for name in peers:
+            _row(name, _peer(name, train, test))
+
+
+def _row(name: str, result) -> None:
+    """One line of the table, printed as soon as it is measured (a long peer cannot lose it)."""
+    (acc, f1), fit, speed, what = result
+    print(f"| {name} | {acc:.3f} | {f1:.3f} | {fit:.0f} | {speed:.0f} | {what} |", flush=True)
 
 
 if __name__ == "__main__":
