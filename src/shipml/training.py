@@ -242,7 +242,7 @@ def train(
         raise UsageError("questions: only for task='answer' (labelled questions of an FAQ)")
     data, target, folder_notes = _image_folder(data, target)
     _check_table_params(target, locals())
-    families = select_families(families)  # names checked now, SHIPML_FAMILIES read once
+    asked, families = families, select_families(families)  # checked now, SHIPML_FAMILIES read once
     configured(families, options)  # and the pass-through options
     timing = TimePlan(time_budget)
     _import_heavy()  # counted in the budget, and before the search sets its deadline
@@ -261,6 +261,7 @@ def train(
     images = _images(schema, frame, tdata, timing, seed, mode)
     if images is not None:
         tabular, tdata, frame = images.encoder, images.data, images.frame
+        families = _image_families(tdata, asked, families)
     choice = None if images else _text_choice(schema, frame, tdata, mode, encoder, timing)
     plan = _plan(schema, frame, tdata, seed, holdout=choice is not None and choice.tuned)
     refit_cap = plan_refit(timing, plan.kind == "holdout", choice is not None and choice.tuned)
@@ -387,6 +388,18 @@ def _is_image_source(path: Path) -> bool:
     from shipml.images.sources import is_image_folder
 
     return is_image_folder(path)
+
+
+def _image_families(tdata, asked, selected: tuple) -> tuple:
+    """On pixels, the families that read them (learners/image.py's PIXEL_FAMILIES), unless the
+    caller or SHIPML_FAMILIES chose."""
+    import os
+
+    from shipml.learners.image import PIXEL_FAMILIES
+
+    if tdata.images is None or asked is not None or os.environ.get("SHIPML_FAMILIES"):
+        return selected
+    return tuple(f for f in selected if f in PIXEL_FAMILIES)
 
 
 def _forced_kinds(kinds, text_column, image_column) -> dict | None:
