@@ -29,7 +29,13 @@ import numpy as np
 
 from shipml.errors import ArtifactIntegrityError, MissingDependency
 
-__all__ = ["ImageEncoder", "ImageReport", "load_image_encoder", "image_encoder_from_artifacts"]
+__all__ = [
+    "ImageEncoder",
+    "ImageReport",
+    "load_image_encoder",
+    "image_encoder_from_artifacts",
+    "encode_in_batches",
+]
 
 PACKAGED = "efficientnet-lite0 (ImageNet)"
 
@@ -121,19 +127,9 @@ class ImageEncoder:
     def encode(self, cells: list, *, batch_size: int = _BATCH,
                report: ImageReport | None = None) -> np.ndarray:  # fmt: skip
         """(n, dim) float32; zero rows for missing images. Past `deadline`: TimeoutError."""
-        started = time.monotonic()
-        out = np.zeros((len(cells), self.dim), dtype=np.float32)
-        present = [i for i, c in enumerate(cells) if c is not None]
-        for start in range(0, len(present), batch_size):
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                raise TimeoutError("image encoding passed its deadline")
-            rows = present[start : start + batch_size]
-            out[rows] = self.forward(self.pixels([cells[i] for i in rows]))
-        if report is not None:
-            report.images += len(cells)
-            report.missing += len(cells) - len(present)
-            report.seconds += time.monotonic() - started
-        return out
+        return encode_in_batches(cells, self.dim, lambda part: self.forward(self.pixels(part)),
+                                 batch_size=batch_size, report=report,
+                                 deadline=self.deadline)  # fmt: skip
 
     def estimate_seconds(self, sample: list) -> float:
         """Seconds per image, measured on `sample` unless `seconds_per_image` is set."""
@@ -159,6 +155,27 @@ class ImageEncoder:
             files[f"{prefix}.onnx"] = self.runtime.model
             meta.update(onnx=f"{prefix}.onnx", runtime=self.runtime.kind)
         return meta, files
+
+
+def encode_in_batches(cells: list, dim: int, features, *, batch_size: int,
+                      report: ImageReport | None = None,
+                      deadline: float | None = None) -> np.ndarray:  # fmt: skip
+    """(n, dim) float32 rows of `features(batch of cells)` for the present cells, zeros for
+    missing ones (None); TimeoutError past `deadline` (time.monotonic()); counted in `report`.
+    What every image feature maker (this network, encoders/pixels.py) does around its own step."""
+    started = time.monotonic()
+    out = np.zeros((len(cells), dim), dtype=np.float32)
+    present = [i for i, c in enumerate(cells) if c is not None]
+    for start in range(0, len(present), batch_size):
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError("image encoding passed its deadline")
+        rows = present[start : start + batch_size]
+        out[rows] = features([cells[i] for i in rows])
+    if report is not None:
+        report.images += len(cells)
+        report.missing += len(cells) - len(present)
+        report.seconds += time.monotonic() - started
+    return out
 
 
 def _fit(image, size: int):

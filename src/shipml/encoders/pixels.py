@@ -52,20 +52,14 @@ class PixelEncoder:
         return {"size": self.size, "channels": self.channels}
 
     def encode(self, cells: list, *, batch_size: int = 256, report=None) -> np.ndarray:
+        from shipml.encoders.image import encode_in_batches
         from shipml.learners.image_cnn import prepare_pixels
 
-        started = time.monotonic()
-        out = np.zeros((len(cells), self.dim), dtype=np.float32)
-        present = [i for i, c in enumerate(cells) if c is not None]
-        for start in range(0, len(present), batch_size):
-            rows = present[start : start + batch_size]
-            pixels = prepare_pixels([cells[i] for i in rows], self.size, self.channels)
-            out[rows] = pixels.reshape(len(rows), -1)
-        if report is not None:
-            report.images += len(cells)
-            report.missing += len(cells) - len(present)
-            report.seconds += time.monotonic() - started
-        return out
+        def flat(part: list) -> np.ndarray:
+            return prepare_pixels(part, self.size, self.channels).reshape(len(part), -1)
+
+        return encode_in_batches(cells, self.dim, flat, batch_size=batch_size, report=report,
+                                 deadline=self.deadline)  # fmt: skip
 
     def estimate_seconds(self, sample: list) -> float:
         if self.seconds_per_image is None:
@@ -97,7 +91,6 @@ class ImageStack:
 
     def __init__(self, parts: list) -> None:
         self.parts = list(parts)
-        self.deadline: float | None = None
 
     @property
     def dim(self) -> int:
@@ -112,13 +105,6 @@ class ImageStack:
         speeds = [p.seconds_per_image for p in self.parts]
         return None if None in speeds else float(sum(speeds))
 
-    @seconds_per_image.setter
-    def seconds_per_image(self, value) -> None:
-        if value is not None:  # injected for the whole stack: on its first part
-            self.parts[0].seconds_per_image = value
-            for part in self.parts[1:]:
-                part.seconds_per_image = 0.0
-
     def encode(self, cells: list, *, batch_size: int = 16, report=None) -> np.ndarray:
         blocks = [p.encode(cells, report=report if i == 0 else None)
                   for i, p in enumerate(self.parts)]  # fmt: skip
@@ -128,11 +114,9 @@ class ImageStack:
         return float(sum(p.estimate_seconds(sample) for p in self.parts))
 
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
-        metas, files = [], {}
-        for i, part in enumerate(self.parts):
-            meta, more = part.artifacts(f"{prefix}_{i}")
-            metas.append(meta)
-            files.update(more)
+        from shipml.registry.artifacts import artifacts_of_parts
+
+        metas, files = artifacts_of_parts(self.parts, prefix)
         return {"kind": STACK, "parts": metas}, files
 
 

@@ -72,11 +72,9 @@ class CNNFitted:
         return out if self.task == "multiclass" else out[:, 0, :]
 
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
-        metas, files = [], {}
-        for i, fold in enumerate(self.folds):
-            meta, more = fold.artifacts(f"{prefix}_{i}")
-            metas.append(meta)
-            files.update(more)
+        from shipml.registry.artifacts import artifacts_of_parts
+
+        metas, files = artifacts_of_parts(self.folds, prefix)
         return {"kind": self.kind, "images": self.images, "folds": metas}, files
 
     @classmethod

@@ -88,7 +88,7 @@ def embed_images(schema: Schema, frame: pd.DataFrame, tdata, timing, seed: int,
     columns = image_columns(schema)
     readable, notes = readable_rows(frame, columns)
     if not readable.all():
-        frame, tdata = frame[readable], _rows_of(tdata, readable)
+        frame, tdata = frame[readable], tdata.take(np.flatnonzero(readable))
     network = image_features(mode, frame[columns[0]].dropna().tolist(), image_encoder)
     left = timing.deadline() - timing.clock()
     network, note = _on_onnx(network, frame[columns[0]].tolist(), tdata, seed, left)
@@ -165,11 +165,13 @@ def image_features(mode: str, cells: list, network=None):
 
 def _on_onnx(features, cells: list, tdata, seed: int, left: float):
     """(`features` with its pretrained network on ONNX (int8 when it stays faithful), a note)."""
+    from shipml.encoders.image import ImageEncoder
     from shipml.encoders.pixels import ImageStack
     from shipml.learners.image_runtime import fast_network
 
     parts = features.parts if isinstance(features, ImageStack) else [features]
-    at = next((i for i, p in enumerate(parts) if getattr(p, "runtime", "none") is None), None)
+    on_torch = [isinstance(p, ImageEncoder) and p.runtime is None for p in parts]
+    at = on_torch.index(True) if any(on_torch) else None
     if at is None:  # pixels only, or already on ONNX
         return features, None
     present = [i for i, c in enumerate(cells) if c is not None and c == c]
@@ -226,14 +228,6 @@ def readable_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, 
         raise DataError(f"{bad:,} of {len(frame):,} images cannot be read: {shown}")
     notes = [f"images: left out {bad} unreadable file(s): {'; '.join(problems[:5])}"] if bad else []
     return ok, notes
-
-
-def _rows_of(tdata, mask: np.ndarray):
-    from dataclasses import replace
-
-    weight = tdata.weight[mask] if tdata.weight is not None else None
-    X = tdata.X[mask] if tdata.X is not None else None
-    return replace(tdata, X=X, y=tdata.y[mask], weight=weight)
 
 
 def rows_that_fit(y: np.ndarray, task: str, seconds: float, per_row: float,

@@ -95,10 +95,7 @@ def column_drift(reference_col: dict, current: pd.Series, kind: str) -> dict:
         cur = as_numbers(current, kind)
         if _too_few(ref, cur):
             return {**result, "method": "too few values"}
-        if len(np.unique(np.concatenate([ref, cur]))) <= FEW_DISTINCT:
-            test = _categorical_test(*_value_counts(ref, cur))
-        else:
-            test = _numeric_test(ref, cur)
+        test = _number_test(ref, cur)
     elif kind == "boolean":
         ref = np.asarray(reference_col["values"], dtype="float64")
         cur = as_numbers(current, kind)
@@ -119,7 +116,7 @@ def column_drift(reference_col: dict, current: pd.Series, kind: str) -> dict:
         test = _numeric_test(ref, cur)
         test["method"] = "length-" + test["method"]
     elif kind == "image":
-        test = _image_test(reference_col, current)
+        test = _image_test(_image_tests(reference_col, image_stat_values(current)))
         if test is None:
             return {**result, "method": "too few values"}
     else:
@@ -127,23 +124,37 @@ def column_drift(reference_col: dict, current: pd.Series, kind: str) -> dict:
     return {**result, **test}
 
 
-def _image_test(reference_col: dict, current: pd.Series) -> dict | None:
-    """Each image statistic (size, brightness, contrast, saturation) tested as a number; the
-    column's result is its most drifted statistic's, with every statistic's under "stats"."""
-    cur_stats = image_stat_values(current)
+def _number_test(ref: np.ndarray, cur: np.ndarray) -> dict:
+    """Numbers with few distinct values are compared as categories, others as distributions."""
+    if len(np.unique(np.concatenate([ref, cur]))) <= FEW_DISTINCT:
+        return _categorical_test(*_value_counts(ref, cur))
+    return _numeric_test(ref, cur)
+
+
+def _image_tests(reference_col: dict, cur_stats: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Each image statistic (size, brightness, contrast, saturation) tested as a number, from
+    the current images' statistics (reference.image_stat_values); too few values: left out."""
     tests = {}
     for stat, ref_values in reference_col.get("stats", {}).items():
         ref = np.asarray(ref_values, dtype="float64")
         cur = cur_stats.get(stat, np.empty(0))
-        if _too_few(ref, cur):
-            continue
-        if len(np.unique(np.concatenate([ref, cur]))) <= FEW_DISTINCT:
-            tests[stat] = _categorical_test(*_value_counts(ref, cur))
-        else:
-            tests[stat] = _numeric_test(ref, cur)
+        if not _too_few(ref, cur):
+            tests[stat] = _number_test(ref, cur)
+    return tests
+
+
+def _most_drifted(tests: dict[str, dict]) -> str | None:
     if not tests:
         return None
-    worst = max(tests, key=lambda k: (tests[k]["drift"], _strength(tests[k])))
+    return max(tests, key=lambda k: (tests[k]["drift"], _strength(tests[k])))
+
+
+def _image_test(tests: dict[str, dict]) -> dict | None:
+    """The column's result: its most drifted statistic's, with every statistic's under
+    "stats" (None: no statistic had values enough)."""
+    worst = _most_drifted(tests)
+    if worst is None:
+        return None
     return {**tests[worst], "method": f"image {worst}: {tests[worst]['method']}",
             "stats": tests}  # fmt: skip
 
@@ -345,9 +356,9 @@ def drift_png(
     current = pd.Series(current)
     name = title if title is not None else current.name
     if kind == "image":  # the most drifted statistic's distribution
-        test = _image_test(reference_col, current) or {"method": "image width: none"}
-        stat = test["method"].split(":")[0].removeprefix("image ")
-        values = pd.Series(image_stat_values(current)[stat])
+        cur_stats = image_stat_values(current)
+        stat = _most_drifted(_image_tests(reference_col, cur_stats)) or "width"
+        values = pd.Series(cur_stats[stat])
         numbers = {"values": reference_col.get("stats", {}).get(stat, [])}
         return drift_png(numbers, values, "numeric", title=f"{name} ({stat})")
     heading = (

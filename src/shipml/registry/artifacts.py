@@ -13,7 +13,7 @@ import numpy as np
 
 from shipml.files import fsync_path, publish_folder
 
-__all__ = ["ArtifactWriter", "MANIFEST", "sha256_file"]
+__all__ = ["ArtifactWriter", "MANIFEST", "artifacts_of_parts", "sha256_file"]
 
 MANIFEST = "manifest.json"
 _TMP = ".tmp"
@@ -25,6 +25,17 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def artifacts_of_parts(parts, prefix: str) -> tuple[list[dict], dict]:
+    """(each part's meta, all their files) for objects stored side by side, part i under the
+    prefix `{prefix}_{i}` (a stack of image encoders, the fold networks of a family)."""
+    metas, files = [], {}
+    for i, part in enumerate(parts):
+        meta, more = part.artifacts(f"{prefix}_{i}")
+        metas.append(meta)
+        files.update(more)
+    return metas, files
 
 
 class ArtifactWriter:

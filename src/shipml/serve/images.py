@@ -182,8 +182,7 @@ def _upload_rows(columns: list[str], files: dict, fields: dict) -> list[dict]:
     counts = {len(v) for v in files.values()}
     if len(counts) > 1:
         raise SchemaError("each image input needs the same number of files (one per row)")
-    n = counts.pop()
-    check_count(n * len(files))
+    n = counts.pop()  # the images are counted once, by decode_records (score_images)
     records = []
     for i in range(n):
         record: dict = {c: None for c in columns}
