@@ -298,3 +298,27 @@ def test_the_search_trains_the_mlp_as_a_family_and_the_model_reads_it_back(monke
     off = shipml.train(rows, target="credit_risk", time_budget=60, n_trials=2, progress=False,
                        report=False, families="-mlp")  # fmt: skip
     assert not any(c["name"].startswith("mlp") for c in off.info["candidates"])
+
+
+def test_a_fold_whose_first_epoch_time_cuts_is_not_kept(german):
+    """Three seconds of a clock that ticks a second per read end inside the first epoch: no
+    untrained network (whose scores would be noise) is kept or scored."""
+    clock = FakeClock(tick=1.0)
+    budget = Budget.seconds(3.0, clock)
+    oof, fitted, complete = mlp.fit_on_folds(german, _holdout(german), SMALL, 0, budget)
+    assert not complete and fitted.folds == [] and np.all(oof == 0)
+
+
+def test_the_warm_up_runs_before_the_time_is_shared_and_changes_nothing(german, monkeypatch):
+    """PyTorch's one-off start-up cost is paid before the first fold's share is set (it used
+    to take half of it), and the throwaway step leaves the folds' results as they were."""
+    plan = plan_validation(german.y, german.task, seed=0, n_folds=2)
+    small = {**SMALL, "max_epochs": 3}
+    events = []
+    warm_up, fit_fold = mlp._warm_up, mlp._fit_fold
+    monkeypatch.setattr(mlp, "_warm_up", lambda *a: events.append("warm-up") or warm_up(*a))
+    monkeypatch.setattr(mlp, "_fit_fold", lambda *a: events.append("fold") or fit_fold(*a))
+    warmed = mlp.fit_on_folds(german, plan, small, 0, FOREVER)[0]
+    assert events == ["warm-up", "fold", "fold"]
+    monkeypatch.setattr(mlp, "_warm_up", lambda *a: None)
+    np.testing.assert_array_equal(mlp.fit_on_folds(german, plan, small, 0, FOREVER)[0], warmed)

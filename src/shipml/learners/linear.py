@@ -30,13 +30,15 @@ STRENGTHS = (0.05, 0.5, 5.0)
 
 @dataclass
 class LinearDesign:
-    """Encoded matrix -> linear design: impute, clip to the training range and standardize
-    numbers (with missing flags), one-hot the category codes. `groups[j]` is the encoded
-    feature design column j came from.
+    """Encoded matrix -> linear design: impute, clip to the training range, log right-skewed
+    non-negative numbers, standardize (with missing flags), one-hot the category codes.
+    `groups[j]` is the encoded feature design column j came from.
 
     Clipping to the 0.5-99.5% quantiles of training keeps one extreme row (a mansion among
     houses) from dominating the fit, and keeps predictions for values beyond anything seen in
-    training from extrapolating without bound."""
+    training from extrapolating without bound. The log (see `_log_scales`) makes a linear term
+    in a size or an amount a term in its order of magnitude: a house twice as large, not
+    2,000 sq ft larger."""
 
     numeric: list[int]
     median: np.ndarray
@@ -47,26 +49,35 @@ class LinearDesign:
     n_codes: list[int]
     low: np.ndarray
     high: np.ndarray
+    log_scale: np.ndarray | None = None  # per number: s > 0 -> log1p(x / s); 0 -> as is
+
+    def __post_init__(self):
+        if self.log_scale is None:  # a design saved before the log transform
+            self.log_scale = np.zeros(len(self.numeric))
 
     @classmethod
-    def fit(cls, X: np.ndarray, categorical: list[int]) -> LinearDesign:
+    def fit(cls, X: np.ndarray, categorical: list[int], pixels: dict | None = None) -> LinearDesign:
+        """`pixels` (TrainData.images) marks columns that are image intensities: a bounded
+        scale, never logged."""
         kinds = column_kinds(X, categorical)
         Xn = X[:, kinds.numeric]
         empty = np.zeros(0)
         if not Xn.size:
-            median = mean = scale = low = high = empty
+            median = mean = scale = low = high = logs = empty
         else:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
                 median, low, high = _robust_range(Xn)
                 filled = np.clip(np.where(np.isnan(Xn), median, Xn), low, high)
+                weights = _term_weights(filled)
+                logs = _log_scales(filled, ~weights & ~_pixel_mask(kinds.numeric, pixels))
+                filled = _apply_log(filled, logs)
                 mean, scale = filled.mean(axis=0), filled.std(axis=0)
-            weights = _term_weights(filled)
             mean = np.where(weights, 0.0, mean)
             scale = np.where(weights, _TERM_SCALE, scale)
         scale = np.where(scale > 1e-12, scale, 1.0)
         return cls(kinds.numeric, median, mean, scale, kinds.flagged, kinds.categorical,
-                   kinds.n_codes, low, high)  # fmt: skip
+                   kinds.n_codes, low, high, logs)  # fmt: skip
 
     @property
     def groups(self) -> np.ndarray:
@@ -88,7 +99,7 @@ class LinearDesign:
     def transform(self, X: np.ndarray) -> np.ndarray:
         Xn = X[:, self.numeric]
         filled = np.clip(np.where(np.isnan(Xn), self.median, Xn), self.low, self.high)
-        blocks = [(filled - self.mean) / self.scale]
+        blocks = [(_apply_log(filled, self.log_scale) - self.mean) / self.scale]
         blocks += [np.isnan(X[:, self.flagged]).astype(np.float64)]
         for j, n in zip(self.categorical, self.n_codes):
             codes = X[:, j]
@@ -109,12 +120,15 @@ class LinearDesign:
             "n_codes": self.n_codes,
             "low": self.low.tolist(),
             "high": self.high.tolist(),
+            "log_scale": self.log_scale.tolist(),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> LinearDesign:
         names = ("median", "mean", "scale", "low", "high")
         arrays = {k: np.asarray(d[k], dtype=np.float64) for k in names}
+        if "log_scale" in d:  # absent from designs saved before the log transform
+            arrays["log_scale"] = np.asarray(d["log_scale"], dtype=np.float64)
         return cls(
             d["numeric"],
             flagged=d["flagged"],
@@ -148,6 +162,59 @@ def _robust_range(Xn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return median, low, high
 
 
+# A non-negative number is logged when its training skewness (after the clip) is above 0.5,
+# where Bulmer's rule of thumb (Principles of Statistics) ends "approximately symmetric", and
+# the log makes it more symmetric. On house_prices (5-fold CV of log price, ridge C=5): 0.1253
+# against 0.1289 without logs; with the median as s, thresholds 0.5, 0.75 and 1 gave 0.1259,
+# 0.1260 and 0.1279 (clipped sizes such as the living area have skewness 0.5-1).
+_SKEW = 0.5
+
+
+def _skewness(Z: np.ndarray) -> np.ndarray:
+    centred = Z - Z.mean(axis=0)
+    var = (centred**2).mean(axis=0)
+    third = (centred**3).mean(axis=0)
+    return np.where(var > 1e-24, third / np.maximum(var, 1e-24) ** 1.5, 0.0)
+
+
+def _log_scales(filled: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Per column the scale s of log1p(x / s), 0 for a column left as is. Only non-negative
+    columns skewed right beyond _SKEW qualify, and only where the log lowers the |skewness|
+    (a column of counts that is mostly zeros may not gain). s is the 5th percentile of the
+    column's positive values: above it log1p(x / s) is close to log(x) (a ratio of sizes), a
+    zero stays 0, no one tiny value sets it, and the unit (dollars or thousands) drops out.
+    (The median instead gave 0.1257 on house_prices' 5-fold CV, the smallest value 0.1248.)"""
+    out = np.zeros(filled.shape[1])
+    candidates = np.flatnonzero(
+        eligible & (filled.min(axis=0) >= 0.0) & (_skewness(filled) > _SKEW)
+    )
+    if not candidates.size:
+        return out
+    span = filled[:, candidates]
+    positive = np.where(span > 0, span, np.nan)  # some values are > 0: the column skews right
+    s = np.nanquantile(positive, 0.05, axis=0)
+    lowered = np.abs(_skewness(np.log1p(span / s))) < _skewness(span)
+    out[candidates[lowered]] = s[lowered]
+    return out
+
+
+def _pixel_mask(numeric: list[int], pixels: dict | None) -> np.ndarray:
+    if not pixels:
+        return np.zeros(len(numeric), dtype=bool)
+    start = int(pixels["start"])
+    stop = start + int(pixels["channels"]) * int(pixels["size"]) ** 2
+    return (np.asarray(numeric) >= start) & (np.asarray(numeric) < stop)
+
+
+def _apply_log(filled: np.ndarray, log_scale: np.ndarray) -> np.ndarray:
+    logged = np.flatnonzero(log_scale > 0)
+    if not logged.size:
+        return filled
+    out = filled.copy()
+    out[:, logged] = np.log1p(np.maximum(filled[:, logged], 0.0) / log_scale[logged])
+    return out
+
+
 def _term_weights(filled: np.ndarray) -> np.ndarray:
     """Columns that look like TF-IDF weights: within [0, 1], at least half zeros, and some
     fractional value (0/1 flags stay standardized as before)."""
@@ -171,7 +238,7 @@ class LinearLearner:
     options: dict = field(default_factory=dict)
 
     def fit(self, train: TrainData, valid: TrainData | None, budget: Budget) -> LinearFitted:
-        design = LinearDesign.fit(train.X, train.categorical)
+        design = LinearDesign.fit(train.X, train.categorical, train.images)
         Xd = design.transform(train.X)
         offset = np.zeros(train.n_classes if train.task == "multiclass" else 1)
         if train.task == "regression":
