@@ -228,8 +228,10 @@ def _term_weights(filled: np.ndarray) -> np.ndarray:
 class LinearLearner:
     """L2-regularized logistic regression (classification) or ridge (regression).
 
-    `C` (classification) / `alpha` (regression) is the regularization strength; pass-through
-    `sklearn__*` options go to the scikit-learn estimator.
+    `strength` is C, the inverse of the penalty, for both: logistic regression's C, and ridge's
+    alpha = 1 / C (small C, strong penalty, whatever the task: "linear(C=0.05)" is the most
+    regularized candidate of both). Pass-through `sklearn__*` options go to the scikit-learn
+    estimator.
     """
 
     strength: float = 1.0
@@ -244,7 +246,7 @@ class LinearLearner:
         if train.task == "regression":
             from sklearn.linear_model import Ridge
 
-            est = Ridge(alpha=self.strength, **self.options)
+            est = Ridge(alpha=1.0 / self.strength, **self.options)
             est.fit(Xd, train.y, sample_weight=train.weight)
             coef, intercept = est.coef_.reshape(1, -1), np.atleast_1d(est.intercept_)
         else:
