@@ -395,11 +395,11 @@ def _image_families(tdata, asked, selected: tuple) -> tuple:
     caller or SHIPML_FAMILIES chose."""
     import os
 
-    from shipml.learners.image import PIXEL_FAMILIES
+    from shipml.learners.image import families_on
 
     if tdata.images is None or asked is not None or os.environ.get("SHIPML_FAMILIES"):
         return selected
-    return tuple(f for f in selected if f in PIXEL_FAMILIES)
+    return families_on(tdata.images, selected)
 
 
 def _forced_kinds(kinds, text_column, image_column) -> dict | None:
