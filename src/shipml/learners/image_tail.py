@@ -38,7 +38,14 @@ import numpy as np
 
 from shipml.errors import ArtifactIntegrityError, SchemaError, UsageError
 
-__all__ = ["SETTINGS", "FittedTail", "fit_tail", "tail_from_artifacts"]
+__all__ = [
+    "SETTINGS",
+    "FittedTail",
+    "fit_tail",
+    "tail_from_artifacts",
+    "tail_network",
+    "load_pretrained",
+]
 
 SETTINGS = {
     "lr": 3e-4,
@@ -57,7 +64,7 @@ _PREDICT_BATCH = 256
 _PROBE_ITERATIONS = 100
 
 
-def _tail(settings: dict):
+def tail_network(settings: dict):
     """The network after block `cut`: its last blocks, the head convolution with its BatchNorm
     and activation, global average pooling, dropout and a linear layer to the classes."""
     import torch
@@ -85,7 +92,7 @@ def _tail(settings: dict):
     return Tail()
 
 
-def _pretrained(module, settings: dict) -> None:
+def load_pretrained(module, settings: dict) -> None:
     """Load the packaged network's weights for the tail's blocks and head (the fc stays new)."""
     from shipml.encoders.image import load_image_encoder
 
@@ -146,7 +153,7 @@ def tail_from_artifacts(meta: dict, reader) -> FittedTail:
     from safetensors.torch import load
 
     state = reader.parse(meta["weights"], "safetensors weights", load)
-    module = _tail(meta["settings"])
+    module = tail_network(meta["settings"])
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
@@ -196,8 +203,8 @@ def fit_tail(
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     try:
         torch.manual_seed(seed)
-        module = _tail(conf)
-        _pretrained(module, conf)
+        module = tail_network(conf)
+        load_pretrained(module, conf)
         _probe(module, maps, y, train_rows, conf)
         return _finetune(module, conf, maps, y, train_rows, valid_rows, deadline, clock, seed,
                          progress)  # fmt: skip
