@@ -107,6 +107,10 @@ class FinetuneFamily:
     stops_at_deadline: bool = True
 
     def available(self) -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec("efficientnet_lite_pytorch") is None:
+            return 'the finetune family needs the pretrained network: pip install "shipml[images]"'
         return available()
 
     def configs(self, data: TrainData) -> list[Config]:
