@@ -89,20 +89,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--time-budget", type=float, default=300)
+    parser.add_argument(
+        "--time-budget",
+        default="300",
+        help="seconds; one for all modes, or one per mode (comma-separated)",
+    )
     parser.add_argument("--modes", default="embed", help="shipml modes, comma-separated")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--peers", default="lr,lightgbm", help="lr, lightgbm (comma-separated)")
     args = parser.parse_args()
+    modes = args.modes.split(",")
+    budgets = [float(b) for b in args.time_budget.split(",")]
+    budgets = budgets * len(modes) if len(budgets) == 1 else budgets
     with tempfile.TemporaryDirectory() as tmp:
         train = _extract("train", args.train // 10, Path(tmp))
         test = _extract("test", args.test // 10, Path(tmp))
         print(f"CIFAR-10, {args.train} train / {args.test} test images, "
-              f"budget {args.time_budget:g}s")  # fmt: skip
+              f"budgets {args.time_budget}s")  # fmt: skip
         print("| system | accuracy | macro F1 | train s | predict images/s | model |")
         print("|---|---|---|---|---|---|", flush=True)
-        peers = () if args.no_peers else ("pixels + logistic regression", "pixels + LightGBM")
-        for mode in args.modes.split(","):
-            _row(f"shipml --mode {mode}", _shipml(train, test, args.time_budget, mode))
+        names = {"lr": "pixels + logistic regression", "lightgbm": "pixels + LightGBM"}
+        peers = () if args.no_peers else [names[p] for p in args.peers.split(",") if p]
+        for mode, budget in zip(modes, budgets, strict=True):
+            _row(f"shipml --mode {mode} ({budget:g}s)", _shipml(train, test, budget, mode))
         for name in peers:
             _row(name, _peer(name, train, test))
 

@@ -391,15 +391,17 @@ def _is_image_source(path: Path) -> bool:
 
 
 def _image_families(tdata, asked, selected: tuple) -> tuple:
-    """On pixels, the families that read them (learners/image.py's PIXEL_FAMILIES), unless the
-    caller or SHIPML_FAMILIES chose."""
+    """On pixels or maps, the families that read them (learners/image.py's families_on), unless
+    the caller or SHIPML_FAMILIES named the families to run (leaving some out is not naming)."""
     import os
 
-    from shipml.learners.image import PIXEL_FAMILIES
+    from shipml.learners.image import families_on
 
-    if tdata.images is None or asked is not None or os.environ.get("SHIPML_FAMILIES"):
+    parts = [p.strip() for p in os.environ.get("SHIPML_FAMILIES", "").split(",")]
+    named = asked is not None or any(p and not p.startswith("-") for p in parts)
+    if tdata.images is None or named:
         return selected
-    return tuple(f for f in selected if f in PIXEL_FAMILIES)
+    return families_on(tdata.images, selected)
 
 
 def _forced_kinds(kinds, text_column, image_column) -> dict | None:

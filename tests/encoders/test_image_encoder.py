@@ -51,3 +51,27 @@ def test_an_injected_speed_is_used_as_is_and_a_deadline_stops_encoding(network):
     other.deadline = 0.0  # long past
     with pytest.raises(TimeoutError):
         other.encode([_png(0)])
+
+
+def test_maps_stop_before_the_cut_and_the_tail_finishes_them_into_the_embedding(network):
+    import torch
+
+    from shipml.errors import UsageError
+    from shipml.learners.image_tail import load_pretrained, tail_network
+
+    maps = network.maps()
+    assert maps.kind == "maps" and network.kind == "network" and maps.id != network.id
+    assert maps.settings["map"] == [192, 7, 7] and maps.dim == 192 * 7 * 7
+    assert maps.layout == {"kind": "maps", "channels": 192, "size": 7, "cut": 15,
+                           "arch": "efficientnet-lite0"}  # fmt: skip
+    cells = [_png(i) for i in range(3)]
+    flat = maps.encode(cells)
+    assert flat.shape == (3, 9408)
+    # the pretrained tail on these maps gives back the frozen network's own embedding
+    tail = tail_network({**maps.layout, "n_classes": 2, "dropout": 0.0, "drop_connect": 0.0})
+    load_pretrained(tail, maps.layout)
+    with torch.inference_mode():
+        pooled = tail.eval().pooled(torch.from_numpy(flat.reshape(3, 192, 7, 7))).numpy()
+    np.testing.assert_allclose(pooled, network.encode(cells), rtol=1e-4, atol=1e-4)
+    with pytest.raises(UsageError, match="block number in 1..15"):
+        network.maps(16)

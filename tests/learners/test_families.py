@@ -6,6 +6,8 @@ registry and checked here without touching this file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from shipml.data.split import plan_validation
 from shipml.learners.base import Budget, Candidate, Config, Folds
 from shipml.learners.registry import FAMILIES, load_fitted
 
+DEFECTS = Path(__file__).resolve().parents[1] / "data" / "images" / "defects"
 AVAILABLE = [name for name, fam in FAMILIES.items() if fam.available() is None]
 
 
@@ -41,12 +44,28 @@ def _pixels():
     return data, plan_validation(y, "binary", seed=0)
 
 
+def _maps():
+    """The committed defect images, fine (0) or not (1), as the pretrained network's maps
+    before its last block, for a family that only runs on maps (learners/image_finetune.py)."""
+    from shipml.encoders.image import load_image_encoder
+    from shipml.learners.base import TrainData
+
+    files = sorted(p for p in DEFECTS.glob("*/*") if p.suffix in (".png", ".jpg"))
+    y = np.array([int(p.parent.name != "ok") for p in files])
+    encoder = load_image_encoder().maps()
+    X = encoder.encode([str(f) for f in files]).astype(np.float64)
+    data = TrainData(X, y, "binary", 2, images={"start": 0, **encoder.layout})
+    return data, plan_validation(y, "binary", seed=0)
+
+
 @pytest.fixture(scope="module", params=AVAILABLE)
 def fitted(request, german):
     data, plan = german
     fam = FAMILIES[request.param]
     if not fam.configs(data):  # a family for other inputs than German credit's
         data, plan = _pixels()
+    if not fam.configs(data):
+        data, plan = _maps()
     config = fam.configs(data)[0]
     folds = Folds(data, plan, seed=0, metric="roc_auc")
     params = {**config.params, "target_transform": "none"}

@@ -93,8 +93,9 @@ def train(
         typer.Option(
             help="Text columns: auto (picked from data size and budget), embed (frozen "
             "sentence embeddings), finetune (train the encoder), fewshot (contrastive, for "
-            "a few examples per class) or tfidf. Images: auto or embed (a frozen pretrained "
-            "network)."
+            "a few examples per class) or tfidf. Images: auto, embed (a frozen pretrained "
+            "network), scratch (a small CNN on the pixels) or finetune (train the network's "
+            "last block)."
         ),
     ] = "auto",
     encoder: Annotated[

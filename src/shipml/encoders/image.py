@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shipml.errors import ArtifactIntegrityError, MissingDependency
+from shipml.errors import ArtifactIntegrityError, MissingDependency, UsageError
 
 __all__ = [
     "ImageEncoder",
@@ -35,9 +35,13 @@ __all__ = [
     "load_image_encoder",
     "image_encoder_from_artifacts",
     "encode_in_batches",
+    "MAPS",
+    "CUT",
 ]
 
 PACKAGED = "efficientnet-lite0 (ImageNet)"
+MAPS = "maps"
+CUT = 15  # the finetune mode's first trained block (of 16): the last block and the head train
 
 _SETTINGS = {"arch": "efficientnet-lite0", "size": 224, "mean": 127.0, "std": 128.0, "dim": 1280}
 _BATCH = 16
@@ -70,6 +74,40 @@ class ImageEncoder:
     @property
     def dim(self) -> int:
         return int(self.settings["dim"])
+
+    @property
+    def kind(self) -> str:
+        """ "maps" when the network stops at an inner block (the `finetune` mode), else
+        "network" (the pooled embedding)."""
+        return MAPS if "cut" in self.settings else "network"
+
+    @property
+    def layout(self) -> dict:
+        """Where a family finds the maps in a row (TrainData.images): their shape, the block
+        they stop before and the network they come from."""
+        channels, side, _ = self.settings["map"]
+        return {"kind": MAPS, "channels": channels, "size": side, "cut": self.settings["cut"],
+                "arch": self.settings["arch"]}  # fmt: skip
+
+    def maps(self, cut: int = CUT) -> ImageEncoder:
+        """The same network stopped before its block `cut`: each image becomes the flattened
+        (channels, side, side) activation map there, which the `finetune` family trains the
+        remaining blocks on (learners/image_tail.py). A new id: never mixed with embeddings."""
+        import torch
+
+        blocks = len(self._network().net._blocks)
+        if not 0 < cut < blocks:
+            raise UsageError(f"cut: expected a block number in 1..{blocks - 1}, got {cut!r}")
+        settings = {**self.settings, "cut": int(cut)}
+        size = int(settings["size"])
+        with torch.inference_mode():
+            dim = int(_build(self._state, settings)(torch.zeros(1, 3, size, size)).shape[1])
+        channels = _channels_at(self._network().net, cut)
+        side = round((dim / channels) ** 0.5)
+        settings.update(dim=dim, map=[channels, side, side])
+        ident = hashlib.sha256(f"{self.id}:cut={cut}".encode()).hexdigest()[:32]
+        source = f"{self.source}, blocks 0-{cut - 1}"
+        return ImageEncoder(self._state, settings=settings, source=source, ident=ident)
 
     @property
     def runtime_kind(self) -> str:
@@ -202,18 +240,30 @@ def _build(state: dict, settings: dict):
             f"image models need efficientnet-lite-pytorch: {_INSTALL}"
         ) from None
 
+    cut = settings.get("cut")
+
     class Features(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.net = EfficientNet.from_name(settings["arch"])
 
         def forward(self, x):
-            return self.net.extract_features(x).mean(dim=(2, 3))
+            if cut is None:
+                return self.net.extract_features(x).mean(dim=(2, 3))
+            x = self.net._swish(self.net._bn0(self.net._conv_stem(x)))
+            for block in self.net._blocks[:cut]:
+                x = block(x)
+            return x.flatten(1)  # the maps before block `cut`
 
     module = Features()
     # weights read back beside an ONNX graph are NumPy arrays (no torch at load time)
     module.net.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
     return module.eval()
+
+
+def _channels_at(net, cut: int) -> int:
+    """Channels of the maps entering block `cut` (the previous block's output)."""
+    return int(net._blocks[cut - 1]._block_args.output_filters)
 
 
 def _save_state(state: dict) -> bytes:

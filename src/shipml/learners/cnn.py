@@ -128,7 +128,8 @@ class CNNFamily:
         return available()
 
     def configs(self, data: TrainData) -> list[Config]:
-        if data.images is None or data.task == "regression":
+        images = data.images or {}
+        if images.get("kind", "pixels") != "pixels" or not images or data.task == "regression":
             return []
         return [Config("cnn (from scratch)", {})]
 

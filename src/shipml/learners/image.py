@@ -8,6 +8,9 @@
   `cnn` family (learners/cnn.py) trains a small network from scratch on them, next to the
   usual heads on raw pixels. For small grey images (digits, defect maps, sensor heat maps),
   where ImageNet features fit badly.
+- ``finetune``: every image becomes the pretrained network's activation maps before its last
+  block (ImageEncoder.maps); the `finetune` family (learners/image_finetune.py) trains that
+  block and the head on them. Classes only; other columns of the table are not used.
 - ``auto``: ``embed`` for photos; for small grey images (median shorter side at most
   `SMALL_SIDE` pixels) both the pixels and the embeddings, so that the search compares the CNN
   with the heads on embeddings on the same folds and the ensemble keeps what wins.
@@ -35,14 +38,15 @@ import pandas as pd
 from shipml.data.features import Encoder
 from shipml.data.schema import Schema
 
-__all__ = ["MODES", "SMALL_SIDE", "PIXEL_FAMILIES", "ImageFeatures", "check_mode", "image_columns",
-           "embed_images", "image_features", "pixel_layout", "readable_rows",
-           "rows_that_fit"]  # fmt: skip
+__all__ = ["MODES", "SMALL_SIDE", "PIXEL_FAMILIES", "MAP_FAMILIES", "ImageFeatures", "check_mode",
+           "image_columns", "embed_images", "image_features", "pixel_layout", "families_on",
+           "readable_rows", "rows_that_fit"]  # fmt: skip
 
 log = logging.getLogger(__name__)
-MODES = ("auto", "embed", "scratch")
+MODES = ("auto", "embed", "scratch", "finetune")
 SMALL_SIDE = 64  # auto: grey images this small (median shorter side) also get the scratch CNN
 PIXEL_FAMILIES = ("linear", "cnn")  # what the search runs on pixels (see above)
+MAP_FAMILIES = ("finetune",)  # on activation maps: 9,408 columns an image, for the tail only
 _EMBED_SHARE = 0.6  # of the time left: embedding the images (the heads' search gets the rest)
 _MIN_PER_CLASS = 2  # a sample keeps at least this many images of every class
 _SPEED_SAMPLE = 8  # images encoded to measure the network's speed on this machine
@@ -156,6 +160,8 @@ def image_features(mode: str, cells: list, network=None):
     if mode == "scratch":
         return fit_pixel_encoder(cells)
     network = network if network is not None else load_image_encoder()
+    if mode == "finetune":
+        return network.maps()
     if mode == "auto" and _small(cells):
         pixels = fit_pixel_encoder(cells)
         if pixels.channels == 1:  # small grey images: where a CNN from scratch can win
@@ -192,16 +198,28 @@ def _small(cells: list) -> bool:
 
 
 def pixel_layout(encoder: Encoder, column: str) -> dict | None:
-    """Where `column`'s pixels are in the encoder's features (TrainData.images), or None."""
+    """Where `column`'s pixels (or activation maps) are in the encoder's features, with their
+    kind and shape (TrainData.images), or None."""
+    from shipml.encoders.image import MAPS
     from shipml.encoders.pixels import PIXELS
 
     features = encoder.image_encoder
     start = encoder.sources.index(column)
     for part in getattr(features, "parts", [features]):
-        if getattr(part, "kind", None) == PIXELS:
-            return {"start": start, **part.layout}
+        kind = getattr(part, "kind", None)
+        if kind in (PIXELS, MAPS):
+            return {"start": start, **part.layout, "kind": kind}
         start += part.dim
     return None
+
+
+def families_on(images: dict | None, selected: tuple) -> tuple:
+    """The `selected` families the search runs on these features (see above): all of them on
+    embeddings, those that read pixels or maps when the features hold them."""
+    if images is None:
+        return selected
+    readers = MAP_FAMILIES if images.get("kind") == "maps" else PIXEL_FAMILIES
+    return tuple(f for f in selected if f in readers)
 
 
 def readable_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -34,7 +34,14 @@ import numpy as np
 
 from shipml.errors import ArtifactIntegrityError, DataError, SchemaError, TargetError, UsageError
 
-__all__ = ["SETTINGS", "FittedCNN", "prepare_pixels", "fit_cnn", "cnn_from_artifacts"]
+__all__ = [
+    "SETTINGS",
+    "FittedCNN",
+    "CosineTrainer",
+    "prepare_pixels",
+    "fit_cnn",
+    "cnn_from_artifacts",
+]
 
 SETTINGS = {
     "widths": [32, 64, 128],  # one conv block per width; each halves the side
@@ -218,7 +225,7 @@ def _checked_pixels(pixels, channels: int, size: int) -> np.ndarray:
     return np.ascontiguousarray(pixels, dtype=np.float32)
 
 
-class _CNNTrainer:
+class CosineTrainer:
     """What tuning.fit_loop drives (`step`, `snapshot`, `tuned_encoder`, `total`, `step_no`):
     AdamW on the CNN with linear warmup then a cosine decay over the planned steps."""
 
@@ -288,7 +295,7 @@ def fit_cnn(
     try:
         torch.manual_seed(seed)
         module = _network(conf)
-        trainer = _CNNTrainer(module, conf)
+        trainer = CosineTrainer(module, conf)
         batch = _batch_size(conf, len(train_rows))
         # No validation rows: training accuracy, for progress only (the last weights are kept).
         scored = valid_rows if len(valid_rows) else train_rows[:512]

@@ -17,6 +17,7 @@ from shipml.errors import DataError, UsageError
 from shipml.learners.base import Family
 from shipml.learners.cnn import CNN
 from shipml.learners.ease import EASE
+from shipml.learners.image_finetune import FINETUNE
 from shipml.learners.implicit_mf import ALS, BPR
 from shipml.learners.itemknn import ITEMKNN
 from shipml.learners.lightgbm import BOOSTING, FOREST
@@ -33,6 +34,7 @@ FAMILIES: dict[str, Family] = {
     BOOSTING.name: BOOSTING,
     MLP.name: MLP,
     CNN.name: CNN,
+    FINETUNE.name: FINETUNE,
 }
 
 RECOMMENDERS: dict[str, Family] = {
