@@ -14,6 +14,7 @@ from shipml.data.features import Encoder
 from shipml.data.io import read_table
 from shipml.data.schema import Schema, UnknownLabel
 from shipml.errors import ArtifactIntegrityError, DataError, SchemaError
+from shipml.identity import Registered
 from shipml.learners.base import to_proba, untransform_target
 from shipml.tasks import task_kind
 
@@ -58,7 +59,7 @@ class Member:
 
 
 @dataclass
-class Model:
+class Model(Registered):
     schema: Schema
     encoder: Encoder
     members: list[Member]
@@ -75,23 +76,6 @@ class Model:
     @property
     def classes(self) -> list | None:
         return self.schema.classes
-
-    @property
-    def name(self) -> str | None:
-        return self.info.get("name")
-
-    @property
-    def version(self) -> int | None:
-        return self.info.get("version")
-
-    @property
-    def metrics(self) -> dict:
-        return self.info.get("metrics", {})
-
-    @property
-    def report_path(self) -> Path | None:
-        path = self.info.get("report_path")
-        return Path(path) if path else None
 
     def __repr__(self) -> str:
         who = f"{self.name}/{self.version}" if self.name else "unsaved"

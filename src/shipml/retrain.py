@@ -57,18 +57,10 @@ def retrain(
     purchase feedback on its served answers (recommend/retrain.py)."""
     import shipml
     from shipml.data.io import read_table
-    from shipml.monitor.log import read_log
-    from shipml.registry.store import Registry, parse_ref
+    from shipml.registry.store import Registry
 
     reg = registry or Registry(registry_uri)
-    name, version, alias = parse_ref(ref)
-    if version is None and alias is None:
-        try:
-            info = reg.resolve(f"{name}@production")
-        except ShipmlError:
-            info = reg.resolve(name)
-    else:
-        info = reg.resolve(ref)
+    info = _resolve(reg, ref)
     current = shipml.load(f"{info.name}/{info.version}", registry=reg)
     if current.task == "answer":  # confirmed questions become paraphrases
         from shipml.answer_retrain import retrain_answerer
@@ -84,45 +76,11 @@ def retrain(
     notes: list[str] = []
 
     original = _original_table(data, lineage, notes, read_table)
-    labelled = read_log(reg.engine, info.name)
-    labelled = labelled[labelled["feedback"].notna()] if len(labelled) else labelled
-    if len(labelled) == 0:
-        raise DataError(
-            f"no feedback labels for '{info.name}' yet: send true labels to POST /v1/feedback "
-            "with the prediction ids the server returned, then retrain"
-        )
+    labelled = _labelled(reg, info.name)
     feedback = _feedback_frame(labelled, schema, notes)
-    if not 0 <= compare_share < 1:
-        raise DataError(f"compare_share must be in [0, 1), got {compare_share}")
-    n_compare = int(round(len(feedback) * compare_share))
-    if n_compare < _MIN_COMPARE_ROWS:
-        n_compare = 0
-        notes.append(
-            f"only {len(feedback)} feedback rows: all are used for training, and the comparison "
-            "is on validation scores only"
-        )
-    recent = feedback.iloc[len(feedback) - n_compare :] if n_compare else feedback.iloc[:0]
-    train_rows = feedback.iloc[: len(feedback) - n_compare]
+    train_rows, recent = _split_feedback(feedback, compare_share, notes)
     combined = pd.concat([original, train_rows], ignore_index=True, sort=False)
-
-    new = shipml.train(
-        combined,
-        schema.target,
-        name=info.name,
-        registry=reg,
-        time_budget=time_budget or lineage.get("time_budget_s") or 60.0,
-        task=schema.task,
-        metric=lineage.get("metric"),
-        time_column=schema.time_column,
-        group_column=schema.group_column,
-        drop=[c.name for c in schema.columns if c.note.startswith("dropped on request")],
-        kinds={c.name: c.kind for c in schema.columns if c.note.startswith("kind set by user")},
-        pii=[c.name for c in schema.columns if "marked by user" in c.note],
-        keep_pii=[c.name for c in schema.columns if c.pii and c.used],
-        seed=int(lineage.get("seed", 0)),
-        n_trials=lineage.get("n_trials"),
-        progress=progress,
-    )
+    new = _train_again(combined, current, info.name, reg, time_budget, progress)
     result = Retrained(
         name=info.name,
         current=info.version,
@@ -139,6 +97,76 @@ def retrain(
         for label, model in ((str(info.version), current), (str(new.version), new)):
             result.recent[label] = model.evaluate(recent)
     return result
+
+
+def _resolve(reg, ref: str):
+    """The version `ref` names; a bare name is its production alias when there is one, else
+    its latest version."""
+    from shipml.registry.store import parse_ref
+
+    name, version, alias = parse_ref(ref)
+    if version is None and alias is None:
+        try:
+            return reg.resolve(f"{name}@production")
+        except ShipmlError:
+            return reg.resolve(name)
+    return reg.resolve(ref)
+
+
+def _labelled(reg, name: str) -> pd.DataFrame:
+    """The logged predictions of model `name` that got a feedback label (DataError: none)."""
+    from shipml.monitor.log import read_log
+
+    labelled = read_log(reg.engine, name)
+    labelled = labelled[labelled["feedback"].notna()] if len(labelled) else labelled
+    if len(labelled) == 0:
+        raise DataError(
+            f"no feedback labels for '{name}' yet: send true labels to POST /v1/feedback "
+            "with the prediction ids the server returned, then retrain"
+        )
+    return labelled
+
+
+def _split_feedback(feedback: pd.DataFrame, compare_share: float, notes: list[str]):
+    """(rows to train on, the newest `compare_share` kept out to compare the two versions on);
+    too few to compare: all are trained on."""
+    if not 0 <= compare_share < 1:
+        raise DataError(f"compare_share must be in [0, 1), got {compare_share}")
+    n_compare = int(round(len(feedback) * compare_share))
+    if n_compare < _MIN_COMPARE_ROWS:
+        n_compare = 0
+        notes.append(
+            f"only {len(feedback)} feedback rows: all are used for training, and the comparison "
+            "is on validation scores only"
+        )
+    recent = feedback.iloc[len(feedback) - n_compare :] if n_compare else feedback.iloc[:0]
+    train_rows = feedback.iloc[: len(feedback) - n_compare]
+    return train_rows, recent
+
+
+def _train_again(combined: pd.DataFrame, current, name: str, reg, time_budget, progress):
+    """A new version of `name` on `combined`, with the settings `current` was trained with."""
+    import shipml
+
+    schema, lineage = current.schema, current.info.get("lineage", {})
+    return shipml.train(
+        combined,
+        schema.target,
+        name=name,
+        registry=reg,
+        time_budget=time_budget or lineage.get("time_budget_s") or 60.0,
+        task=schema.task,
+        metric=lineage.get("metric"),
+        time_column=schema.time_column,
+        group_column=schema.group_column,
+        drop=[c.name for c in schema.columns if c.note.startswith("dropped on request")],
+        kinds={c.name: c.kind for c in schema.columns if c.note.startswith("kind set by user")},
+        pii=[c.name for c in schema.columns if "marked by user" in c.note],
+        keep_pii=[c.name for c in schema.columns if c.pii and c.used],
+        seed=int(lineage.get("seed", 0)),
+        n_trials=lineage.get("n_trials"),
+        progress=progress,
+    )
 
 
 def _original_table(data, lineage: dict, notes: list[str], read_table) -> pd.DataFrame:

@@ -246,43 +246,33 @@ def train(
     configured(families, options)  # and the pass-through options
     timing = TimePlan(time_budget)
     _import_heavy()  # counted in the budget, and before the search sets its deadline
-    if name is not None:
-        from shipml.registry.store import check_name
-
-        check_name(name)
-    kinds = _forced_kinds(kinds, text_column, image_column)
-    table, schema, tabular, tdata, frame = prepare(
+    _check_name(name)
+    table, schema, tabular, tdata, frame = prepare(  # read -> schema -> table features
         data, target, task=task, time_column=time_column, group_column=group_column,
-        drop=_names(drop), kinds=kinds, pii=_names(pii), keep_pii=_names(keep_pii),
+        drop=_names(drop), kinds=_forced_kinds(kinds, text_column, image_column),
+        pii=_names(pii), keep_pii=_names(keep_pii),
     )  # fmt: skip
     metric = _checked_metric(metric, schema, tdata)
     scope = _scope_request(schema, out_of_scope, reject, max_in_scope_loss)
     plan_finish(timing, len(tdata.y), len(schema.features), report and name is not None)
-    images = _images(schema, frame, tdata, timing, seed, mode)
+    images = _images(schema, frame, tdata, timing, seed, mode)  # features of the image inputs
     if images is not None:
         tabular, tdata, frame = images.encoder, images.data, images.frame
         families = _image_families(tdata, asked, families)
     choice = None if images else _text_choice(schema, frame, tdata, mode, encoder, timing)
-    plan = _plan(schema, frame, tdata, seed, holdout=choice is not None and choice.tuned)
-    refit_cap = plan_refit(timing, plan.kind == "holdout", choice is not None and choice.tuned)
+    tuned = choice is not None and choice.tuned
+    plan = _plan(schema, frame, tdata, seed, holdout=tuned)  # the validation plan
+    refit_cap = plan_refit(timing, plan.kind == "holdout", tuned)
     reporter = search_reporter(progress, time_budget, metric)
-    try:
-        text = None if choice is None else _embed(schema, frame, tabular, tdata, choice, plan,
-                                                  timing, seed, reporter)  # fmt: skip
-        found = _search(schema, tabular, tdata, text, plan, metric, timing, seed, n_trials,
-                        reporter, (families, options), refit_cap)  # fmt: skip
-    finally:
-        if hasattr(reporter, "close"):
-            reporter.close()
+    step = (schema, frame, tabular, tdata, plan)
+    found = _features_and_search(step, choice, metric, timing, seed, n_trials, reporter,
+                                 (families, options), refit_cap)  # fmt: skip
     oof_raw = found.ensemble.raw_oof()
     if plan.kind == "holdout":
         _refit(found.ensemble, found.data, seed, timing)
-    model = _model(schema, found, plan, oof_raw, metric, seed)
-    if scope is not None:
-        model.info["scope"] = task_kind(model.task).decide_scope(
-            model, found.data.y[plan.scored_rows], oof_raw, *scope
-        )
-    _describe(model, found, plan, oof_raw, timing, seed)
+    model = _model(schema, found, plan, oof_raw, metric, seed)  # with its decision threshold
+    _decide_scope(model, scope, found, plan, oof_raw)
+    _describe(model, found, plan, oof_raw, timing, seed)  # evaluation, importance, history
     if images is not None:
         model.info["notes"] += folder_notes + images.notes
     _runtime(model, frame, found, plan, timing, seed)
@@ -294,6 +284,38 @@ def train(
     return publish(model, name, registry=registry, registry_uri=registry_uri, frame=frame,
                    tdata=found.data, rows=plan.scored_rows, oof_raw=oof_raw, report=report,
                    timing=timing)  # fmt: skip
+
+
+def _check_name(name: str | None) -> None:
+    """A registry name is checked before any work (None: the model is not registered)."""
+    if name is not None:
+        from shipml.registry.store import check_name
+
+        check_name(name)
+
+
+def _features_and_search(step, choice, metric, timing, seed, n_trials, reporter, chosen,
+                         refit_cap) -> Found:  # fmt: skip
+    """The text features step (sentence embeddings when `choice` says so), then the search and
+    the ensemble selection; the progress `reporter` is closed in any case.
+    `step`: (schema, frame, tabular encoder, TrainData, validation plan)."""
+    schema, frame, tabular, tdata, plan = step
+    try:
+        text = None if choice is None else _embed(schema, frame, tabular, tdata, choice, plan,
+                                                  timing, seed, reporter)  # fmt: skip
+        return _search(schema, tabular, tdata, text, plan, metric, timing, seed, n_trials,
+                       reporter, chosen, refit_cap)  # fmt: skip
+    finally:
+        if hasattr(reporter, "close"):
+            reporter.close()
+
+
+def _decide_scope(model: Model, scope, found: Found, plan: ValidationPlan, oof_raw) -> None:
+    """The out-of-scope threshold (scope.py), when `scope` asks for one."""
+    if scope is not None:
+        model.info["scope"] = task_kind(model.task).decide_scope(
+            model, found.data.y[plan.scored_rows], oof_raw, *scope
+        )
 
 
 def _train_recommender(args: dict):

@@ -28,6 +28,7 @@ from shipml.answer.retrieval import (
     field_texts,
 )
 from shipml.errors import ArtifactIntegrityError, DataError, UsageError
+from shipml.identity import Registered
 
 __all__ = ["AnswerModel", "KIND", "FORMAT", "MAX_K", "MAX_QUESTION_CHARS", "NONE"]
 
@@ -40,7 +41,7 @@ _ENCODER = "encoder"
 
 
 @dataclass
-class AnswerModel:
+class AnswerModel(Registered):
     entries: list[dict]
     encoder: object  # shipml.encoders.SentenceEncoder
     vectors: np.ndarray  # (n_texts, dim) unit rows, in field_texts(entries) order
@@ -64,25 +65,8 @@ class AnswerModel:
 
     # -- identity --------------------------------------------------------------------------------
     @property
-    def name(self) -> str | None:
-        return self.info.get("name")
-
-    @property
-    def version(self) -> int | None:
-        return self.info.get("version")
-
-    @property
-    def metrics(self) -> dict:
-        return self.info.get("metrics", {})
-
-    @property
     def notes(self) -> list[str]:
         return self.info.setdefault("notes", [])
-
-    @property
-    def report_path(self):
-        path = self.info.get("report_path")
-        return Path(path) if path else None
 
     @property
     def min_precision(self) -> float:

@@ -170,8 +170,6 @@ def explain(
     """Per-row top reasons: which columns pushed each prediction up or down, and how much.
     Image models: per image the answer and the region of the photo it rests on (occlusion
     heat map; `-o why.png` draws it over the photo)."""
-    from rich.table import Table
-
     from shipml.cli.explain_images import explain_images_command, wants_heat_map
     from shipml.errors import UsageError
 
@@ -190,37 +188,46 @@ def explain(
         sys.stdout.write(json.dumps(records, indent=1, default=str) + "\n")
         return
     if output is not None:
-        from shipml.model import explanation_frame
+        _write_reasons(model, records, output)
+    unit = "target units" if model.task == "regression" else "log-odds"
+    for i, item in enumerate(records[:rows]):
+        console.print(_reasons_table(i, item, unit))
+    if len(records) > rows:
+        console.print(f"... {len(records) - rows} more rows (use --output or --json for all)")
 
-        words = any(c.kind == "text" for c in model.schema.features)
-        write_csv(explanation_frame(records, words=words), output)
-        console.print(f"wrote reasons for {len(records):,} rows to {output}")
+
+def _write_reasons(model, records: list[dict], output: Path) -> None:
+    """All rows' reasons as CSV (with the top words when the model reads text)."""
+    from shipml.model import explanation_frame
+
+    words = any(c.kind == "text" for c in model.schema.features)
+    write_csv(explanation_frame(records, words=words), output)
+    console.print(f"wrote reasons for {len(records):,} rows to {output}")
+
+
+def _reasons_table(i: int, item: dict, unit: str):
+    """Row `i`'s reasons: column, value, signed contribution (and top words for text)."""
     from rich.markup import escape
+    from rich.table import Table
 
     from shipml.explain_text import compact
 
-    unit = "target units" if model.task == "regression" else "log-odds"
-    for i, item in enumerate(records[:rows]):
-        table = Table(
-            title=f"row {i + 1}: prediction {fmt(item['prediction'])}", title_justify="left"
-        )
-        table.add_column("column")
-        table.add_column("value")
-        table.add_column(f"contribution ({unit})", justify="right")
-        words = any("words" in r for r in item["reasons"])
+    table = Table(title=f"row {i + 1}: prediction {fmt(item['prediction'])}", title_justify="left")
+    table.add_column("column")
+    table.add_column("value")
+    table.add_column(f"contribution ({unit})", justify="right")
+    words = any("words" in r for r in item["reasons"])
+    if words:
+        table.add_column("top words")
+    for reason in item["reasons"]:
+        c = reason["contribution"]
+        style = "green" if c > 0 else "red"
+        cells = [
+            escape(reason["column"]),
+            escape(fmt(reason["value"])),
+            f"[{style}]{c:+.4f}[/{style}]",
+        ]
         if words:
-            table.add_column("top words")
-        for reason in item["reasons"]:
-            c = reason["contribution"]
-            style = "green" if c > 0 else "red"
-            cells = [
-                escape(reason["column"]),
-                escape(fmt(reason["value"])),
-                f"[{style}]{c:+.4f}[/{style}]",
-            ]
-            if words:
-                cells.append(escape(compact(reason.get("words", []))))
-            table.add_row(*cells)
-        console.print(table)
-    if len(records) > rows:
-        console.print(f"... {len(records) - rows} more rows (use --output or --json for all)")
+            cells.append(escape(compact(reason.get("words", []))))
+        table.add_row(*cells)
+    return table

@@ -59,97 +59,120 @@ def write_bundle(
 
     Returns the bundle folder. An existing bundle in `out_dir` is replaced without `force`.
     """
-    import shipml
-    from shipml.deploy.dockerfile import (
-        CPU_TORCH_INDEX,
-        DOCKERIGNORE,
-        render_dockerfile,
-        render_readme,
-    )
-    from shipml.deploy.pins import (
-        IMAGE_SERVE_LEAVE_OUT,
-        TEXT_SERVE_LEAVE_OUT,
-        pinned_requirements,
-    )
-    from shipml.deploy.wheel import shipml_wheel, wheel_metadata
     from shipml.registry.store import Registry, parse_ref
 
     reg = registry if isinstance(registry, Registry) else Registry(registry)
     info = reg.resolve(ref)
     out = Path(out_dir).expanduser().resolve()
     _check_target(out, force=force, registry=reg)
-    running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    python = python or running
-    if not re.fullmatch(r"3\.\d{1,2}", python):
-        raise UsageError(f"bad Python version {python!r}: give a minor version such as 3.11")
-    if python != running:
-        log.warning("the image uses Python %s but the pins were resolved on %s", python, running)
+    python = _checked_python(python)
     if not 1 <= port <= 65535:
         raise UsageError(f"bad port {port}: use 1-65535")
     text, images = _embeds_text(reg, info), _reads_images(reg, info)
     extras = sorted({"serve", *extras, *(["text"] if text else []),
                      *(["images"] if images else [])})  # fmt: skip
     _, _, alias = parse_ref(ref)
+    serve_ref = f"{info.name}@{alias}" if alias else f"{info.name}/{info.version}"
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
-        wheel_path = shipml_wheel(tmp / "wheels", Path(wheel) if wheel else None)
-        leave_out = (TEXT_SERVE_LEAVE_OUT if text or images else ()) + (
-            IMAGE_SERVE_LEAVE_OUT if images else ()
-        )
-        pins = pinned_requirements(wheel_metadata(wheel_path), extras, leave_out=leave_out)
-        torch = next((p.split("==")[1] for p in pins if p.lower().startswith("torch==")), None)
-        copied = _copy_version(reg, info, tmp / "registry")
-        serve_ref = f"{info.name}@{alias}" if alias else f"{info.name}/{info.version}"
-        facts = {
-            "name": info.name,
-            "version": info.version,
-            "aliases": copied.aliases,
-            "image": _image_name(info.name),
-            "python": python,
-            "wheel": wheel_path.name,
-            "shipml_version": shipml.__version__,
-            "source_ref": ref,
-            "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        }
-        header = (
-            f"# Exact versions for {shipml.__version__} + extras [{','.join(extras)}], as "
-            f"installed on Python {sys.version.split()[0]} ({sys.platform}).\n"
-        )
-        if torch is not None:
-            header += (
-                f"# torch: install its CPU build first, as the Dockerfile does: pip install "
-                f"--no-deps --index-url {CPU_TORCH_INDEX} torch=={torch}\n"
-            )
-        if text:
-            header += "# Left out (not used to serve): " + ", ".join(leave_out) + "\n"
-        (tmp / "requirements.txt").write_text(header + "\n".join(pins) + "\n", encoding="utf-8")
-        (tmp / "Dockerfile").write_text(
-            render_dockerfile(
-                python=python,
-                wheel=wheel_path.name,
-                ref=serve_ref,
-                port=port,
-                info=facts,
-                torch=torch,
-            ),
-            encoding="utf-8",
-        )
-        (tmp / ".dockerignore").write_text(DOCKERIGNORE, encoding="utf-8")
-        example = _example_record(info.schema)
-        (tmp / "README.md").write_text(
-            render_readme(ref=serve_ref, port=port, info=facts, example=example, extras=extras),
-            encoding="utf-8",
-        )
-        _write_bundle_file(tmp, reg, info, serve_ref, port, facts, extras)
+        _write_files(tmp, reg, info, (ref, serve_ref), python, port, extras, (text, images),
+                     wheel)  # fmt: skip
         _publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("bundle of %s written to %s", info.ref, out)
     return out
+
+
+def _checked_python(python: str | None) -> str:
+    """The image's Python minor version (default: the running one, the pins' own)."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = python or running
+    if not re.fullmatch(r"3\.\d{1,2}", python):
+        raise UsageError(f"bad Python version {python!r}: give a minor version such as 3.11")
+    if python != running:
+        log.warning("the image uses Python %s but the pins were resolved on %s", python, running)
+    return python
+
+
+def _write_files(tmp: Path, reg, info, refs, python, port, extras, kinds, wheel) -> None:
+    """Every file of the bundle into `tmp`. `refs`: (the reference asked for, the one served);
+    `kinds`: (the model embeds text, the model reads images)."""
+    from shipml.deploy.dockerfile import DOCKERIGNORE, render_dockerfile, render_readme
+    from shipml.deploy.pins import IMAGE_SERVE_LEAVE_OUT, TEXT_SERVE_LEAVE_OUT, pinned_requirements
+    from shipml.deploy.wheel import shipml_wheel, wheel_metadata
+
+    ref, serve_ref = refs
+    text, images = kinds
+    wheel_path = shipml_wheel(tmp / "wheels", Path(wheel) if wheel else None)
+    leave_out = (TEXT_SERVE_LEAVE_OUT if text or images else ()) + (
+        IMAGE_SERVE_LEAVE_OUT if images else ()
+    )
+    pins = pinned_requirements(wheel_metadata(wheel_path), extras, leave_out=leave_out)
+    torch = next((p.split("==")[1] for p in pins if p.lower().startswith("torch==")), None)
+    copied = _copy_version(reg, info, tmp / "registry")
+    facts = _facts(info, copied, python, wheel_path, ref)
+    header = _requirements_header(extras, torch, leave_out if text else None)
+    (tmp / "requirements.txt").write_text(header + "\n".join(pins) + "\n", encoding="utf-8")
+    (tmp / "Dockerfile").write_text(
+        render_dockerfile(
+            python=python,
+            wheel=wheel_path.name,
+            ref=serve_ref,
+            port=port,
+            info=facts,
+            torch=torch,
+        ),
+        encoding="utf-8",
+    )
+    (tmp / ".dockerignore").write_text(DOCKERIGNORE, encoding="utf-8")
+    example = _example_record(info.schema)
+    (tmp / "README.md").write_text(
+        render_readme(ref=serve_ref, port=port, info=facts, example=example, extras=extras),
+        encoding="utf-8",
+    )
+    _write_bundle_file(tmp, reg, info, serve_ref, port, facts, extras)
+
+
+def _facts(info, copied, python: str, wheel_path: Path, ref: str) -> dict:
+    """What the Dockerfile, the README and bundle.json say about the bundle."""
+    import shipml
+
+    return {
+        "name": info.name,
+        "version": info.version,
+        "aliases": copied.aliases,
+        "image": _image_name(info.name),
+        "python": python,
+        "wheel": wheel_path.name,
+        "shipml_version": shipml.__version__,
+        "source_ref": ref,
+        "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _requirements_header(extras, torch: str | None, left_out) -> str:
+    """The comment lines on top of requirements.txt (`left_out`: None, or the distributions a
+    text model's image leaves out)."""
+    import shipml
+    from shipml.deploy.dockerfile import CPU_TORCH_INDEX
+
+    header = (
+        f"# Exact versions for {shipml.__version__} + extras [{','.join(extras)}], as "
+        f"installed on Python {sys.version.split()[0]} ({sys.platform}).\n"
+    )
+    if torch is not None:
+        header += (
+            f"# torch: install its CPU build first, as the Dockerfile does: pip install "
+            f"--no-deps --index-url {CPU_TORCH_INDEX} torch=={torch}\n"
+        )
+    if left_out is not None:
+        header += "# Left out (not used to serve): " + ", ".join(left_out) + "\n"
+    return header
 
 
 def is_bundle(path: Path) -> bool:

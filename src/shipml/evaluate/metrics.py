@@ -88,21 +88,12 @@ def classification_metrics(
     ``y_true``) are ``None``, so every result has the same keys. ``per_class[...]["support"]``
     and the confusion matrix count rows; ``sample_weight`` weighs every score.
     """
-    classes = list(classes)
-    if len(classes) < 2:
-        raise DataError(f"classification needs at least 2 classes, got {classes!r}")
-    if len({str(c) for c in classes}) != len(classes):
-        raise DataError(f"class labels must be distinct (also as text), got {classes!r}")
+    classes = _checked_classes(classes)
     codes = _encode(y_true, classes)
     n, k = len(codes), len(classes)
     p = _check_proba(proba, n, k)
     w = _check_weight(sample_weight, n)
-    if y_pred is None:
-        pred = p.argmax(axis=1)
-    else:
-        pred = _encode(y_pred, classes, what="y_pred")
-        if len(pred) != n:
-            raise DataError(f"y_true has {n} values but y_pred has {len(pred)}")
+    pred = p.argmax(axis=1) if y_pred is None else _encoded_pred(y_pred, classes, n)
     labels = list(range(k))
     names = [str(c) for c in classes]
 
@@ -113,7 +104,6 @@ def classification_metrics(
             codes, pred, labels=labels, sample_weight=w, zero_division=0
         )
         support = np.bincount(codes, minlength=k)
-        present = support > 0
         out: dict[str, Any] = {
             "n_rows": int(n),
             "primary": "roc_auc" if k == 2 else "log_loss",
@@ -129,31 +119,8 @@ def classification_metrics(
             "f1": f1[1] if k == 2 else None,
             "mcc": skm.matthews_corrcoef(codes, pred, sample_weight=w),
             "log_loss": skm.log_loss(codes, p, labels=labels, sample_weight=w),
-            "roc_auc": None,
-            "pr_auc": None,
-            "brier": None,
-            "calibration": None,
+            **_ranking_scores(codes, p, w, support > 0),
         }
-        if present.all():
-            if k == 2:
-                out["roc_auc"] = skm.roc_auc_score(codes, p[:, 1], sample_weight=w)
-            else:
-                out["roc_auc"] = skm.roc_auc_score(
-                    codes, p, multi_class="ovr", average="macro", labels=labels, sample_weight=w
-                )
-        if k == 2:
-            if present[1]:
-                out["pr_auc"] = skm.average_precision_score(codes, p[:, 1], sample_weight=w)
-            out["brier"] = skm.brier_score_loss(codes, p[:, 1], sample_weight=w)
-            out["calibration"] = _calibration(codes, p[:, 1], w)
-        else:
-            # Macro over the classes present: average precision is undefined without positives.
-            ap = [
-                skm.average_precision_score(codes == j, p[:, j], sample_weight=w)
-                for j in labels
-                if present[j]
-            ]
-            out["pr_auc"] = float(np.mean(ap)) if ap else None
         cm = skm.confusion_matrix(codes, pred, labels=labels)
     out["per_class"] = {
         names[j]: {
@@ -166,6 +133,54 @@ def classification_metrics(
     }
     out["confusion_matrix"] = {"labels": names, "matrix": cm.astype(int).tolist()}
     return _jsonable(out)
+
+
+def _checked_classes(classes: Sequence[Any]) -> list:
+    classes = list(classes)
+    if len(classes) < 2:
+        raise DataError(f"classification needs at least 2 classes, got {classes!r}")
+    if len({str(c) for c in classes}) != len(classes):
+        raise DataError(f"class labels must be distinct (also as text), got {classes!r}")
+    return classes
+
+
+def _encoded_pred(y_pred, classes: list, n: int) -> np.ndarray:
+    """The labels the model answers, as class codes (one per true label)."""
+    pred = _encode(y_pred, classes, what="y_pred")
+    if len(pred) != n:
+        raise DataError(f"y_true has {n} values but y_pred has {len(pred)}")
+    return pred
+
+
+def _ranking_scores(codes: np.ndarray, p: np.ndarray, w, present: np.ndarray) -> dict[str, Any]:
+    """roc_auc, pr_auc, brier and calibration of the probabilities (None where undefined: a
+    class missing from the true labels; brier and calibration for multiclass)."""
+    from sklearn import metrics as skm
+
+    k = p.shape[1]
+    labels = list(range(k))
+    out: dict[str, Any] = {"roc_auc": None, "pr_auc": None, "brier": None, "calibration": None}
+    if present.all():
+        if k == 2:
+            out["roc_auc"] = skm.roc_auc_score(codes, p[:, 1], sample_weight=w)
+        else:
+            out["roc_auc"] = skm.roc_auc_score(
+                codes, p, multi_class="ovr", average="macro", labels=labels, sample_weight=w
+            )
+    if k == 2:
+        if present[1]:
+            out["pr_auc"] = skm.average_precision_score(codes, p[:, 1], sample_weight=w)
+        out["brier"] = skm.brier_score_loss(codes, p[:, 1], sample_weight=w)
+        out["calibration"] = _calibration(codes, p[:, 1], w)
+    else:
+        # Macro over the classes present: average precision is undefined without positives.
+        ap = [
+            skm.average_precision_score(codes == j, p[:, j], sample_weight=w)
+            for j in labels
+            if present[j]
+        ]
+        out["pr_auc"] = float(np.mean(ap)) if ap else None
+    return out
 
 
 def _calibration(codes: np.ndarray, p1: np.ndarray, w: np.ndarray | None) -> dict[str, list]:

@@ -65,20 +65,8 @@ def monitor(
     has no drift reference (trained before shipml saved one).
     """
     now = now or dt.datetime.now(dt.timezone.utc)
-    start = _when(since, now)
-    end = _when(until, now)
-    if start is not None and end is not None and start >= end:
-        raise DataError(f"--since ({_human(start)}) must be before --until ({_human(end)})")
-    # Unknown names, versions and aliases fail here, with the registry's own message.
-    from shipml.registry.store import parse_ref
-
-    base, ref_version, alias = parse_ref(name)
-    if version is not None:  # --version wins over a version in the reference
-        info = registry.get(base, version)
-    else:
-        info = registry.resolve(name)
-        if ref_version is not None or alias is not None:  # "churn/3", "churn@production"
-            version = info.version
+    start, end = _window(since, until, now)
+    info, version = _resolve(registry, name, version)
     name = info.name
     if info.task == "recommend":  # hit rate and CTR; no feature columns to drift
         return _recommender(registry, info, version, start, end, now, report)
@@ -90,15 +78,45 @@ def monitor(
     result = _empty(name, version, start, end, now)
     if logged.empty:
         return _with_report(result, report)
+    rows, checked = _one_version(result, logged, version, name)
+    if reference is None:
+        info = registry.get(name, checked)
+        reference = _load_reference(registry, info)
+    typed = _check_drift(result, rows, checked, info, reference)
+    return _with_report(result, report, reference, typed, rows["prediction"].dropna())
 
+
+def _window(since, until, now: dt.datetime):
+    """(start, end) of the window; either may be None (no bound)."""
+    start = _when(since, now)
+    end = _when(until, now)
+    if start is not None and end is not None and start >= end:
+        raise DataError(f"--since ({_human(start)}) must be before --until ({_human(end)})")
+    return start, end
+
+
+def _resolve(registry, name: str, version: int | None):
+    """(the registered version's info, the version to check or None: the newest logged)."""
+    # Unknown names, versions and aliases fail here, with the registry's own message.
+    from shipml.registry.store import parse_ref
+
+    base, ref_version, alias = parse_ref(name)
+    if version is not None:  # --version wins over a version in the reference
+        return registry.get(base, version), version
+    info = registry.resolve(name)
+    if ref_version is not None or alias is not None:  # "churn/3", "churn@production"
+        version = info.version
+    return info, version
+
+
+def _one_version(result: dict, logged: pd.DataFrame, version: int | None, name: str):
+    """(the logged rows of the version checked, that version): `version`, else the newest in
+    the window; the other versions' counts go into `result`."""
     # One version at a time: each is compared with the reference of its own training data.
     versions = logged["version"].astype(int)
     checked = int(version if version is not None else versions.max())
     others = versions[versions != checked].value_counts().sort_index()
     rows = logged[versions == checked].reset_index(drop=True)
-    if reference is None:
-        info = registry.get(name, checked)
-        reference = _load_reference(registry, info)
     result.update(version=checked, n_predictions=len(rows))
     result["other_versions"] = {str(v): int(n) for v, n in others.items()}
     if len(others):
@@ -110,7 +128,12 @@ def monitor(
         )
     result["first_prediction"] = _iso(rows["created_at"].min())
     result["last_prediction"] = _iso(rows["created_at"].max())
+    return rows, checked
 
+
+def _check_drift(result: dict, rows: pd.DataFrame, checked: int, info, reference: dict):
+    """Input, prediction and live-metric drift of `rows` against the version's reference into
+    `result`; returns the rows' typed inputs (for the report)."""
     from shipml.data.schema import Schema
     from shipml.monitor.drift import dataset_drift
 
@@ -136,7 +159,7 @@ def monitor(
     drift = bool(result["dataset"]["dataset_drift"] or result["prediction"]["drift"])
     result.update(status="drift" if drift else "no_drift", drift_detected=drift)
     result["message"] = _summary(result)
-    return _with_report(result, report, reference, typed, rows["prediction"].dropna())
+    return typed
 
 
 def _empty(name: str, version: int | None, start, end, now) -> dict[str, Any]:

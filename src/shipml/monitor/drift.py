@@ -343,15 +343,7 @@ def drift_png(
 ) -> bytes:
     """Reference vs current distribution of one column as PNG bytes: overlaid histograms of
     shares for numbers, datetimes and text lengths; paired bars of shares for categories."""
-    from shipml.evaluate.plots import (
-        BLUE,
-        ORANGE,
-        draw_message,
-        figure_png,
-        new_figure,
-        plot_label,
-        plot_style,
-    )
+    from shipml.evaluate.plots import figure_png, new_figure, plot_label, plot_style
 
     current = pd.Series(current)
     name = title if title is not None else current.name
@@ -369,56 +361,74 @@ def drift_png(
     with plot_style():
         fig, ax = new_figure(6.4, 4.2)
         if kind in ("numeric", "datetime", "text"):
-            if kind == "text":
-                ref = np.asarray(reference_col.get("lengths", []), dtype="float64")
-                cur = as_lengths(current)
-            else:
-                ref = np.asarray(reference_col.get("values", []), dtype="float64")
-                cur = as_numbers(current, kind)
-            if len(ref) and len(cur):
-                both = np.concatenate([ref, cur])
-                edges = np.histogram_bin_edges(both, bins="auto")
-                if len(edges) > 51:
-                    edges = np.linspace(both.min(), both.max(), 51)
-                ref_w = np.full(len(ref), 1.0 / len(ref))
-                cur_w = np.full(len(cur), 1.0 / len(cur))
-                ax.hist(ref, bins=edges, weights=ref_w, color=BLUE, alpha=0.35,
-                        label=f"Reference ({len(ref):,} values)")  # fmt: skip
-                ax.hist(cur, bins=edges, weights=cur_w, histtype="step", lw=2, color=ORANGE,
-                        label=f"Current ({len(cur):,} values)")  # fmt: skip
-                if kind == "datetime":
-                    ax.xaxis_date()  # matplotlib's date numbers are days since 1970 too
-            else:
-                draw_message(ax, "No values to compare.")
-            ax.set_xlabel({"text": "Length in characters", "datetime": "Date"}.get(kind, "Value"))
-            ax.set_ylabel("Share of values")
+            _histograms(ax, reference_col, current, kind)
         else:
-            if kind == "categorical":
-                keys, ref, cur = _count_arrays(
-                    {str(k): int(v) for k, v in reference_col.get("counts", {}).items()},
-                    as_labels(current).value_counts(),
-                )
-            else:
-                keys, ref, cur = _value_counts(
-                    np.asarray(reference_col.get("values", []), dtype="float64"),
-                    as_numbers(current, kind),
-                )
-                words = {0.0: "false", 1.0: "true"} if kind == "boolean" else {}
-                keys = [words.get(k, f"{k:g}") for k in keys]
-            if ref.sum() and cur.sum():
-                ref, cur = ref / ref.sum(), cur / cur.sum()
-                order = np.argsort(-np.maximum(ref, cur), kind="stable")[:_MAX_BARS]
-                y = np.arange(len(order))
-                ax.barh(y - 0.2, ref[order], height=0.4, color=BLUE, label="Reference")
-                ax.barh(y + 0.2, cur[order], height=0.4, color=ORANGE, label="Current")
-                ax.set_yticks(y)
-                ax.set_yticklabels([plot_label(keys[i], 24) for i in order])
-                ax.invert_yaxis()
-                ax.grid(axis="y", visible=False)
-            else:
-                draw_message(ax, "No values to compare.")
-            ax.set_xlabel("Share of values")
+            _bars(ax, reference_col, current, kind)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
         ax.set_title(heading)
         return figure_png(fig)
+
+
+def _histograms(ax, reference_col: dict, current: pd.Series, kind: str) -> None:
+    """Overlaid histograms of shares: numbers, datetimes, text lengths."""
+    from shipml.evaluate.plots import BLUE, ORANGE, draw_message
+
+    if kind == "text":
+        ref = np.asarray(reference_col.get("lengths", []), dtype="float64")
+        cur = as_lengths(current)
+    else:
+        ref = np.asarray(reference_col.get("values", []), dtype="float64")
+        cur = as_numbers(current, kind)
+    if len(ref) and len(cur):
+        both = np.concatenate([ref, cur])
+        edges = np.histogram_bin_edges(both, bins="auto")
+        if len(edges) > 51:
+            edges = np.linspace(both.min(), both.max(), 51)
+        ref_w = np.full(len(ref), 1.0 / len(ref))
+        cur_w = np.full(len(cur), 1.0 / len(cur))
+        ax.hist(ref, bins=edges, weights=ref_w, color=BLUE, alpha=0.35,
+                label=f"Reference ({len(ref):,} values)")  # fmt: skip
+        ax.hist(cur, bins=edges, weights=cur_w, histtype="step", lw=2, color=ORANGE,
+                label=f"Current ({len(cur):,} values)")  # fmt: skip
+        if kind == "datetime":
+            ax.xaxis_date()  # matplotlib's date numbers are days since 1970 too
+    else:
+        draw_message(ax, "No values to compare.")
+    ax.set_xlabel({"text": "Length in characters", "datetime": "Date"}.get(kind, "Value"))
+    ax.set_ylabel("Share of values")
+
+
+def _bars(ax, reference_col: dict, current: pd.Series, kind: str) -> None:
+    """Paired bars of shares, the largest first: categories, booleans, few-valued numbers."""
+    from shipml.evaluate.plots import BLUE, ORANGE, draw_message, plot_label
+
+    keys, ref, cur = _bar_counts(reference_col, current, kind)
+    if ref.sum() and cur.sum():
+        ref, cur = ref / ref.sum(), cur / cur.sum()
+        order = np.argsort(-np.maximum(ref, cur), kind="stable")[:_MAX_BARS]
+        y = np.arange(len(order))
+        ax.barh(y - 0.2, ref[order], height=0.4, color=BLUE, label="Reference")
+        ax.barh(y + 0.2, cur[order], height=0.4, color=ORANGE, label="Current")
+        ax.set_yticks(y)
+        ax.set_yticklabels([plot_label(keys[i], 24) for i in order])
+        ax.invert_yaxis()
+        ax.grid(axis="y", visible=False)
+    else:
+        draw_message(ax, "No values to compare.")
+    ax.set_xlabel("Share of values")
+
+
+def _bar_counts(reference_col: dict, current: pd.Series, kind: str):
+    """(labels, reference counts, current counts) of a column drawn as bars."""
+    if kind == "categorical":
+        return _count_arrays(
+            {str(k): int(v) for k, v in reference_col.get("counts", {}).items()},
+            as_labels(current).value_counts(),
+        )
+    keys, ref, cur = _value_counts(
+        np.asarray(reference_col.get("values", []), dtype="float64"),
+        as_numbers(current, kind),
+    )
+    words = {0.0: "false", 1.0: "true"} if kind == "boolean" else {}
+    return [words.get(k, f"{k:g}") for k in keys], ref, cur

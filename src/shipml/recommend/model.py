@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shipml.errors import ArtifactIntegrityError, DataError, UsageError
+from shipml.identity import Registered
 from shipml.learners.base import standardize_rows
 from shipml.recommend.catalog import Catalog, item_texts
 from shipml.recommend.interactions import Histories, Interactions, RankTargets
@@ -61,7 +62,7 @@ class RecMember:
 
 
 @dataclass
-class RecModel:
+class RecModel(Registered):
     """`events`: what the model knows of its users (their items, in time order; users as
     `user_key`s) — excluded from their recommendations, and the input of sequential members.
     `popular`: recent popularity per item, the answer for a visitor with no items."""
@@ -93,25 +94,6 @@ class RecModel:
     @property
     def users(self) -> np.ndarray:
         return self.events.users
-
-    @property
-    def name(self) -> str | None:
-        return self.info.get("name")
-
-    @property
-    def version(self) -> int | None:
-        return self.info.get("version")
-
-    @property
-    def metrics(self) -> dict:
-        return self.info.get("metrics", {})
-
-    @property
-    def report_path(self):
-        from pathlib import Path
-
-        path = self.info.get("report_path")
-        return Path(path) if path else None
 
     def __repr__(self) -> str:
         who = f"{self.name}/{self.version}" if self.name else "unsaved"

@@ -88,7 +88,7 @@ def create_app(
     from shipml.registry.store import Registry
     from shipml.serve.heavy import Heavy
     from shipml.serve.keys import KeyStore
-    from shipml.serve.metrics import Metrics, ObserveMiddleware
+    from shipml.serve.metrics import Metrics
     from shipml.serve.paths import path_scrubber
     from shipml.serve.predict import Predictor
     from shipml.serve.ratelimit import RateLimiter
@@ -96,13 +96,7 @@ def create_app(
     reg = registry or Registry(registry_uri)
     metrics = Metrics()
 
-    def loaded(name: str, version: int, seconds: float) -> None:
-        metrics.load_seconds.labels(name, str(version)).set(seconds)
-
-    def failed(name: str, version: int) -> None:
-        metrics.load_failures.labels(name, str(version)).inc()
-
-    pool = ModelPool.from_refs(reg, refs, on_load=loaded, on_failure=failed)
+    pool = _pool(reg, refs, metrics)
     keys = KeyStore(reg.engine)
     limiter = RateLimiter(rate_per_s, burst)
     failures = RateLimiter(failed_auth_per_s, failed_auth_burst)
@@ -111,9 +105,37 @@ def create_app(
     if not auth:
         log.warning("AUTHENTICATION IS OFF (--no-auth): anyone who reaches this port can call it")
 
-    from contextlib import asynccontextmanager
-
     heavy = Heavy(heavy_slots, heavy_timeout_s)
+    app = FastAPI(title="shipml", version=_version(), docs_url="/docs", redoc_url=None,
+                  lifespan=_lifespan(heavy, predictor))  # fmt: skip
+    _middleware(app, cors_origins, max_body_bytes, metrics)
+    app.state.pool, app.state.predictor, app.state.heavy = pool, predictor, heavy
+    _error_handlers(app, path_scrubber(reg))
+    need = _auth(auth, keys, limiter, failures)
+    _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows, max_body_bytes)
+
+    from shipml.serve.oip import add_v2_routes
+
+    add_v2_routes(app, pool, need, predictor, _version())
+    return app
+
+
+def _pool(reg, refs: list[str], metrics) -> ModelPool:
+    """The models of `refs`; each load's seconds and each failed load counted in `metrics`."""
+
+    def loaded(name: str, version: int, seconds: float) -> None:
+        metrics.load_seconds.labels(name, str(version)).set(seconds)
+
+    def failed(name: str, version: int) -> None:
+        metrics.load_failures.labels(name, str(version)).inc()
+
+    return ModelPool.from_refs(reg, refs, on_load=loaded, on_failure=failed)
+
+
+def _lifespan(heavy, predictor):
+    """Start: heavy work may run (again) and SIGTERM stops it; stop: heavy work stops within a
+    chunk and the prediction log writes what is queued."""
+    from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -124,8 +146,12 @@ def create_app(
         if predictor.log is not None:  # write what is queued before the process exits
             predictor.log.flush(timeout=10.0)
 
-    app = FastAPI(title="shipml", version=_version(), docs_url="/docs", redoc_url=None,
-                  lifespan=lifespan)  # fmt: skip
+    return lifespan
+
+
+def _middleware(app, cors_origins, max_body_bytes: int, metrics) -> None:
+    from shipml.serve.metrics import ObserveMiddleware
+
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -136,15 +162,6 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeaderLimit)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
-    app.state.pool, app.state.predictor, app.state.heavy = pool, predictor, heavy
-    _error_handlers(app, path_scrubber(reg))
-    need = _auth(auth, keys, limiter, failures)
-    _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows, max_body_bytes)
-
-    from shipml.serve.oip import add_v2_routes
-
-    add_v2_routes(app, pool, need, predictor, _version())
-    return app
 
 
 def _prediction_log(reg, enabled: bool, metrics):
@@ -291,12 +308,27 @@ def _auth(enabled: bool, keys, limiter, failures):
 
 def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
             max_body_bytes: int) -> None:  # fmt: skip
+    def served(request, name: str):
+        model, version = pool.get(name)
+        request.state.model, request.state.version = name, version
+        return model, version
+
+    predict_body, feedback_body = _bodies()
+    _health_routes(app, pool, metrics)
+    _model_routes(app, pool, need, served)
+    _predict_routes(app, predictor, need, served, heavy, predict_body)
+    _csv_route(app, predictor, need, served, heavy, max_body_bytes)
+    _explain_route(app, need, served, heavy, predict_body, max_explain_rows)
+    _feedback_route(app, pool, predictor, need, feedback_body)
+    add_recommend_routes(app, pool, predictor, need, served, _json)
+    add_answer_routes(app, predictor, need, served, _json)
+
+
+def _bodies():
+    """The JSON bodies of /predict and /explain (PredictBody) and of /feedback (FeedbackBody)."""
     from typing import Annotated, Literal
 
-    from fastapi import Depends, Query, Request
-    from fastapi.responses import Response
     from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
-    from starlette.concurrency import run_in_threadpool
 
     class PredictBody(BaseModel):
         records: list[dict] = Field(min_length=1, max_length=MAX_RECORDS)
@@ -311,13 +343,11 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         helpful: StrictBool | None = None
         entry: Annotated[StrictStr, Field(min_length=1, max_length=200)] | StrictInt | None = None
 
-    def served(request: Request, name: str):
-        model, version = pool.get(name)
-        request.state.model, request.state.version = name, version
-        return model, version
+    return PredictBody, FeedbackBody
 
-    def key_name(key) -> str | None:
-        return key.name if key is not None else None
+
+def _health_routes(app, pool, metrics) -> None:
+    from fastapi.responses import Response
 
     @app.get("/v2/health/live")
     def live() -> dict:
@@ -333,6 +363,10 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
     def prometheus() -> Response:
         payload, content_type = metrics.exposition()
         return Response(content=payload, media_type=content_type)
+
+
+def _model_routes(app, pool, need, served) -> None:
+    from fastapi import Depends, Request
 
     @app.get("/v1/models")
     def list_models(_key=Depends(need("predict"))) -> dict:
@@ -364,6 +398,11 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
             }
         )
 
+
+def _predict_routes(app, predictor, need, served, heavy, PredictBody) -> None:
+    from fastapi import Depends, Request
+    from starlette.concurrency import run_in_threadpool
+
     @app.post("/v1/models/{name}/predict")
     async def predict(request: Request, name: str, body: PredictBody,
                       key=Depends(need("predict"))):  # fmt: skip
@@ -372,10 +411,10 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         records = body.records
         if image_columns(model):  # base64 images: decoded, checked, scored as a heavy job
             rows = await score_images(request, heavy, predictor, (name, model, version),
-                                      records, key_name(key), json_field)  # fmt: skip
+                                      records, _key_name(key), json_field)  # fmt: skip
             return _json({"model": name, "version": version, "predictions": rows})
         request.state.rows = len(records)
-        args = (name, model, version, records, key_name(key))
+        args = (name, model, version, records, _key_name(key))
         if predictor.quick(model, len(records)):  # ~1 ms: first come, first served on the loop
             rows = predictor.predict(*args)
         else:
@@ -391,8 +430,13 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         check_tabular(model, name)
         records = await upload_records(request, model)
         rows = await score_images(request, heavy, predictor, (name, model, version), records,
-                                  key_name(key), upload_field)  # fmt: skip
+                                  _key_name(key), upload_field)  # fmt: skip
         return _json({"model": name, "version": version, "predictions": rows})
+
+
+def _csv_route(app, predictor, need, served, heavy, max_body_bytes: int) -> None:
+    from fastapi import Depends, Request
+    from fastapi.responses import Response
 
     @app.post(
         "/v1/models/{name}/predict/csv",
@@ -413,7 +457,7 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         check_tabular(model, name)
 
         def run(job=None) -> bytes:
-            return _score_csv(raw, name, model, version, predictor, key_name(key), request, job,
+            return _score_csv(raw, name, model, version, predictor, _key_name(key), request, job,
                               max_body_bytes)  # fmt: skip
 
         if len(raw) > CSV_HEAVY_BYTES or image_columns(model):  # heavy: a slot, a deadline
@@ -421,6 +465,10 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         else:
             payload = await asyncio.get_running_loop().run_in_executor(None, run)
         return Response(content=payload, media_type="text/csv; charset=utf-8")
+
+
+def _explain_route(app, need, served, heavy, PredictBody, max_explain_rows: int) -> None:
+    from fastapi import Depends, Query, Request
 
     @app.post("/v1/models/{name}/explain")
     async def explain(request: Request, name: str, body: PredictBody,
@@ -443,21 +491,26 @@ def _routes(app, pool, predictor, need, metrics, heavy, max_explain_rows: int,
         explanations = await heavy.run(request, lambda job: job.map(records, part, EXPLAIN_CHUNK))
         return _json({"model": name, "version": version, "explanations": explanations})
 
+
+def _feedback_route(app, pool, predictor, need, FeedbackBody) -> None:
+    from fastapi import Depends, Request
+
     @app.post("/v1/feedback")
     def feedback(request: Request, body: FeedbackBody, key=Depends(need("feedback"))) -> dict:
         """The true label (or value) for a prediction id the server returned; for a
         recommendation, a click or purchase on an item (`item` and `event`); for an answer,
         `helpful` (true or false) or the right `entry`."""
         if body.helpful is not None or body.entry is not None:
-            return store_answer_feedback(pool, predictor, body, key_name(key), _retry_unflushed)
+            return store_answer_feedback(pool, predictor, body, _key_name(key), _retry_unflushed)
         if body.item is not None or body.event is not None:
-            return store_event(predictor, body, key_name(key), _retry_unflushed)
+            return store_event(predictor, body, _key_name(key), _retry_unflushed)
         if body.label is None:
             raise SchemaError("label is required: the true class or value for the prediction")
-        return _store_feedback(pool, predictor, body.prediction_id, body.label, key_name(key))
+        return _store_feedback(pool, predictor, body.prediction_id, body.label, _key_name(key))
 
-    add_recommend_routes(app, pool, predictor, need, served, _json)
-    add_answer_routes(app, predictor, need, served, _json)
+
+def _key_name(key) -> str | None:
+    return key.name if key is not None else None
 
 
 def _task(model) -> str | None:

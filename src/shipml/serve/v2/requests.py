@@ -80,6 +80,25 @@ def parse_infer_request(
         body = body.encode("utf-8")
     body = bytes(body)
     header, binary = _split_body(body, header_length)
+    doc = _request_doc(header)
+    parameters = check_parameters(doc.get("parameters"), "the request's 'parameters'")
+    outputs = _requested_outputs(doc.get("outputs"), schema, _binary_default(parameters))
+    features = {col.name: col for col in schema.features}
+    columns = _read_inputs(_input_specs(doc, features), features, schema, binary, max_batch)
+    # explicit dtypes: pandas >= 3 would turn object arrays of text into its "str" dtype
+    frame = pd.DataFrame({n: pd.Series(columns[n], dtype=columns[n].dtype) for n in features})
+    return InferRequest(
+        id=doc.get("id"),
+        frame=frame,
+        outputs=outputs,
+        parameters=parameters,
+        task=schema.task,
+        classes=list(schema.classes) if schema.classes else None,
+    )
+
+
+def _request_doc(header: bytes) -> dict:
+    """The JSON header: an object whose 'id', when given, is a string."""
     doc = _load_json(header)
     if not isinstance(doc, dict):
         raise V2Error(
@@ -88,16 +107,21 @@ def parse_infer_request(
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise V2Error(f"'id' must be a string, got {json_type(request_id)}", field="id")
-    parameters = check_parameters(doc.get("parameters"), "the request's 'parameters'")
+    return doc
+
+
+def _binary_default(parameters: dict) -> bool:
+    """parameters.binary_data_output: whether outputs are binary unless they say otherwise."""
     binary_default = parameters.get("binary_data_output", False)
     if not isinstance(binary_default, bool):
         raise V2Error(
             f"parameters.binary_data_output must be true or false, got {json_type(binary_default)}",
             field="binary_data_output",
         )
+    return binary_default
 
-    outputs = _requested_outputs(doc.get("outputs"), schema, binary_default)
-    features = {col.name: col for col in schema.features}
+
+def _input_specs(doc: dict, features: dict) -> list:
     specs = doc.get("inputs")
     if specs is None:
         raise V2Error(
@@ -109,7 +133,12 @@ def parse_infer_request(
             f"'inputs' must be a non-empty list of tensors, got {json_type(specs)}",
             field="inputs",
         )
+    return specs
 
+
+def _read_inputs(specs: list, features: dict, schema, binary: bytes, max_batch: int) -> dict:
+    """{column name: values} of the input tensors: one per feature, all with the same number
+    of rows (1 to `max_batch`), the binary data claimed to its last byte."""
     columns: dict[str, np.ndarray] = {}
     first: tuple[str, int] | None = None
     offset = 0
@@ -134,7 +163,11 @@ def parse_infer_request(
         else:
             values = json_values(name, datatype, n, spec)
         columns[name] = to_column(name, col.kind, datatype, values)
+    _check_all_read(features, columns, len(binary) - offset)
+    return columns
 
+
+def _check_all_read(features: dict, columns: dict, unclaimed: int) -> None:
     missing = [c for c in features if c not in columns]
     if missing:
         described = ", ".join(f"'{c}' ({features[c].kind})" for c in missing[:10])
@@ -143,22 +176,12 @@ def parse_infer_request(
             f"the request is missing {len(missing)} input(s) the model needs: {described}{more}",
             field=missing[0],
         )
-    if offset < len(binary):
+    if unclaimed > 0:
         raise V2Error(
-            f"the request body has {len(binary) - offset} byte(s) of binary data after the "
+            f"the request body has {unclaimed} byte(s) of binary data after the "
             "JSON header that no input claims (check each input's binary_data_size)",
             field="binary_data_size",
         )
-    # explicit dtypes: pandas >= 3 would turn object arrays of text into its "str" dtype
-    frame = pd.DataFrame({n: pd.Series(columns[n], dtype=columns[n].dtype) for n in features})
-    return InferRequest(
-        id=request_id,
-        frame=frame,
-        outputs=outputs,
-        parameters=parameters,
-        task=schema.task,
-        classes=list(schema.classes) if schema.classes else None,
-    )
 
 
 def _split_body(body: bytes, header_length) -> tuple[bytes, bytes]:
