@@ -491,15 +491,13 @@ def _search(schema, tabular, tdata, text, plan, metric, timing, seed, n_trials, 
     if few:
         search_data, search_plan, names = with_class_names(schema, features, data, plan)
         text.notes.extend([_FEW_SHOT_NOTE] + ([names] if names else []))
-    # linear heads first on embeddings (sentences, images): there they win, and on 40,000 photos
-    # the LightGBM floor on 1,280 columns could take the whole search before any linear head ran
-    on_embeddings = any(c.kind in ("text", "image") for c in schema.features)
+    on_text = any(c.kind == "text" for c in schema.features)  # linear heads first on text
     result = run_search(search_data, search_plan, metric=metric, budget=timing.search_budget(),
                         seed=seed, n_trials=n_trials, progress=reporter,
                         families=("linear",) if few else chosen[0],
                         options=None if few else chosen[1],
                         on_candidate=_refit_estimate(timing, refit_cap),
-                        defaults_first=not on_embeddings)  # fmt: skip
+                        defaults_first=not on_text)  # fmt: skip
     timing.mark("search_deadline", timing.deadline() - timing.started)
     timing.mark("search_end")
     ens = select_ensemble(result, data.y[plan.scored_rows], schema.task)
