@@ -42,7 +42,9 @@ def test_scratch_mode_trains_the_cnn_and_reloads_it(tmp_path):
 
 def test_the_family_runs_only_on_pixels_and_its_reasons_sum_to_its_scores():
     from shipml.learners.base import TrainData
-    from shipml.learners.cnn import CNN, CNNFitted, pixels_of, raw_scores
+    from shipml.learners.cnn import CNN, CNNFitted
+    from shipml.learners.fold_networks import images_of as pixels_of
+    from shipml.learners.fold_networks import raw_scores
 
     X = np.arange(2 * 5 * 16, dtype=float).reshape(2, 80)
     plain = TrainData(X, np.array([0, 1]), "binary", 2)

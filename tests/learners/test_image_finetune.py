@@ -34,8 +34,9 @@ def test_finetune_mode_trains_the_tail_and_reloads_it(tmp_path, monkeypatch):
 def test_the_family_runs_only_on_maps_of_classes_and_its_reasons_sum_to_its_scores():
     from shipml.learners.base import TrainData
     from shipml.learners.cnn import CNN
+    from shipml.learners.fold_networks import images_of as maps_of
     from shipml.learners.image import families_on
-    from shipml.learners.image_finetune import FINETUNE, FinetuneFitted, maps_of
+    from shipml.learners.image_finetune import FINETUNE, FinetuneFitted
 
     X = np.arange(2 * 2 * 16 + 2, dtype=float).reshape(2, 33)
     layout = {"start": 1, "size": 2, "channels": 4, "kind": "maps", "cut": 15,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shipml.errors import ArtifactIntegrityError, DataError, SchemaError, TargetError, UsageError
+from shipml.errors import DataError, SchemaError, TargetError, UsageError
 
 __all__ = [
     "SETTINGS",
@@ -174,44 +174,24 @@ class FittedCNN:
 
     def predict_proba(self, pixels: np.ndarray, *, batch_size: int = _PREDICT_BATCH) -> np.ndarray:
         """(n, n_classes) float64 class probabilities of (n, channels, size, size) pixels."""
-        import torch
+        from shipml.learners.fold_networks import batched_proba
 
         pixels = _checked_pixels(pixels, self.channels, self.size)
-        out = np.empty((len(pixels), int(self.settings["n_classes"])), dtype=np.float64)
-        self.module.eval()
-        with torch.inference_mode():
-            for start in range(0, len(pixels), batch_size):
-                batch = torch.from_numpy(pixels[start : start + batch_size])
-                out[start : start + len(batch)] = torch.softmax(self.module(batch), 1).numpy()
-        return out
+        return batched_proba(self.module, pixels, int(self.settings["n_classes"]), batch_size)
 
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
         """(meta JSON, {file: bytes}): the weights (BatchNorm statistics included) as
         safetensors, the settings as JSON."""
-        from safetensors.torch import save
+        from shipml.learners.fold_networks import network_artifacts
 
-        weights = f"{prefix}.safetensors"
-        state = {k: v.detach().contiguous() for k, v in self.module.state_dict().items()}
-        meta = {"kind": "image_cnn", "settings": self.settings, "weights": weights,
-                "summary": self.summary}  # fmt: skip
-        return meta, {weights: save(state)}
+        return network_artifacts("image_cnn", self.module, self.settings, self.summary, prefix)
 
 
 def cnn_from_artifacts(meta: dict, reader) -> FittedCNN:
     """The network a model stored (FittedCNN.artifacts), read through the ArtifactReader."""
-    from safetensors.torch import load
+    from shipml.learners.fold_networks import network_state
 
-    state = reader.parse(meta["weights"], "safetensors weights", load)
-    module = _network(meta["settings"])
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ArtifactIntegrityError(
-            f"{meta['weights']} does not match its network settings ({first}): restore the "
-            "version's files from a backup or train it again"
-        ) from None
-    module.eval()
+    module = network_state(meta, reader, _network)
     return FittedCNN(module, dict(meta["settings"]), dict(meta.get("summary") or {}))
 
 

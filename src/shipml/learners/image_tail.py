@@ -126,43 +126,23 @@ class FittedTail:
 
     def predict_proba(self, maps: np.ndarray, *, batch_size: int = _PREDICT_BATCH) -> np.ndarray:
         """(n, n_classes) float64 class probabilities of (n, channels, side, side) maps."""
-        import torch
+        from shipml.learners.fold_networks import batched_proba
 
         maps = _checked_maps(maps, self.shape)
-        out = np.empty((len(maps), int(self.settings["n_classes"])), dtype=np.float64)
-        self.module.eval()
-        with torch.inference_mode():
-            for start in range(0, len(maps), batch_size):
-                batch = torch.from_numpy(maps[start : start + batch_size])
-                out[start : start + len(batch)] = torch.softmax(self.module(batch), 1).numpy()
-        return out
+        return batched_proba(self.module, maps, int(self.settings["n_classes"]), batch_size)
 
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
         """(meta JSON, {file: bytes}): the tail's weights as safetensors, its settings as JSON."""
-        from safetensors.torch import save
+        from shipml.learners.fold_networks import network_artifacts
 
-        weights = f"{prefix}.safetensors"
-        state = {k: v.detach().contiguous() for k, v in self.module.state_dict().items()}
-        meta = {"kind": "image_tail", "settings": self.settings, "weights": weights,
-                "summary": self.summary}  # fmt: skip
-        return meta, {weights: save(state)}
+        return network_artifacts("image_tail", self.module, self.settings, self.summary, prefix)
 
 
 def tail_from_artifacts(meta: dict, reader) -> FittedTail:
     """The tail a model stored (FittedTail.artifacts), read through the ArtifactReader."""
-    from safetensors.torch import load
+    from shipml.learners.fold_networks import network_state
 
-    state = reader.parse(meta["weights"], "safetensors weights", load)
-    module = tail_network(meta["settings"])
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ArtifactIntegrityError(
-            f"{meta['weights']} does not match its network settings ({first}): restore the "
-            "version's files from a backup or train it again"
-        ) from None
-    module.eval()
+    module = network_state(meta, reader, tail_network)
     return FittedTail(module, dict(meta["settings"]), dict(meta.get("summary") or {}))
 
 
