@@ -17,6 +17,20 @@ os.environ.setdefault("SHIPML_FAMILIES", "-mlp,-sasrec")
 ROOT = Path(__file__).resolve().parent.parent  # the repository (README.md, pyproject.toml, tools/)
 DATA = ROOT / "tests" / "data"  # the datasets, whichever folder a test sits in
 GERMAN = DATA / "german_credit.csv"
+
+
+class Tick:
+    """A clock that advances one second each time it is read: a run's step count then
+    depends on the code alone, not on the machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
 ADULT = DATA / "adult_slice.csv"
 ADULT_TEST = DATA / "adult_test_slice.csv"
 BANK = DATA / "bank_slice.csv"

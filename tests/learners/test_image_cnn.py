@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import Tick
+
 pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
@@ -19,18 +21,6 @@ from shipml.learners.image_cnn import cnn_from_artifacts, fit_cnn, prepare_pixel
 DEFECTS = Path(__file__).resolve().parents[1] / "data" / "images" / "defects"
 CLASSES = ("ok", "scratch", "spot")
 QUICK = {"max_epochs": 2, "patience": None}
-
-
-class Tick:
-    """A clock that advances one second each time it is read: a run's step count then
-    depends on the code alone, not on the machine."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import Tick
+
 pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
@@ -19,17 +21,6 @@ from shipml.learners.image_tail import FittedTail, fit_tail, tail_from_artifacts
 
 DEFECTS = Path(__file__).resolve().parents[1] / "data" / "images" / "defects"
 CLASSES = ("ok", "scratch", "spot")
-
-
-class Tick:
-    """A clock that advances one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 @pytest.fixture(scope="module")
