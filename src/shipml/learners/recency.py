@@ -27,9 +27,10 @@ _CUTOFF = 12.0  # events older than tau * _CUTOFF weigh < 1e-5: dropped from the
 
 def recency_weighted(histories, tau: float | None) -> sp.csr_matrix:
     """The histories' (n, n_items) confidence matrix with entry (u, i) scaled by
-    exp(-r / tau), r: the events since user u last had item i (None: the matrix as it is)."""
+    exp(-r / tau), r: the events since user u last had item i (None, or histories without
+    their sequences: the matrix as it is)."""
     m = sp.csr_matrix(histories.matrix, dtype=np.float32)
-    if tau is None:
+    if tau is None or histories.sequences is None:
         return m
     decay = _decay_matrix(histories.sequences, m.shape, float(tau))
     return sp.csr_matrix(m.multiply(decay), dtype=np.float32)
