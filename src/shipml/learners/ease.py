@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from shipml.errors import DataError
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
-from shipml.learners.recency import best_tau, recency_weighted
+from shipml.learners.recency import best_tau, recency_weighted, tau_of
 
 __all__ = ["EaseFitted", "EASE", "ease_weights", "default_strength", "MAX_ITEMS"]
 
@@ -96,7 +96,7 @@ class EaseFitted:
     @classmethod
     def load(cls, meta: dict, reader, task: str) -> EaseFitted:
         weights = np.ascontiguousarray(reader.read_npy(meta["weights"]), dtype=np.float32)
-        return cls(weights, float(meta.get("strength", 0.0)), _tau(meta.get("tau")))
+        return cls(weights, float(meta.get("strength", 0.0)), tau_of(meta.get("tau")))
 
 
 @dataclass(frozen=True)
@@ -135,16 +135,12 @@ class EaseFamily:
         return folds.candidate(self.name, params, scores, fitted)
 
     def refit(self, cand: Candidate, data, seed: int, budget: Budget) -> Candidate:
-        strength, tau = float(cand.params["strength"]), _tau(cand.params.get("tau"))
+        strength, tau = float(cand.params["strength"]), tau_of(cand.params.get("tau"))
         cand.fitted = EaseFitted(ease_weights(data.matrix(), strength), strength, tau)
         return cand
 
     def load(self, meta: dict, reader, task: str) -> EaseFitted:
         return EaseFitted.load(meta, reader, task)
-
-
-def _tau(value) -> float | None:
-    return None if value is None else float(value)
 
 
 EASE = EaseFamily()

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
-from shipml.learners.recency import best_tau, recency_weighted
+from shipml.learners.recency import best_tau, recency_weighted, tau_of
 
 __all__ = ["ItemKNNFitted", "ITEMKNN", "item_similarity", "write_csr", "read_csr"]
 
@@ -95,15 +95,13 @@ class ItemKNNFitted:
 
     @classmethod
     def load(cls, meta: dict, reader, task: str) -> ItemKNNFitted:
-        tau = meta.get("tau")
-        return cls(read_csr(meta["similarity"], reader), None if tau is None else float(tau))
+        return cls(read_csr(meta["similarity"], reader), tau_of(meta.get("tau")))
 
 
 def _fitted(data, params: dict) -> ItemKNNFitted:
     S = item_similarity(data.matrix(), params["neighbours"], params["shrink"],
                         params.get("exponent", 1.0))  # fmt: skip
-    tau = params.get("tau")
-    return ItemKNNFitted(S, None if tau is None else float(tau))
+    return ItemKNNFitted(S, tau_of(params.get("tau")))
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,17 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["TAUS", "recency_weighted", "best_tau"]
+__all__ = ["TAUS", "recency_weighted", "best_tau", "tau_of"]
 
 #: the decays tried, in events (None: no decay, the plain model; tried first, kept on ties)
 TAUS: tuple[float | None, ...] = (None, 30.0, 10.0, 3.0, 1.0)
 _CUTOFF = 12.0  # events older than tau * _CUTOFF weigh < 1e-5: dropped from the query
+
+
+def tau_of(value) -> float | None:
+    """A decay read from params or model.json (None, or absent in a model stored before it
+    existed: no decay)."""
+    return None if value is None else float(value)
 
 
 def recency_weighted(histories, tau: float | None) -> sp.csr_matrix:

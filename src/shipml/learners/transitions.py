@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
 from shipml.learners.itemknn import read_csr, write_csr
-from shipml.learners.recency import best_tau, recency_weighted
+from shipml.learners.recency import best_tau, recency_weighted, tau_of
 
 __all__ = ["TransitionsFitted", "TRANSITIONS", "transition_matrix"]
 
@@ -111,14 +111,12 @@ class TransitionsFitted:
 
     @classmethod
     def load(cls, meta: dict, reader, task: str) -> TransitionsFitted:
-        tau = meta.get("tau")
-        return cls(read_csr(meta["matrix"], reader), None if tau is None else float(tau))
+        return cls(read_csr(meta["matrix"], reader), tau_of(meta.get("tau")))
 
 
 def _fitted(data, params: dict) -> TransitionsFitted:
     T = transition_matrix(data, params["window"], params["backward"], params["neighbours"])
-    tau = params.get("tau")
-    return TransitionsFitted(T, None if tau is None else float(tau))
+    return TransitionsFitted(T, tau_of(params.get("tau")))
 
 
 @dataclass(frozen=True)
