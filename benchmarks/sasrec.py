@@ -22,6 +22,13 @@ Measured 2026-12-02 on the shared 2-core machine (load 3-10, other jobs running)
     --budget 600 --refit-budget 0: early-stopped, best after 7 epochs (221 s): val 0.0913 /
       0.182, test 0.0725 / 0.143
 
+Measured 2026-12-04 (load 4-5), windows of at most 50 items instead of 200 (learners/sasrec.py's
+DEFAULTS; the epochs: 151 steps of 0.043 s, about 6.5 s; they were 25-35 s above on a machine
+at load 6-13, about 8 s at load 4-5 with windows of 200):
+
+    --budget 120: sasrec val NDCG@10 0.1111 / HR@10 0.216, test 0.1004 / 0.188 (refit on
+      train+val: 0.0981 / 0.182); best after 14 epochs, cut by the deadline at 94 s
+
 The data is read from ../shared/datasets/movielens_100k (research use only: never copied into
 the repository).
 """

@@ -265,3 +265,37 @@ def test_sampled_configurations_fit(folds, fam):
         cand = fam.fit(folds, Config("sampled", params), budget, trial)
         assert np.isfinite(cand.score) and cand.score > 0
         study.tell(trial, cand.score)
+
+
+def test_a_diverging_configuration_is_scored_worst_not_a_crash(split, folds, monkeypatch):
+    """implicit raises ModelFitError when BPR's SGD ends in NaN factors (a learning rate too
+    large for the log, seen in a 300 s MovieLens search): that trial scores worst, stays out of
+    the blend, and the search goes on; a refit that diverges keeps the validation factors."""
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+    from implicit.recommender_base import ModelFitError
+
+    from shipml.ensemble import select_ensemble
+    from shipml.search import run_search
+
+    real_fit = BayesianPersonalizedRanking.fit
+
+    def fit(self, *args, **kwargs):  # every learning rate but the default one diverges
+        if self.learning_rate != 0.01:
+            raise ModelFitError("NaN encountered in factors")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(BayesianPersonalizedRanking, "fit", fit)
+    bad = Config("bpr(lr 0.2)", {**BPR.configs(folds.data)[0].params, "learning_rate": 0.2})
+    cand = BPR.fit(folds, bad, Budget.seconds(60))
+    assert cand.score == -np.inf and not cand.complete
+    kept = cand.fitted
+    assert BPR.refit(cand, split.train_val, 0, Budget.seconds(60)).fitted is kept
+    result = run_search(split.train, None, metric="ndcg@10", budget=Budget.seconds(60), seed=0,
+                        n_trials=5, families="popular,bpr", folds=folds,
+                        kind="recommend")  # fmt: skip
+    diverged = [t for t in result.trials if t["name"].startswith("bpr#") and t["value"] == -np.inf]
+    assert len(diverged) >= 2  # the sampled ones diverged and the search went on
+    assert result.candidates[0].name == "bpr#0" and np.isfinite(result.candidates[0].score)
+    result.candidates.append(cand)
+    ens = select_ensemble(result, folds.targets, "recommend")
+    assert all(m is not cand for m in ens.members) and np.isfinite(ens.score)

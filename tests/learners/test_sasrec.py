@@ -99,7 +99,7 @@ def _cooccurrence_scores(folds) -> np.ndarray:
 def test_configs_are_scaled_to_the_log(split):
     params = sasrec.SASREC.configs(split.train)[0].params
     assert params["loss"] == "full"  # 100 items: the full softmax
-    assert params["max_len"] == 50  # histories of 8-23 items: the floor of 50
+    assert params["max_len"] == 21  # histories of 8-23 items: their 90th percentile (in [20, 50])
     assert sasrec.SASREC.available() is None
 
 

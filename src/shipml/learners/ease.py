@@ -4,6 +4,9 @@ a user's scores are `history @ B`. One dense Cholesky inverse of an items x item
 up to a few thousand items, minutes at ten thousand (about n^3 floating-point operations and
 8 n^2 bytes twice over), so catalogues above MAX_ITEMS are left to the other families.
 
+A user's history is the query: recency-weighted (learners/recency.py, tau chosen on the
+validation users after the fit; None: no decay).
+
 B is stored as one float32 .npy, scored with NumPy.
 """
 
@@ -16,6 +19,7 @@ import scipy.sparse as sp
 
 from shipml.errors import DataError
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
+from shipml.learners.recency import best_tau, recency_weighted, tau_of
 
 __all__ = ["EaseFitted", "EASE", "ease_weights", "default_strength", "MAX_ITEMS"]
 
@@ -68,11 +72,14 @@ def ease_weights(X: sp.spmatrix, strength: float) -> np.ndarray:
 class EaseFitted:
     weights: np.ndarray  # (n_items, n_items) float32 B, zero diagonal
     strength: float = 0.0
+    tau: float | None = None  # the query's recency decay in events (None: none)
     kind: str = "ease"
 
     def scores(self, histories) -> np.ndarray:
-        h = sp.csr_matrix(histories.matrix, dtype=np.float32)
-        return np.asarray(h @ self.weights, dtype=np.float32)
+        return self.scores_of(recency_weighted(histories, self.tau))
+
+    def scores_of(self, query: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(query @ self.weights, dtype=np.float32)
 
     def similar(self, items: np.ndarray) -> np.ndarray:
         """B's columns for the items (how much each item predicts them), symmetrized."""
@@ -83,12 +90,13 @@ class EaseFitted:
 
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
         name = f"{prefix}_ease.npy"
-        return {"kind": self.kind, "strength": self.strength, "weights": name}, {name: self.weights}
+        meta = {"kind": self.kind, "strength": self.strength, "tau": self.tau, "weights": name}
+        return meta, {name: self.weights}
 
     @classmethod
     def load(cls, meta: dict, reader, task: str) -> EaseFitted:
         weights = np.ascontiguousarray(reader.read_npy(meta["weights"]), dtype=np.float32)
-        return cls(weights, float(meta.get("strength", 0.0)))
+        return cls(weights, float(meta.get("strength", 0.0)), tau_of(meta.get("tau")))
 
 
 @dataclass(frozen=True)
@@ -119,14 +127,16 @@ class EaseFamily:
         return None
 
     def fit(self, folds: RankFolds, config: Config, budget: Budget, trial=None) -> Candidate:
+        """B for the configuration's lambda, then the query's decay chosen on validation."""
         strength = float(config.params["strength"])
         fitted = EaseFitted(ease_weights(folds.data.matrix(), strength), strength)
-        scores = fitted.scores(folds.targets.history)
-        return folds.candidate(self.name, {"strength": strength}, scores, fitted)
+        fitted.tau, scores = best_tau(folds, fitted.scores_of)
+        params = {"strength": strength, "tau": fitted.tau}
+        return folds.candidate(self.name, params, scores, fitted)
 
     def refit(self, cand: Candidate, data, seed: int, budget: Budget) -> Candidate:
-        strength = float(cand.params["strength"])
-        cand.fitted = EaseFitted(ease_weights(data.matrix(), strength), strength)
+        strength, tau = float(cand.params["strength"]), tau_of(cand.params.get("tau"))
+        cand.fitted = EaseFitted(ease_weights(data.matrix(), strength), strength, tau)
         return cand
 
     def load(self, meta: dict, reader, task: str) -> EaseFitted:

@@ -12,7 +12,7 @@ factors and, for a new visitor, the mean of its items' factors.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,13 +20,20 @@ import scipy.sparse as sp
 
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
 
-__all__ = ["FactorsFitted", "ALS", "BPR", "fold_in", "mean_factors", "unit_rows"]
+__all__ = ["FactorsFitted", "ALS", "BPR", "Diverged", "fold_in", "mean_factors", "unit_rows"]
+
+log = logging.getLogger(__name__)
 
 _THREADS = {"als": 2, "bpr": 1}  # BPR's SGD is Hogwild! over threads: one keeps it seeded
 
 
 class _Deadline(Exception):
     """Raised from implicit's epoch callback when the budget's deadline has passed."""
+
+
+class Diverged(Exception):
+    """The factors came out NaN or infinite (BPR's SGD at a learning rate too large for the
+    log; implicit's ModelFitError): a configuration that failed, not a failed training."""
 
 
 def fold_in(item_factors: np.ndarray, histories: sp.csr_matrix, regularization: float,
@@ -160,11 +167,19 @@ def train_factors(kind: str, data, params: dict, seed: int,
         if budget.expired and done[0] < params["iterations"]:
             raise _Deadline
 
+    from implicit.recommender_base import ModelFitError
+
     with threadpool_limits(limits=1, user_api="blas"):
         model = _model(kind, params, seed)
-        with contextlib.suppress(_Deadline):
+        try:
             model.fit(X, show_progress=False, callback=each_epoch)
+        except _Deadline:
+            pass
+        except ModelFitError as exc:
+            raise Diverged(f"{kind} {params}: {exc}") from exc
     items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+    if not np.isfinite(items).all():  # a deadline stops it before implicit's own check
+        raise Diverged(f"{kind} {params}: non-finite item factors")
     users = None
     if kind == "bpr":
         users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
@@ -231,14 +246,34 @@ class FactorsFamily:
 
     def fit(self, folds: RankFolds, config: Config, budget: Budget, trial=None) -> Candidate:
         params = {k: cast(config.params[k]) for k, cast in _KEYS[self.kind].items()}
-        fitted, complete = train_factors(self.kind, folds.data, params, folds.seed, budget)
+        try:
+            fitted, complete = train_factors(self.kind, folds.data, params, folds.seed, budget)
+        except Diverged as exc:  # scored worst and left out of the blend (not complete)
+            log.info("%s", exc)
+            fitted = self._zeros(folds.data, params)
+            scores = np.zeros((len(folds.targets), folds.data.n_items), np.float32)
+            return folds.candidate(self.name, params, scores, fitted, complete=False,
+                                   scored=False)  # fmt: skip
         scores = fitted.scores(folds.targets.history)
         return folds.candidate(self.name, params, scores, fitted, complete=complete)
 
     def refit(self, cand: Candidate, data, seed: int, budget: Budget) -> Candidate:
-        cand.fitted, complete = train_factors(self.kind, data, cand.params, seed, budget)
+        """Retrain on `data`; when that diverges, the validation run's factors are kept."""
+        try:
+            cand.fitted, complete = train_factors(self.kind, data, cand.params, seed, budget)
+        except Diverged as exc:
+            log.info("%s (refit): the validation run's factors kept", exc)
+            complete = False
         cand.complete = cand.complete and complete  # fewer epochs than validated: say so
         return cand
+
+    def _zeros(self, data, params: dict) -> FactorsFitted:
+        items = np.zeros((data.n_items, params["factors"]), np.float32)
+        users = (
+            np.zeros((data.n_users, params["factors"]), np.float32) if self.kind == "bpr" else None
+        )
+        return FactorsFitted(self.kind, items, users, float(params["regularization"]),
+                             float(params.get("alpha", 1.0)), 0)  # fmt: skip
 
     def load(self, meta: dict, reader, task: str) -> FactorsFitted:
         return FactorsFitted.load(meta, reader, task)

@@ -1,7 +1,8 @@
 """Item-kNN: "customers who bought this also bought". Each item keeps its `neighbours` most
 similar items by shrunk cosine similarity of their columns in the user x item confidence matrix
 (Sarwar et al. 2001; shrinkage: Koren 2008); a user's score for an item is the sum of the
-similarities of that item to the items in the user's history (`history @ S`).
+similarities of that item to the items in the user's history (`history @ S`), the history
+recency-weighted (learners/recency.py, tau chosen on the validation users; None: no decay).
 
 The similarity is stored as a sparse matrix (three .npy arrays), scored with SciPy.
 """
@@ -14,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
+from shipml.learners.recency import best_tau, recency_weighted, tau_of
 
 __all__ = ["ItemKNNFitted", "ITEMKNN", "item_similarity", "write_csr", "read_csr"]
 
@@ -67,12 +69,15 @@ def read_csr(meta: dict, reader) -> sp.csr_matrix:
 @dataclass
 class ItemKNNFitted:
     similarity: sp.csr_matrix  # (n_items, n_items) float32: S[i, j], neighbour i of item j
+    tau: float | None = None  # the query's recency decay in events (None: none)
     kind: str = "itemknn"
     _by_column: sp.csr_matrix | None = field(default=None, init=False, repr=False, compare=False)
 
     def scores(self, histories) -> np.ndarray:
-        h = sp.csr_matrix(histories.matrix, dtype=np.float32)
-        return np.asarray((h @ self.similarity).toarray(), dtype=np.float32)
+        return self.scores_of(recency_weighted(histories, self.tau))
+
+    def scores_of(self, query: sp.csr_matrix) -> np.ndarray:
+        return np.asarray((query @ self.similarity).toarray(), dtype=np.float32)
 
     def similar(self, items: np.ndarray) -> np.ndarray:
         items = np.asarray(items, dtype=np.int64)
@@ -86,17 +91,17 @@ class ItemKNNFitted:
 
     def artifacts(self, prefix: str) -> tuple[dict, dict]:
         meta, files = write_csr(f"{prefix}_itemknn", self.similarity)
-        return {"kind": self.kind, "similarity": meta}, files
+        return {"kind": self.kind, "similarity": meta, "tau": self.tau}, files
 
     @classmethod
     def load(cls, meta: dict, reader, task: str) -> ItemKNNFitted:
-        return cls(read_csr(meta["similarity"], reader))
+        return cls(read_csr(meta["similarity"], reader), tau_of(meta.get("tau")))
 
 
 def _fitted(data, params: dict) -> ItemKNNFitted:
     S = item_similarity(data.matrix(), params["neighbours"], params["shrink"],
                         params.get("exponent", 1.0))  # fmt: skip
-    return ItemKNNFitted(S)
+    return ItemKNNFitted(S, tau_of(params.get("tau")))
 
 
 @dataclass(frozen=True)
@@ -125,9 +130,11 @@ class ItemKNNFamily:
                 "exponent": trial.suggest_float("exponent", 0.5, 3.0)}  # fmt: skip
 
     def fit(self, folds: RankFolds, config: Config, budget: Budget, trial=None) -> Candidate:
+        """S for the configuration, then the query's decay chosen on validation."""
         params = _params(config.params)
         fitted = _fitted(folds.data, params)
-        return folds.candidate(self.name, params, fitted.scores(folds.targets.history), fitted)
+        fitted.tau, scores = best_tau(folds, fitted.scores_of)
+        return folds.candidate(self.name, {**params, "tau": fitted.tau}, scores, fitted)
 
     def refit(self, cand: Candidate, data, seed: int, budget: Budget) -> Candidate:
         cand.fitted = _fitted(data, cand.params)

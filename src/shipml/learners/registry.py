@@ -25,6 +25,7 @@ from shipml.learners.linear import LINEAR
 from shipml.learners.mlp import MLP
 from shipml.learners.popularity import POPULARITY
 from shipml.learners.sasrec import SASREC
+from shipml.learners.transitions import TRANSITIONS
 
 __all__ = ["FAMILIES", "RECOMMENDERS", "KINDS", "family", "select", "configured", "load_fitted"]
 
@@ -43,6 +44,7 @@ RECOMMENDERS: dict[str, Family] = {
     EASE.name: EASE,
     ALS.name: ALS,
     BPR.name: BPR,
+    TRANSITIONS.name: TRANSITIONS,
     SASREC.name: SASREC,
 }
 
