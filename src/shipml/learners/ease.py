@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from shipml.errors import DataError
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
-from shipml.learners.recency import best_tau, recency_weighted, tau_of
+from shipml.learners.recency import decayed_candidate, recency_weighted, tau_of
 
 __all__ = ["EaseFitted", "EASE", "ease_weights", "default_strength", "MAX_ITEMS"]
 
@@ -130,9 +130,7 @@ class EaseFamily:
         """B for the configuration's lambda, then the query's decay chosen on validation."""
         strength = float(config.params["strength"])
         fitted = EaseFitted(ease_weights(folds.data.matrix(), strength), strength)
-        fitted.tau, scores = best_tau(folds, fitted.scores_of)
-        params = {"strength": strength, "tau": fitted.tau}
-        return folds.candidate(self.name, params, scores, fitted)
+        return decayed_candidate(folds, self.name, {"strength": strength}, fitted)
 
     def refit(self, cand: Candidate, data, seed: int, budget: Budget) -> Candidate:
         strength, tau = float(cand.params["strength"]), tau_of(cand.params.get("tau"))

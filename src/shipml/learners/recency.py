@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["TAUS", "recency_weighted", "best_tau", "tau_of"]
+__all__ = ["TAUS", "recency_weighted", "best_tau", "decayed_candidate", "tau_of"]
 
 #: the decays tried, in events (None: no decay, the plain model; tried first, kept on ties)
 TAUS: tuple[float | None, ...] = (None, 30.0, 10.0, 3.0, 1.0)
@@ -81,3 +81,10 @@ def best_tau(folds, scorer: Callable[[sp.csr_matrix], np.ndarray],
         if beats or (np.isfinite(value) and better(folds.metric, value, best_value)):
             best, best_scores, best_value = tau, scores, value
     return best, best_scores
+
+
+def decayed_candidate(folds, name: str, params: dict, fitted):
+    """The Candidate of a fitted item-item model whose query decay (`fitted.tau`) is chosen
+    on the validation users; the decay joins the candidate's params (what a refit reads)."""
+    fitted.tau, scores = best_tau(folds, fitted.scores_of)
+    return folds.candidate(name, {**params, "tau": fitted.tau}, scores, fitted)

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from shipml.learners.base import Budget, Candidate, Config, RankFolds
 from shipml.learners.itemknn import read_csr, write_csr
-from shipml.learners.recency import best_tau, recency_weighted, tau_of
+from shipml.learners.recency import decayed_candidate, recency_weighted, tau_of
 
 __all__ = ["TransitionsFitted", "TRANSITIONS", "transition_matrix"]
 
@@ -145,8 +145,7 @@ class TransitionsFamily:
         """T for the configuration, then the query's decay chosen on validation."""
         params = _params(config.params)
         fitted = _fitted(folds.data, params)
-        fitted.tau, scores = best_tau(folds, fitted.scores_of)
-        return folds.candidate(self.name, {**params, "tau": fitted.tau}, scores, fitted)
+        return decayed_candidate(folds, self.name, params, fitted)
 
     def refit(self, cand: Candidate, data, seed: int, budget: Budget) -> Candidate:
         cand.fitted = _fitted(data, cand.params)
