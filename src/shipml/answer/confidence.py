@@ -33,20 +33,28 @@ def rank(fused: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-fused, axis=1, kind="stable")[:, :k]
 
 
-def candidate_features(fused, dense_e, lexical_e, idx: np.ndarray) -> np.ndarray:
-    """(n, k, N_FEATURES) features of the candidates `idx` (n, k) of each query."""
+def candidate_features(fused: np.ndarray, dense_top: np.ndarray, lexical_top: np.ndarray,
+                       idx: np.ndarray) -> np.ndarray:  # fmt: skip
+    """(n, k, N_FEATURES) features of the candidates `idx` (n, k) of each query; `dense_top`
+    and `lexical_top` (n, k): their best cosine and best raw BM25 (Scores.candidates)."""
     s = np.take_along_axis(fused, idx, axis=1)
     finite = np.where(np.isfinite(fused), fused, -np.inf)
-    two = -np.sort(-finite, axis=1)[:, :2]
-    top1 = two[:, 0:1]
-    top2 = two[:, 1:2] if fused.shape[1] > 1 else np.zeros_like(top1)
+    top1, top2 = _top_two(finite)
     top2 = np.where(np.isfinite(top2), top2, 0.0)
     best_other = np.where(s >= top1, top2, top1)
     margin = s - best_other
-    d = np.take_along_axis(dense_e, idx, axis=1)
-    lex = np.log1p(np.take_along_axis(lexical_e, idx, axis=1))
-    out = np.stack([s, margin, d, lex], axis=2).astype(np.float64)
+    lex = np.log1p(lexical_top)
+    out = np.stack([s, margin, dense_top, lex], axis=2).astype(np.float64)
     return np.where(np.isfinite(out), out, 0.0)
+
+
+def _top_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 1) best and (n, 1) second best of each row (second: 0 with a single column)."""
+    n = scores.shape[1]
+    if n == 1:
+        return scores[:, :1], np.zeros_like(scores[:, :1])
+    two = np.partition(scores, n - 2, axis=1)[:, n - 2 :]  # O(n), not a sort
+    return two[:, 1:2], two[:, 0:1]
 
 
 @dataclass

@@ -392,8 +392,8 @@ def _calibration_set(scores: Scores, target: np.ndarray, settings: Settings):
     in-scope one again with its own entry removed (a negative, all of them weighted to
     NEGATIVE_SHARE of the set); and the fused scores of the queries as asked."""
     fused = scores.entries(settings)
-    feats = candidate_features(fused, scores.entry_dense(), scores.entry_lexical(),
-                               rank(fused, 1))[:, 0, :]  # fmt: skip
+    top = rank(fused, 1)
+    feats = candidate_features(fused, *scores.candidates(top, settings), top)[:, 0, :]
     correct = np.argmax(fused, axis=1) == target
     scoped = np.flatnonzero(target >= 0)
     if not len(scoped):
@@ -406,8 +406,8 @@ def _calibration_set(scores: Scores, target: np.ndarray, settings: Settings):
                     head)  # fmt: skip
     mfused = masked.entries(settings)
     mfused[np.arange(len(scoped)), target[scoped]] = -np.inf
-    mfeats = candidate_features(mfused, masked.entry_dense(), masked.entry_lexical(),
-                                rank(mfused, 1))[:, 0, :]  # fmt: skip
+    mtop = rank(mfused, 1)
+    mfeats = candidate_features(mfused, *masked.candidates(mtop, settings), mtop)[:, 0, :]
     all_feats = np.concatenate([feats, mfeats])
     all_correct = np.concatenate([correct, np.zeros(len(scoped), dtype=bool)])
     w_neg = NEGATIVE_SHARE / (1 - NEGATIVE_SHARE) * len(target) / len(scoped)

@@ -125,12 +125,15 @@ class _QuantizerChatter(logging.Filter):
 
 
 class OnnxRuntime:
-    """An onnxruntime session over sentence-vector graph bytes, created on first use."""
+    """onnxruntime sessions over sentence-vector graph bytes, created on first use; `threads`:
+    the intra-op threads of a run (None: $SHIPML_ONNX_THREADS, else `inference_session`'s
+    default). Settable: one session per thread count is kept."""
 
-    def __init__(self, model: bytes, kind: str) -> None:
+    def __init__(self, model: bytes, kind: str, *, threads: int | None = None) -> None:
         self.model = model
         self.kind = kind  # "onnx-int8" or "onnx"
-        self._session = None
+        self.threads = threads
+        self._sessions: dict[int, object] = {}
         self._lock = threading.Lock()
 
     def open(self) -> OnnxRuntime:
@@ -140,11 +143,13 @@ class OnnxRuntime:
 
     @property
     def session(self):
-        if self._session is None:
+        threads = self.threads or int(os.environ.get("SHIPML_ONNX_THREADS", "0") or 0)
+        threads = threads or min(2, os.cpu_count() or 1)
+        if threads not in self._sessions:
             with self._lock:
-                if self._session is None:
-                    self._session = inference_session(self.model)
-        return self._session
+                if threads not in self._sessions:
+                    self._sessions[threads] = inference_session(self.model, threads)
+        return self._sessions[threads]
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.kind != "onnx-int8":
