@@ -95,7 +95,7 @@ class FieldTexts:
         (a max is unchanged by a repeat); None when padding would over double the texts."""
         counts = np.diff(np.r_[self.starts, len(self.entry)])
         width = int(counts.max()) if len(counts) else 0
-        if width * self.n_entries > 2 * len(self.entry) + 1024:
+        if width * self.n_entries > 2 * len(self.entry):
             return None
         offset = np.minimum(np.arange(width)[:, None], counts[None, :] - 1)
         return self.starts[None, :] + offset
