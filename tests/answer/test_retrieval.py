@@ -95,4 +95,23 @@ def test_a_model_whose_answers_weigh_nothing_leaves_them_out_and_answers_alike(m
     got_idx, got_conf, got_fused = lean._ranked(QUESTIONS, 3)
     assert np.allclose(got_fused, fused, atol=1e-6)
     assert np.array_equal(got_idx, idx) and np.allclose(got_conf, want, atol=1e-9)
-    assert [a["entry"] for a in lean.answer_many(QUESTIONS)][:2] == ["ship-late", "pay-methods"]
+    assert [lean.entries[i]["id"] for i in got_idx[:2, 0]] == ["ship-late", "pay-methods"]
+
+
+def test_every_fold_s_question_is_searched_without_its_own_paraphrase(encoder):
+    from shipml.answer.faq import read_faq
+    from shipml.answer.runtime import _hit1
+    from shipml.answer.validation import every_question, make_plan
+
+    entries, _ = read_faq(FAQ)
+    texts = field_texts(entries)
+    plan = make_plan(entries, None, 0, [])
+    queries, target, own = every_question(entries, texts, plan)
+    assert len(queries) == sum(map(len, plan.folds)) == 109 and len(plan.folds) == 3
+    assert [texts.texts[c] for c in own] == queries
+    assert (texts.entry[own] == target).all() and (texts.field[own] == 1).all()
+    vectors, asked = encoder.encode(texts.texts), encoder.encode(queries)
+    n = len(entries)
+    assert _hit1(asked, vectors, texts.entry, target, n, None) == 1.0  # found itself
+    left_out = _hit1(asked, vectors, texts.entry, target, n, own)
+    assert 0.6 < left_out < 1.0

@@ -20,7 +20,14 @@ import numpy as np
 from shipml.answer.head import fit_head
 from shipml.answer.model import KIND, AnswerModel
 from shipml.answer.retrieval import DEFAULT_SETTINGS, Settings, field_texts
-from shipml.answer.validation import GRID, held_out, make_plan, scoped_queries, validate
+from shipml.answer.validation import (
+    GRID,
+    every_question,
+    held_out,
+    make_plan,
+    scoped_queries,
+    validate,
+)
 from shipml.errors import UsageError
 
 __all__ = ["train_answer", "read_source", "GRID"]
@@ -163,15 +170,15 @@ def _runtime(entries, texts, plan, enc, deadline: float, runtime: str) -> dict |
     None when it is not made (PyTorch asked for, nothing to judge on, too little time)."""
     from shipml.answer.runtime import pick_runtime
 
-    queries, target = scoped_queries(entries, plan)
+    queries, target, own = every_question(entries, texts, plan)
     left = deadline - time.monotonic()
     if runtime == "pytorch" or (runtime == "auto" and (not queries or left < MIN_ONNX_S)):
         return None
-    columns = held_out(texts, plan.held)
     if not queries:  # forced, with nothing to judge on: the FAQ's questions against themselves
         queries, target = [e["question"] for e in entries], np.arange(len(entries))
-    chosen, info = pick_runtime(enc, [texts.texts[i] for i in columns], texts.entry[columns],
-                                queries, target, texts.n_entries)  # fmt: skip
+        own = np.full(len(entries), -1)
+    chosen, info = pick_runtime(enc, texts.texts, texts.entry, queries, target,
+                                texts.n_entries, own)  # fmt: skip
     if runtime == "onnx-int8" and chosen is enc and info["runtime"] == "pytorch":
         info["note"] += " (asked for int8, but it ranks worse: PyTorch kept)"
     return dict(info, encoder=chosen)

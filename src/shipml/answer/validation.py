@@ -45,8 +45,9 @@ from shipml.answer.retrieval import (
     centroids,
 )
 
-__all__ = ["Plan", "Fit", "make_plan", "validate", "held_out", "scoped_queries", "GRID",
-           "MAX_VALIDATION", "MAX_FOLDS", "DEFAULT_THRESHOLD"]  # fmt: skip
+__all__ = ["Plan", "Fit", "make_plan", "validate", "held_out", "scoped_queries",
+           "every_question", "GRID", "MAX_VALIDATION", "MAX_FOLDS",
+           "DEFAULT_THRESHOLD"]  # fmt: skip
 
 _MIN_TEST = 10  # labelled questions on each side of the split, at least
 # Validation questions kept, at most, all folds together: every question is scored against
@@ -66,7 +67,7 @@ GRID = {
     "answer": (0.8, 0.0, 0.6, 0.7, 0.9, 1.0),
     "centroid": (0.0, 0.3, 0.5, 0.7),
 }
-HEAD_SHARES = (0.3, 0.6)  # tried after the grid, on its best settings
+HEAD_SHARES = (0.3, 0.6, 1.0)  # tried after the grid, on its best settings (head.py)
 
 
 @dataclass
@@ -156,6 +157,18 @@ def scoped_queries(entries, plan: Plan) -> tuple[list[str], np.ndarray]:
     pairs = [(p, i) for i, p in plan.held]
     pairs += [(q, by_id[e]) for q, e in plan.labelled if e in by_id]
     return [q for q, _ in pairs], np.array([i for _, i in pairs], dtype=np.int64)
+
+
+def every_question(entries, texts: FieldTexts, plan: Plan):
+    """(questions, target entries, own columns) of every fold and the labelled questions that
+    have an answer; own: the column in `texts` of a held-out paraphrase (-1: a labelled one)."""
+    column = {(int(i), t): j for j, (t, i, f) in enumerate(zip(texts.texts, texts.entry,
+                                                               texts.field)) if f == 1}  # fmt: skip
+    by_id = {e["id"]: i for i, e in enumerate(entries)}
+    rows = [(p, i, column[(i, p)]) for fold in plan.folds for i, p in fold]
+    rows += [(q, by_id[e], -1) for q, e in plan.labelled if e in by_id]
+    return ([q for q, _, _ in rows], np.array([i for _, i, _ in rows], dtype=np.int64),
+            np.array([c for _, _, c in rows], dtype=np.int64))  # fmt: skip
 
 
 @dataclass
