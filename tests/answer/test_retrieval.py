@@ -115,3 +115,12 @@ def test_every_fold_s_question_is_searched_without_its_own_paraphrase(encoder):
     assert _hit1(asked, vectors, texts.entry, target, n, None) == 1.0  # found itself
     left_out = _hit1(asked, vectors, texts.entry, target, n, own)
     assert 0.6 < left_out < 1.0
+
+
+def test_a_negative_s_head_spreads_its_own_entry_s_mass_over_the_others():
+    from shipml.answer.validation import _without_own
+
+    proba = np.array([[0.7, 0.2, 0.1], [0.0, 0.0, 1.0]], dtype=np.float32)
+    out = _without_own(proba, np.array([0, 2]))
+    assert np.allclose(out[0], [0.0, 2 / 3, 1 / 3])  # as a softmax without entry 0
+    assert np.array_equal(out[1], [0.0, 0.0, 0.0])  # nothing left to spread

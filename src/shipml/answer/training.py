@@ -83,11 +83,13 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
     plan = make_plan(entries, labelled, seed, notes)
     texts = field_texts(entries)
     vectors = enc.encode(texts.texts)
+    unseen = None  # folds of validation questions the encoder never learned from: all
     if tune is not False:
         deadline = started + float(time_budget)
         tuned = _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, tune)
         if tuned is not None:
             enc, vectors = tuned, tuned.encode(texts.texts)
+            unseen = 1  # tuning learned from every fold but the first
     runtime_info = _runtime(entries, texts, plan, enc, started + float(time_budget), runtime)
     if runtime_info is not None:
         notes.append(runtime_info["note"])
@@ -96,7 +98,7 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
             vectors = enc.encode(texts.texts)
     defaults = DOCUMENT_SETTINGS if _is_folder(data) else DEFAULT_SETTINGS
     fit = validate(entries, texts, vectors, plan, enc, float(min_precision), seed, notes,
-                   defaults)  # fmt: skip
+                   defaults, unseen)  # fmt: skip
     info = {"notes": notes, "min_precision": float(min_precision), "validation": plan.describe,
             "curve": fit.curve, "metrics": fit.metrics, "baselines": fit.baselines}  # fmt: skip
     if runtime_info is not None:
