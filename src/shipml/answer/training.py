@@ -83,13 +83,14 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
     plan = make_plan(entries, labelled, seed, notes)
     texts = field_texts(entries)
     vectors = enc.encode(texts.texts)
-    unseen = None  # folds of validation questions the encoder never learned from: all
+    calibrate_on = None  # folds the confidence is fitted on (None: all)
     if tune is not False:
         deadline = started + float(time_budget)
         tuned = _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, tune)
         if tuned is not None:
             enc, vectors = tuned, tuned.encode(texts.texts)
-            unseen = 1  # tuning learned from every fold but the first
+            # tuning learned from every fold but the first two, chose its weights on the first
+            calibrate_on = [1] if plan.calibration_fold else [0]
     runtime_info = _runtime(entries, texts, plan, enc, started + float(time_budget), runtime)
     if runtime_info is not None:
         notes.append(runtime_info["note"])
@@ -98,7 +99,7 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
             vectors = enc.encode(texts.texts)
     defaults = DOCUMENT_SETTINGS if _is_folder(data) else DEFAULT_SETTINGS
     fit = validate(entries, texts, vectors, plan, enc, float(min_precision), seed, notes,
-                   defaults, unseen)  # fmt: skip
+                   defaults, calibrate_on)  # fmt: skip
     info = {"notes": notes, "min_precision": float(min_precision), "validation": plan.describe,
             "curve": fit.curve, "metrics": fit.metrics, "baselines": fit.baselines}  # fmt: skip
     if runtime_info is not None:
@@ -139,7 +140,7 @@ def _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, 
     queries, target = scoped_queries(entries, plan)
     if not len(queries):
         return None
-    columns = held_out(texts, plan.held)
+    columns = held_out(texts, plan.held + plan.calibration_fold)
     # after tuning: every text and question encoded again, the rest of training, the files
     reserve = 2.5 * enc.estimate_seconds(texts.texts + queries, cached=False) + _FINISH_S
     left = deadline - time.monotonic() - reserve

@@ -14,9 +14,10 @@ chose the settings among 433 and then fitted the confidence on the very question
 them — BM25 alone won there (test Hit@1 0.805) and validation Hit@1 ran 0.10 above the test's,
 so the threshold answered too much (test precision 0.919). On nine folds (693 questions) the
 same FAQ chose alpha 0.8 (test Hit@1 0.849) and its threshold kept a test precision of 0.964.
-A contrastively tuned encoder learned from every fold's paraphrases but the first: the
-confidence is then fitted on the first fold alone (with the head at a share of 1.0 the tuned
-encoder's confidence fitted on all nine folds answered 82 % of the test at precision 0.935).
+A contrastively tuned encoder learns from every fold's paraphrases but the first two and
+chooses its weights on the first: its confidence is then fitted on the second alone (with the
+head at a share of 1.0 the tuned encoder's confidence fitted on all nine folds answered 82 % of
+the test at precision 0.935).
 
 With labelled real questions (question, expected_id or "none"), those are split: half join the
 first fold's questions, half are the test the reported metrics come from (all of them
@@ -82,8 +83,14 @@ class Plan:
 
     @property
     def held(self) -> list[tuple[int, str]]:
-        """The first fold: what tuning and the runtime check are judged on."""
+        """The first fold: what tuning chooses its weights on."""
         return self.folds[0] if self.folds else []
+
+    @property
+    def calibration_fold(self) -> list[tuple[int, str]]:
+        """The second fold: left out of tuning, so a tuned encoder's confidence is fitted on
+        questions it neither learned from nor was chosen on."""
+        return self.folds[1] if len(self.folds) > 1 else []
 
 
 def make_plan(entries, labelled, seed: int, notes: list[str]) -> Plan:
@@ -185,10 +192,10 @@ class Fit:
 
 
 def validate(entries, texts, vectors, plan: Plan, enc, min_precision, seed, notes,
-             defaults: Settings, unseen: int | None = None) -> Fit:  # fmt: skip
-    """The settings chosen on every fold; the confidence and threshold fitted on the first
-    `unseen` folds (None: all) — those the encoder was not tuned on (tuning learns from the
-    other folds' paraphrases: a tuned encoder is over-confident on them)."""
+             defaults: Settings, calibrate_on: list[int] | None = None) -> Fit:  # fmt: skip
+    """The settings chosen on every fold; the confidence and threshold fitted on the folds
+    `calibrate_on` (None: all) — for a tuned encoder, the one it neither learned from nor
+    chose its weights on (`Plan.calibration_fold`): it is over-confident on the others."""
     if not plan.folds and not plan.labelled:
         return Fit(defaults, DEFAULT_CALIBRATOR, DEFAULT_THRESHOLD, [], {}, {})
     by_id = {e["id"]: i for i, e in enumerate(entries)}
@@ -196,7 +203,8 @@ def validate(entries, texts, vectors, plan: Plan, enc, min_precision, seed, note
     parts = [_fold_scores(texts, vectors, fold, labelled if f == 0 else [], enc, seed)
              for f, fold in enumerate(plan.folds or [[]])]  # fmt: skip
     settings, baselines = _choose(parts)
-    parts = parts[: max(1, unseen or len(parts))]
+    if calibrate_on is not None:
+        parts = [parts[f] for f in calibrate_on if f < len(parts)] or parts[:1]
     sets = [_calibration_set(s, t, settings) for s, t in parts]
     feats, correct, weights, fused = (np.concatenate(x) for x in zip(*sets))
     target = np.concatenate([t for _, t in parts])
