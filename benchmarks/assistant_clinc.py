@@ -3,7 +3,7 @@
 Data: the official "Full" CLINC150 train / val / test (../shared/datasets/clinc150, CC BY 3.0;
 Larson et al., EMNLP 2019): 150 intents + `oos`. Systems, one run, same test set:
 
-- shipml: `train(train+val, "intent", out_of_scope="oos", time_budget=B)` (mode auto); the
+- shipml: `train(train+val, "intent", out_of_scope="oos", time_budget=B)` (`--mode`, auto); the
   confidence threshold is chosen on shipml's own out-of-fold validation (scope.py: maximum oos
   recall losing at most `--max-in-scope-loss` in-scope accuracy vs oos as a class). Trained on
   train + val, since shipml validates by itself.
@@ -17,6 +17,7 @@ F1, and the paper's rows (Table 2, "Full"). Raw results: benchmarks/.work/assist
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/assistant_clinc.py --budget 900
+    .venv/bin/python benchmarks/assistant_clinc.py --budget 900 --mode finetune --systems shipml
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _read():
     return [pd.read_csv(folder / f"{s}.csv") for s in ("train", "val", "test")]
 
 
-def run_shipml(train, val, test, budget: float, loss: float, seed: int) -> dict:
+def run_shipml(train, val, test, budget: float, loss: float, seed: int, mode: str) -> dict:
     import shipml
     from shipml.scope import scope_metrics
 
@@ -63,7 +64,7 @@ def run_shipml(train, val, test, budget: float, loss: float, seed: int) -> dict:
         os.environ["SHIPML_HOME"] = home
         t0 = time.perf_counter()
         model = shipml.train(pd.concat([train, val], ignore_index=True), "intent",
-                             out_of_scope=OOS, time_budget=budget, seed=seed,
+                             out_of_scope=OOS, time_budget=budget, seed=seed, mode=mode,
                              max_in_scope_loss=loss, report=False)  # fmt: skip
         seconds = time.perf_counter() - t0
         proba = model.predict_proba(test[["text"]]).to_numpy()
@@ -125,6 +126,9 @@ def main(argv=None) -> None:
     parser.add_argument("--max-in-scope-loss", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--systems", default="tfidf_lr,shipml")
+    parser.add_argument(
+        "--mode", default="auto", help="shipml's text mode: auto, embed, finetune, fewshot, tfidf"
+    )
     args = parser.parse_args(argv)
     print(f"# python benchmarks/assistant_clinc.py {' '.join(sys.argv[1:])}", flush=True)
     train, val, test = _read()
@@ -134,13 +138,16 @@ def main(argv=None) -> None:
         results["TF-IDF + LR"] = run_tfidf_lr(train, val, test, args.max_in_scope_loss)
         print(json.dumps(results["TF-IDF + LR"], indent=1, default=str), flush=True)
     if "shipml" in systems:
-        name = f"shipml ({args.budget:g} s)"
+        name = (
+            f"shipml ({args.budget:g} s" + ("" if args.mode == "auto" else f", {args.mode}") + ")"
+        )
         results[name] = run_shipml(train, val, test, args.budget, args.max_in_scope_loss,
-                                   args.seed)  # fmt: skip
+                                   args.seed, args.mode)  # fmt: skip
         print(json.dumps(results[name], indent=1, default=str), flush=True)
     print(table(results))
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    out = WORK_DIR / f"assistant_clinc_{args.budget:g}.json"
+    suffix = "" if args.mode == "auto" else f"_{args.mode}"
+    out = WORK_DIR / f"assistant_clinc_{args.budget:g}{suffix}.json"
     out.write_text(json.dumps({"args": vars(args), "results": results}, indent=1, default=str))
 
 

@@ -15,17 +15,19 @@ Hit@1, Hit@3 and MRR over every test question; for shipml also the answer rate a
 precision of the answered at its threshold (chosen for --min-precision on validation). Prints
 a markdown table; JSON lines go to --out.
 
-Measured (2 December 2026, a 2-core machine shared with three other jobs, `--tune off`; all
-3,080 test questions; precision and answer rate at the threshold for --min-precision 0.9):
+Measured (4 December 2026, a 2-core machine shared with other jobs, load 3-5; all 3,080 test
+questions; precision and answer rate at the threshold for --min-precision 0.9; validation on
+folds of held-out paraphrases, answer/validation.py):
 
 | k | shipml Hit@1 / Hit@3 / MRR | dense | BM25 | shipml answer rate / precision |
 |---|---|---|---|---|
-| 1 | 0.568 / 0.793 / 0.696 | 0.520 / 0.734 / 0.646 | 0.259 / 0.436 / 0.393 | 0.245 / 0.920 |
-| 3 | 0.750 / 0.900 / 0.834 | 0.698 / 0.874 / 0.796 | 0.424 / 0.632 / 0.560 | 0.439 / 0.957 |
-| 10 | 0.849 / 0.950 / 0.903 | 0.806 / 0.941 / 0.878 | 0.577 / 0.779 / 0.696 | 0.674 / 0.949 |
+| 3, `--tune off` | 0.782 / - / - | - | 0.424 / 0.632 / 0.560 | 0.535 / 0.952 |
+| 10, `--tune off` | 0.863 / - / - | - | 0.577 / 0.779 / 0.696 | 0.695 / 0.967 |
+| 3, tuned | 0.790 / 0.919 / 0.861 | 0.723 / 0.898 / 0.818 | 0.424 / 0.632 / 0.560 | 0.640 / .937 |
+| 10, tuned | 0.861 / 0.955 / 0.911 | 0.815 / 0.944 / 0.884 | 0.577 / 0.779 / 0.696 | 0.717 / .959 |
 
-With `--tune auto --time-budget 300` on the same loaded machine, tuning ran 5-7 steps (about
-30 s a step) and changed nothing measurable (k = 10: MRR 0.864 vs 0.863 on validation).
+(tuned: `--tune on --time-budget 300`. The `--tune off` rows: shipml's row only, PyTorch
+runtime. "dense" scores with the model's encoder: the tuned one when tuning was kept.)
 
 Usage (from the repository root)::
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import DATA
 
 from shipml.answer import AnswerWarning
-from shipml.answer.confidence import choose_threshold
+from shipml.answer.confidence import choose_threshold, wilson_lower
 from shipml.answer.documents import read_documents, split_html, split_markdown
 from shipml.answer.faq import read_faq
 from shipml.answer.retrieval import DenseIndex, Lexical
@@ -144,16 +144,39 @@ def test_bad_folders(tmp_path, monkeypatch):
 def test_threshold_is_the_smallest_confidence_reaching_the_precision():
     conf = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
     right = np.array([1, 1, 1, 1, 0, 1, 0], dtype=bool)
-    threshold, curve, reached = choose_threshold(conf, right, 0.8)
+    threshold, curve, reached = choose_threshold(conf, right, 0.8, z=0)
     assert reached and threshold == 0.5  # 5 of 6 answered right
     assert curve[0] == {"threshold": 0.4, "answer_rate": 1.0, "precision": round(5 / 7, 4)}
-    threshold, _, reached = choose_threshold(conf, right, 0.99)
+    threshold, _, reached = choose_threshold(conf, right, 0.99, z=0)
     assert reached and threshold == 0.7
     weights = np.array([1, 1, 1, 1, 10, 1, 1.0])  # the wrong 0.6 counts ten times
-    threshold, _, _ = choose_threshold(conf, right, 0.8, weights)
+    threshold, _, _ = choose_threshold(conf, right, 0.8, weights, z=0)
     assert threshold == 0.7
-    _, _, reached = choose_threshold(np.array([0.9, 0.8]), np.array([False, True]), 0.9)
+    _, _, reached = choose_threshold(np.array([0.9, 0.8]), np.array([False, True]), 0.9, z=0)
     assert not reached
+
+
+def test_the_threshold_asks_more_of_fewer_questions():
+    """The Wilson bound (one-sided 95 %): 4 right of 4 do not prove a precision of 0.8 (lower
+    bound 0.60); 94 right of 100 prove 0.85 but not 0.9 (lower bound 0.888). By default one
+    standard error: 94 of 100 prove 0.9 (lower bound 0.912)."""
+    conf = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    right = np.array([1, 1, 1, 1, 0, 1, 0], dtype=bool)
+    threshold, _, reached = choose_threshold(conf, right, 0.8, z=1.645)
+    assert not reached and threshold == 0.7  # the highest bound: 4 of 4
+    conf = np.linspace(1.0, 0.0, 110)
+    right = np.ones(110, dtype=bool)
+    right[[10, 25, 40, 55, 70, 85]] = False
+    right[100:] = False  # the last 10: all wrong
+    assert choose_threshold(conf, right, 0.85, z=0)[0] == conf[109]  # 94 / 110 = 0.855
+    threshold, _, reached = choose_threshold(conf, right, 0.85, z=1.645)
+    assert reached and threshold == conf[102]  # 94 / 103 = 0.913, bound 0.851
+    assert choose_threshold(conf, right, 0.9, z=0)[0] == conf[103]  # 94 / 104 = 0.904
+    threshold, _, reached = choose_threshold(conf, right, 0.9, z=1.645)
+    assert not reached and threshold == conf[99]
+    assert np.isclose(wilson_lower(np.array([0.94]), np.array([100.0]), 1.645)[0], 0.888,
+                      atol=1e-3)  # fmt: skip
+    assert choose_threshold(conf, right, 0.9)[0] == conf[100]  # 94 / 101 = 0.931
 
 
 def test_the_approximate_index_finds_what_brute_force_finds():

@@ -62,6 +62,8 @@ def test_a_tuned_model_saves_its_encoder(encoder, small_faq, tmp_path):
     note = next(n for n in model.notes if n.startswith("contrastive tuning"))
     kept = note.endswith("tuned encoder kept")
     assert ("contrastively tuned" in model.encoder.source) is kept
+    m = model.info["metrics"]  # a tuned encoder: calibrated on the fold it never saw
+    assert m["n_folds"] == 3 and m["calibrated_on_folds"] == (1 if kept else 3)
     questions = ["can I pay with paypal", "my parcel is broken", "what's the time in Tokyo"]
     again = load(model.save(tmp_path / "tuned"))
     assert again.encoder.id == model.encoder.id

@@ -48,8 +48,15 @@ def test_int8_vectors_stay_close_to_pytorch(encoder):
     np.testing.assert_allclose(fp32.encode(texts), reference, atol=1e-4)
     int8 = encoder.with_onnx(quantize_int8(export_onnx(encoder)))
     assert int8.runtime_kind == "onnx-int8" and int8.id not in (encoder.id, fp32.id)
-    cosine = (int8.encode(texts) * reference).sum(axis=1)
+    batch = int8.encode(texts)
+    cosine = (batch * reference).sum(axis=1)
     assert cosine.min() > 0.95 and cosine.mean() > 0.98  # measured: min 0.98, mean 0.99
+    # a single text runs on one thread, a batch on two: the same vectors, bit for bit
+    alone = np.concatenate([int8.encode([t]) for t in texts[:20]])
+    assert sorted(int8.runtime._sessions) == [1, 2]
+    assert np.array_equal(alone, batch[:20])
+    int8.runtime.threads = 2
+    assert np.array_equal(int8.encode(texts[:1]), batch[:1])
 
 
 def test_training_picks_int8_and_says_so(model):

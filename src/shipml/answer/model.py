@@ -58,7 +58,13 @@ class AnswerModel(Registered):
         self.texts: FieldTexts = field_texts(self.entries)
         if len(self.vectors) != len(self.texts.texts):
             raise ValueError(f"{len(self.vectors)} vectors for {len(self.texts.texts)} texts")
-        self.dense = DenseIndex(self.vectors)
+        # the texts that count (field weight > 0) are searched; BM25 scores every text, so
+        # its normalization (by the best of all) is the one validation chose the settings on
+        active = self.settings.active(self.texts)
+        self._searched = None if active.all() else np.flatnonzero(active)
+        self.searched = self.texts if self._searched is None else self.texts.subset(active)
+        self.dense = DenseIndex(self.vectors if self._searched is None
+                                else self.vectors[self._searched])  # fmt: skip
         self.lexical = Lexical(self.texts.texts)
         self.centroids = np.ascontiguousarray(centroids(self.vectors, self.texts).T)
         self._by_id = {e["id"]: i for i, e in enumerate(self.entries)}
@@ -107,19 +113,26 @@ class AnswerModel(Registered):
 
     # -- scoring ---------------------------------------------------------------------------------
     def scores(self, questions: list[str]) -> Scores:
+        """The questions' scores against the searched texts (`self.searched`)."""
         vectors = self.encoder.encode(questions)
-        centroid = vectors @ self.centroids  # (dim, n_entries): read in order
-        np.maximum(centroid, 0.0, out=centroid)
-        head = None if self.head is None else self.head.proba(vectors)
-        return Scores(self.dense.cosine(vectors), self.lexical.raw(questions), self.texts,
-                      centroid, head)  # fmt: skip
+        centroid = head = None
+        if self.settings.centroid:
+            centroid = vectors @ self.centroids  # (dim, n_entries): read in order
+            np.maximum(centroid, 0.0, out=centroid)
+        if self.settings.head and self.head is not None:
+            head = self.head.proba(vectors)
+        lexical = self.lexical.raw(questions)
+        best = lexical.max(axis=1, keepdims=True)
+        if self._searched is not None:
+            lexical = lexical[:, self._searched]
+        return Scores(self.dense.cosine(vectors), lexical, self.searched, centroid, head, best)
 
     def _ranked(self, questions: list[str], k: int):
         """(entry indices (n, k), confidences (n, k), fused scores (n, n_entries))."""
         s = self.scores(questions)
         fused = s.entries(self.settings)
         idx = rank(fused, k)
-        feats = candidate_features(fused, s.entry_dense(), s.entry_lexical(), idx)
+        feats = candidate_features(fused, *s.candidates(idx, self.settings), idx)
         return idx, self.calibrator(feats), fused
 
     def answer(self, question: str, k: int = 3) -> dict:
