@@ -89,8 +89,8 @@ def train_answer(data, *, name=None, time_budget: float = 120.0, min_precision: 
         tuned = _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, tune)
         if tuned is not None:
             enc, vectors = tuned, tuned.encode(texts.texts)
-            # tuning learned from every fold but the first two, chose its weights on the first
-            calibrate_on = [1] if plan.calibration_fold else [0]
+            # tuning chose its weights on the first fold, learned from none of these
+            calibrate_on = plan.calibration_folds or [0]
     runtime_info = _runtime(entries, texts, plan, enc, started + float(time_budget), runtime)
     if runtime_info is not None:
         notes.append(runtime_info["note"])
@@ -140,7 +140,8 @@ def _tuned(entries, texts, vectors, plan, enc, deadline, seed, progress, notes, 
     queries, target = scoped_queries(entries, plan)
     if not len(queries):
         return None
-    columns = held_out(texts, plan.held + plan.calibration_fold)
+    calibration = [pair for f in plan.calibration_folds for pair in plan.folds[f]]
+    columns = held_out(texts, plan.held + calibration)
     # after tuning: every text and question encoded again, the rest of training, the files
     reserve = 2.5 * enc.estimate_seconds(texts.texts + queries, cached=False) + _FINISH_S
     left = deadline - time.monotonic() - reserve
