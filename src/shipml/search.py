@@ -104,6 +104,7 @@ def run_search(
     options: dict | None = None,
     folds=None,
     kind: str = "supervised",
+    strengths: tuple[float, ...] | None = None,
 ) -> SearchResult:
     """Search until `budget` expires or `n_trials` trials of the floor and searched families
     ran; return the best. `families` selects the families tried (registry.select: names, "a,b"
@@ -112,11 +113,18 @@ def run_search(
     `defaults_first=False` runs the baseline families before the floor. `options` pass
     through to a family's library (`{"lightgbm__num_leaves": 63}`, registry.configured).
     Another task kind passes its own `folds` (learners/base.py's RankFolds for `recommend`)
-    and `kind`: its families (registry.KINDS) fit and are scored on those."""
+    and `kind`: its families (registry.KINDS) fit and are scored on those. `strengths`: the
+    linear family's (C values) in place of its own, for features its defaults do not suit."""
+    from dataclasses import replace
+
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    usable, notes = _usable(configured(select(families, kind), options, kind))
+    chosen = configured(select(families, kind), options, kind)
+    if strengths:
+        chosen = [replace(f, strengths=tuple(strengths)) if f.name == "linear" else f
+                  for f in chosen]  # fmt: skip
+    usable, notes = _usable(chosen)
     pool = _Pool(metric, {f.name: f.keep for f in usable})
     emit = _Recorder(metric, pool, budget.clock, progress, on_candidate)
     folds = folds if folds is not None else Folds(data, plan, seed=seed, metric=metric)

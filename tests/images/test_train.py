@@ -37,7 +37,7 @@ def test_a_folder_of_photos_trains_stores_and_predicts(tmp_path):
     root = _photos(tmp_path / "photos")
     model = shipml.train(root, name="shapes", time_budget=60, n_trials=2, report=False)
     assert sorted(model.classes) == ["disc", "square"]
-    assert "efficientnet-lite0" in model.info["lineage"]["image_encoder"]
+    assert "efficientnet-lite2" in model.info["lineage"]["image_encoder"]  # the embed network
     loaded = shipml.load("shapes")
     assert isinstance(loaded, Model) and loaded.encoder.image_encoder is not None
     new = _photos(tmp_path / "new", per_class=4)

@@ -175,6 +175,14 @@ def test_real_search_without_forests(german_tdata):
     assert names[1:4] == ["linear(C=0.05)", "linear(C=0.5)", "linear(C=5)"]
 
 
+def test_strengths_replace_the_linear_familys_own(german_tdata):
+    data, plan = german_tdata
+    result = run_search(data, plan, metric="roc_auc", budget=Budget.seconds(300), n_trials=1,
+                        families="linear", strengths=(0.002,))  # fmt: skip
+    assert [t["name"] for t in result.trials] == ["linear(C=0.002)"]
+    assert result.best.params["strength"] == 0.002
+
+
 def test_library_options_pass_through_to_every_configuration(german_tdata):
     data, plan = german_tdata
     result = run_search(data, plan, metric="roc_auc", budget=Budget.seconds(300), n_trials=2,

