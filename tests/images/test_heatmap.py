@@ -133,7 +133,9 @@ def test_the_model_looks_at_the_spot(defects_model):
         left, top, right, bottom = patch_boxes(item.image.size)[int(np.argmax(item.heat))]
         distance = np.hypot((left + right) / 2 - x, (top + bottom) / 2 - y)
         assert distance <= 12, (path.name, (x, y), (left, top, right, bottom))
-        assert item.heat.max() > 0.2
+        # the spot stands out of the map (not an argmax of noise): the Lite2 embeddings' model
+        # is near certain (p ~0.998), so one covered patch moves it by a few points, not 20
+        assert item.heat.max() > 0.02 and item.heat.max() > 10 * np.median(np.abs(item.heat))
 
 
 def test_explain_of_an_image_model_is_a_line_per_image(defects_model, tmp_path):

