@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(model, runtime: str, test: list[str], configs: list[int | None]) -> None:
+    if getattr(model.encoder, "runtime", None) is None:  # PyTorch: torch's one thread
+        configs = [None]
     for q in test[:20]:  # warm up every session
         for c in configs:
             if getattr(model.encoder, "runtime", None) is not None:
