@@ -114,7 +114,8 @@ def run_search(
     through to a family's library (`{"lightgbm__num_leaves": 63}`, registry.configured).
     Another task kind passes its own `folds` (learners/base.py's RankFolds for `recommend`)
     and `kind`: its families (registry.KINDS) fit and are scored on those. `strengths`: the
-    linear family's (C values) in place of its own, for features its defaults do not suit."""
+    fixed strengths (C values) of every family that declares them (today the linear one), in
+    place of its own, for features its defaults do not suit."""
     from dataclasses import replace
 
     import optuna
@@ -122,7 +123,7 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     chosen = configured(select(families, kind), options, kind)
     if strengths:
-        chosen = [replace(f, strengths=tuple(strengths)) if f.name == "linear" else f
+        chosen = [replace(f, strengths=tuple(strengths)) if hasattr(f, "strengths") else f
                   for f in chosen]  # fmt: skip
     usable, notes = _usable(chosen)
     pool = _Pool(metric, {f.name: f.keep for f in usable})
